@@ -1,0 +1,148 @@
+# talentd — build, test and install.  GNU Make conventions; see README.md.
+#
+#   make            build talentd and talentctl into build/
+#   make check      install what is missing, build, run every test
+#   make check SANITIZE=1   the same with ASan + UBSan (into build/asan)
+#   make demo       install what is missing, start the whole stack, print how to use it
+#   make install    PREFIX=/usr/local DESTDIR= (GNU conventions)
+#   make fuzz       libFuzzer targets, FUZZ_SECONDS each (not part of check)
+#   make bench      load and validation benchmarks (not part of check)
+
+PREFIX      ?= /usr/local
+EXEC_PREFIX ?= $(PREFIX)
+SBINDIR     ?= $(EXEC_PREFIX)/sbin
+DATADIR     ?= $(PREFIX)/share
+MANDIR      ?= $(DATADIR)/man
+SYSCONFDIR  ?= /etc
+UNITDIR     ?= $(PREFIX)/lib/systemd/system
+DESTDIR     ?=
+INSTALL     ?= install
+
+CXX         ?= g++
+SANITIZE    ?= 0
+FUZZ_SECONDS ?= 60
+
+ifeq ($(SANITIZE),1)
+BUILD    ?= build/asan
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      := -O1 -g
+else
+BUILD    ?= build
+SANFLAGS :=
+OPT      := -O2 -g
+endif
+
+# Every C library talentd uses.  libs3 ships no .pc file: it is a static
+# archive that needs curl, libxml2 and OpenSSL after it.
+PKGS      := fcgi cgicc libjpeg libpng16 libwebp libwebpdemux libwebpmux jansson \
+             libjwt sqlite3 libsystemd libcurl libxml-2.0 openssl check
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = -ls3 $(shell pkg-config --libs $(PKGS)) -lgif -lpthread
+
+CPPFLAGS += -Isrc -MMD -MP
+CXXFLAGS ?= $(OPT)
+CXXFLAGS += -std=c++20 -Wall -Wextra -Werror $(SANFLAGS) $(PKG_CFLAGS)
+LDFLAGS  += $(SANFLAGS)
+
+LIB_SRCS    := $(sort $(wildcard src/*/*.cc))
+LIB_OBJS    := $(LIB_SRCS:%.cc=$(BUILD)/%.o)
+LIB         := $(BUILD)/libtalentd.a
+PROGRAMS    := $(BUILD)/talentd $(BUILD)/talentctl
+SUPPORT_SRCS := $(sort $(wildcard tests/support/*.cc))
+SUPPORT_OBJS := $(SUPPORT_SRCS:%.cc=$(BUILD)/%.o)
+UNIT_TESTS  := $(patsubst tests/unit/%.cc,$(BUILD)/tests/unit/%,$(sort $(wildcard tests/unit/test_*.cc)))
+INTEG_TESTS := $(patsubst tests/integration/%.cc,$(BUILD)/tests/integration/%,$(sort $(wildcard tests/integration/test_*.cc)))
+TEST_TOOLS  := $(patsubst tests/tools/%.cc,$(BUILD)/tests/tools/%,$(sort $(wildcard tests/tools/*.cc)))
+
+CORPUS ?= $(abspath ../shared/corpus)
+
+.PHONY: all check check-run unit-tests integration-tests deps demo install uninstall \
+        clean fuzz bench man-lint tests
+.DEFAULT_GOAL := all
+
+all: $(PROGRAMS)
+
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/talentd: $(BUILD)/src/talentd.o $(LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/talentctl: $(BUILD)/src/talentctl.o $(LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(SUPPORT_OBJS) $(LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+tests: $(PROGRAMS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_TOOLS)
+
+# `make check` is one command on a fresh Debian 12 machine: it installs what
+# is missing first, then builds and tests in a sub-make (so pkg-config sees
+# the packages it just installed).
+check: deps
+	$(MAKE) --no-print-directory check-run
+
+check-run: tests man-lint
+	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) \
+	  tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS)
+
+unit-tests: $(UNIT_TESTS)
+	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/run-tests $(UNIT_TESTS)
+
+integration-tests: tests
+	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/run-tests $(INTEG_TESTS)
+
+man-lint:
+	@for m in man/*.[0-9]; do \
+	  out=$$(mandoc -T lint -W warning $$m 2>&1); \
+	  if [ -n "$$out" ]; then echo "$$out"; exit 1; fi; \
+	done; echo "man pages: mandoc -T lint clean"
+
+deps:
+	@tests/install-deps
+
+demo: deps
+	$(MAKE) --no-print-directory all
+	@TALENTD_BUILD=$(abspath $(BUILD)) tests/demo
+
+fuzz: deps
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_SECONDS=$(FUZZ_SECONDS) CORPUS=$(CORPUS) run
+
+bench: deps
+	$(MAKE) --no-print-directory all
+	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) bench/run
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)/talentd/nginx $(DESTDIR)$(SYSCONFDIR)/talentd
+	$(INSTALL) -m 755 $(BUILD)/talentd $(BUILD)/talentctl $(DESTDIR)$(SBINDIR)/
+	$(INSTALL) -m 644 man/talentd.8 man/talentctl.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 644 man/talentd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/talentd.service > $(DESTDIR)$(UNITDIR)/talentd.service
+	$(INSTALL) -m 644 systemd/talentd.socket $(DESTDIR)$(UNITDIR)/
+	$(INSTALL) -m 644 nginx/*.conf $(DESTDIR)$(DATADIR)/talentd/nginx/
+	test -e $(DESTDIR)$(SYSCONFDIR)/talentd/talentd.conf || \
+	  $(INSTALL) -m 640 docs/talentd.conf.example $(DESTDIR)$(SYSCONFDIR)/talentd/talentd.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/talentd $(DESTDIR)$(SBINDIR)/talentctl \
+	  $(DESTDIR)$(MANDIR)/man8/talentd.8 $(DESTDIR)$(MANDIR)/man8/talentctl.8 \
+	  $(DESTDIR)$(MANDIR)/man5/talentd.conf.5 $(DESTDIR)$(UNITDIR)/talentd.service \
+	  $(DESTDIR)$(UNITDIR)/talentd.socket
+	rm -rf $(DESTDIR)$(DATADIR)/talentd
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
