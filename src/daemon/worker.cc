@@ -1,0 +1,87 @@
+#include "daemon/worker.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <time.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include "core/log.h"
+#include "http/fcgi.h"
+
+namespace talentd::daemon {
+namespace {
+
+volatile sig_atomic_t stop_requested = 0;
+
+void on_stop(int) { stop_requested = 1; }
+
+double now_ms() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+}  // namespace
+
+void prepare_worker_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGINT);
+    sigprocmask(SIG_BLOCK, &set, nullptr);
+    struct sigaction sa{};
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, nullptr);
+    sigaction(SIGHUP, &sa, nullptr);
+    sigaction(SIGINT, &sa, nullptr);
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGPIPE, SIG_IGN);
+    // A worker never outlives its master.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+int run_worker(const Config& config, int listen_fd, http::Handler& handler) {
+    http::FcgiChannel channel(listen_fd);
+    sigset_t wait_mask;
+    sigprocmask(SIG_SETMASK, nullptr, &wait_mask);
+    sigdelset(&wait_mask, SIGTERM);
+    sigdelset(&wait_mask, SIGHUP);
+    sigdelset(&wait_mask, SIGINT);
+
+    long served = 0;
+    while (!stop_requested) {
+        if (config.max_requests > 0 && served >= config.max_requests) {
+            LOG_INFO("recycling after %ld requests", served);
+            break;
+        }
+        pollfd pfd{listen_fd, POLLIN, 0};
+        int ready = ppoll(&pfd, 1, nullptr, &wait_mask);
+        if (ready < 0) {
+            if (errno == EINTR) continue;
+            LOG_ERROR("poll on the listening socket failed: %s", strerror(errno));
+            return 1;
+        }
+        // Another worker may have taken the connection: accept then fails
+        // with EAGAIN on the non-blocking socket and we wait again.
+        if (!channel.accept()) continue;
+        const double started = now_ms();
+        http::Request request = channel.request();
+        http::RequestNote note;
+        http::Response response = handler.handle(request, channel.body(), &note);
+        size_t bytes = channel.respond(response);
+        channel.finish();
+        ++served;
+        LOG_INFO("%s %s %d user=%lld bytes=%zu %.2fms%s%s", request.method.c_str(), request.path.c_str(),
+                 response.status, static_cast<long long>(note.user_id), bytes, now_ms() - started,
+                 note.detail.empty() ? "" : " ", note.detail.c_str());
+    }
+    return 0;
+}
+
+}  // namespace talentd::daemon

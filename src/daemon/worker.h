@@ -1,0 +1,22 @@
+// Worker — one pre-forked process serving FastCGI requests one at a time.
+//
+// The loop: wait for the listening socket to become readable (ppoll, with
+// SIGTERM/SIGHUP/SIGINT deliverable only while waiting), accept one request,
+// let the handler answer it, write one log line, repeat.  A stop signal that
+// arrives during a request is noticed after it: in-flight requests always
+// finish.  After max_requests the worker exits 0 and the master replaces it.
+#pragma once
+
+#include "core/config.h"
+#include "http/handler.h"
+
+namespace talentd::daemon {
+
+// Blocks the stop signals and installs their handlers; call first thing in
+// the child, before opening anything.
+void prepare_worker_signals();
+
+// Serves until stopped or recycled; returns the process exit status.
+int run_worker(const Config& config, int listen_fd, http::Handler& handler);
+
+}  // namespace talentd::daemon

@@ -1,0 +1,24 @@
+// Handler — what a worker runs for each request.  The daemon knows only this
+// interface; the API (api/) implements it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "http/message.h"
+
+namespace talentd::http {
+
+// Facts about a request for its log line, filled in by the handler.
+struct RequestNote {
+    int64_t user_id = 0;         // 0: not authenticated
+    std::string detail;          // short, secret-free ("picture replaced", "token expired")
+};
+
+class Handler {
+public:
+    virtual ~Handler() = default;
+    virtual Response handle(const Request& request, BodySource& body, RequestNote* note) = 0;
+};
+
+}  // namespace talentd::http

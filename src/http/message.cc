@@ -1,0 +1,64 @@
+#include "http/message.h"
+
+namespace talentd::http {
+
+const std::string& Request::header(std::string_view lower_name) const {
+    static const std::string empty;
+    auto it = headers.find(std::string(lower_name));
+    return it == headers.end() ? empty : it->second;
+}
+
+bool Request::has_header(std::string_view lower_name) const { return headers.count(std::string(lower_name)) != 0; }
+
+Response Response::from_error(const ApiError& error) {
+    Response r;
+    r.status = error.status;
+    r.body = error.body;
+    r.headers = error.headers;
+    return r;
+}
+
+bool read_body(BodySource& source, int64_t limit, std::string* body, bool* too_large) {
+    *too_large = false;
+    body->clear();
+    char buf[65536];
+    for (;;) {
+        long n = source.read(buf, sizeof buf);
+        if (n < 0) return false;
+        if (n == 0) return true;
+        if (static_cast<int64_t>(body->size()) + n > limit) {
+            *too_large = true;
+            return false;
+        }
+        body->append(buf, static_cast<size_t>(n));
+    }
+}
+
+const char* status_text(int status) {
+    switch (status) {
+        case 200: return "200 OK";
+        case 204: return "204 No Content";
+        case 303: return "303 See Other";
+        case 308: return "308 Permanent Redirect";
+        case 400: return "400 Bad Request";
+        case 401: return "401 Unauthorized";
+        case 403: return "403 Forbidden";
+        case 404: return "404 Not Found";
+        case 405: return "405 Method Not Allowed";
+        case 413: return "413 Request Entity Too Large";
+        case 415: return "415 Unsupported Media Type";
+        case 500: return "500 Internal Server Error";
+        case 503: return "503 Service Unavailable";
+        default: return nullptr;
+    }
+}
+
+std::string header_name_from_param(std::string_view param) {
+    std::string name;
+    if (param.substr(0, 5) == "HTTP_") param.remove_prefix(5);
+    name.reserve(param.size());
+    for (char c : param) name.push_back(c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    return name;
+}
+
+}  // namespace talentd::http
