@@ -1,0 +1,153 @@
+#include "cleanup/pictures.h"
+
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <set>
+
+#include "core/log.h"
+
+namespace talentd::cleanup {
+namespace {
+
+int64_t wall_now() { return static_cast<int64_t>(::time(nullptr)); }
+
+ApiError storage_unavailable(const Config& config) {
+    return ApiError::detail(503, "Storage temporarily unavailable, please retry.")
+        .with_header("Retry-After", std::to_string(config.retry_after));
+}
+
+}  // namespace
+
+Pictures::Pictures(const Config& config, db::Database& db, storage::Store& store)
+    : config_(config), db_(db), store_(store) {}
+
+void Pictures::crash_point(const char* step) const {
+    if (!config_.test_crash_at.empty() && config_.test_crash_at == step) {
+        LOG_WARN("test_crash_at=%s: killing this worker on purpose", step);
+        kill(getpid(), SIGKILL);
+    }
+}
+
+std::optional<std::string> Pictures::store(int64_t user_id, const PictureBytes& picture, ApiError* error) {
+    const std::string key = storage::new_object_key(config_.media_prefix, user_id, picture.extension);
+    std::string why;
+    if (!db_.journal_pending(key, user_id, wall_now(), &why)) {
+        LOG_ERROR("user=%lld journal pending %s: %s", static_cast<long long>(user_id), key.c_str(), why.c_str());
+        *error = ApiError::detail(500, "A server error occurred.");
+        return std::nullopt;
+    }
+    crash_point("after_pending");
+    storage::Result put = store_.put(key, picture.data, picture.size, picture.content_type);
+    LOG_DEBUG("user=%lld put %s (%zu bytes, %s): %s %d %s %.1fms", static_cast<long long>(user_id), key.c_str(),
+              picture.size, picture.content_type.c_str(), put.ok() ? "ok" : "failed", put.http_status,
+              put.detail.c_str(), put.seconds * 1e3);
+    if (!put.ok()) {
+        LOG_WARN("user=%lld storage put failed for %s: %s", static_cast<long long>(user_id), key.c_str(),
+                 put.detail.c_str());
+        // The PUT may have landed even though we saw no answer: the pending
+        // row stays and the reaper removes the object after pending_grace.
+        *error = storage_unavailable(config_);
+        return std::nullopt;
+    }
+    crash_point("after_put");
+    return key;
+}
+
+db::CommitResult Pictures::commit(const profile::User& user, const profile::Profile& profile,
+                                  const db::PictureUpdate& picture, std::optional<std::string>* old_key,
+                                  std::string* why) {
+    db::CommitResult result = db_.commit_update(user, profile, picture, wall_now(), old_key, why);
+    if (result == db::CommitResult::Committed) {
+        if (picture.kind != db::PictureUpdate::Kind::Keep)
+            LOG_DEBUG("user=%lld committed picture %s (old %s)", static_cast<long long>(user.id),
+                      picture.kind == db::PictureUpdate::Kind::Replace ? picture.new_key.c_str() : "cleared",
+                      *old_key ? (*old_key)->c_str() : "none");
+        crash_point("after_commit");
+    }
+    return result;
+}
+
+void Pictures::clean_up(const std::string& old_key, int64_t user_id) {
+    storage::Result del = store_.remove(old_key);
+    LOG_DEBUG("user=%lld delete %s: %s %d %s %.1fms", static_cast<long long>(user_id), old_key.c_str(),
+              del.ok() ? "ok" : "failed", del.http_status, del.detail.c_str(), del.seconds * 1e3);
+    std::string why;
+    if (del.ok()) {
+        if (!db_.journal_done(old_key, &why)) LOG_WARN("journal done %s: %s", old_key.c_str(), why.c_str());
+    } else {
+        LOG_WARN("user=%lld delete of %s failed (%s): left to the reaper", static_cast<long long>(user_id),
+                 old_key.c_str(), del.detail.c_str());
+        if (!db_.journal_retry_later(old_key, wall_now() + config_.reap_backoff_base, del.detail, &why))
+            LOG_WARN("journal retry %s: %s", old_key.c_str(), why.c_str());
+    }
+    crash_point("after_delete");
+}
+
+int64_t backoff_seconds(int attempts, int64_t base, int64_t max) {
+    int64_t delay = base;
+    for (int i = 1; i < attempts && delay < max; ++i) delay *= 2;
+    return std::min(delay, max);
+}
+
+bool reap(const Config& config, db::Database& db, storage::Store& store, int64_t now, ReapReport* report,
+          std::string* why) {
+    std::vector<db::JournalEntry> due;
+    if (!db.due_entries(now, now - config.pending_grace, &due, why)) return false;
+    for (const db::JournalEntry& entry : due) {
+        if (entry.state == "pending") {
+            bool claimed = false;
+            if (!db.claim_pending(entry.key, now, &claimed, why)) return false;
+            if (!claimed) continue;   // a worker committed it meanwhile
+            ++report->claimed_pending;
+        }
+        bool referenced = false;
+        if (!db.is_referenced(entry.key, &referenced, why)) return false;
+        if (referenced) {
+            // Never delete what a profile shows; the row is stale.
+            if (!db.journal_done(entry.key, why)) return false;
+            ++report->dropped_referenced;
+            LOG_INFO("reaper: %s is referenced by a profile: journal entry dropped", entry.key.c_str());
+            continue;
+        }
+        storage::Result del = store.remove(entry.key);
+        if (del.ok()) {
+            if (!db.journal_done(entry.key, why)) return false;
+            ++report->removed;
+            LOG_INFO("reaper: removed %s", entry.key.c_str());
+        } else {
+            const int attempts = entry.attempts + 1;
+            const int64_t next = now + backoff_seconds(attempts, config.reap_backoff_base, config.reap_backoff_max);
+            if (!db.journal_retry_later(entry.key, next, del.detail, why)) return false;
+            ++report->failed;
+            report->errors.push_back(entry.key + ": " + del.detail);
+            LOG_WARN("reaper: delete %s failed (%s), attempt %d, next in %lld s", entry.key.c_str(),
+                     del.detail.c_str(), attempts, static_cast<long long>(next - now));
+        }
+    }
+    return true;
+}
+
+bool audit(const Config& config, db::Database& db, storage::Store& store, AuditReport* report, std::string* why) {
+    std::vector<std::string> bucket;
+    storage::Result listed = store.list(config.media_prefix, &bucket);
+    if (!listed.ok()) {
+        if (why) *why = "listing the bucket failed: " + listed.detail;
+        return false;
+    }
+    std::vector<std::string> referenced;
+    if (!db.referenced_keys(&referenced, why)) return false;
+    std::set<std::string> in_bucket(bucket.begin(), bucket.end());
+    std::set<std::string> in_db(referenced.begin(), referenced.end());
+    report->bucket_keys = in_bucket.size();
+    report->referenced_keys = in_db.size();
+    for (const auto& k : in_bucket)
+        if (!in_db.count(k)) report->unreferenced.push_back(k);
+    for (const auto& k : in_db)
+        if (!in_bucket.count(k)) report->missing.push_back(k);
+    return true;
+}
+
+}  // namespace talentd::cleanup

@@ -1,0 +1,166 @@
+// talentd — the talent profile FastCGI daemon.  See talentd(8).
+#include <getopt.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "api/profile_api.h"
+#include "cleanup/pictures.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "daemon/listener.h"
+#include "daemon/master.h"
+#include "daemon/worker.h"
+#include "db/database.h"
+#include "storage/store.h"
+
+using namespace talentd;
+
+namespace {
+
+constexpr const char* kVersion = "talentd 1.0.0";
+
+void usage(FILE* out) {
+    std::fprintf(out,
+                 "usage: talentd [-c PATH] [-t] [-h] [-V]\n"
+                 "\n"
+                 "The talent profile service: a master that pre-forks FastCGI workers\n"
+                 "behind nginx.  Serves /api/profile/talent/ and /healthz.\n"
+                 "\n"
+                 "  -c, --config PATH  configuration file (default %s);\n"
+                 "                     every key may be overridden by TALENTD_<KEY>\n"
+                 "  -t, --test         check the configuration, database and listener, then exit\n"
+                 "  -h, --help         this text\n"
+                 "  -V, --version      the version\n"
+                 "\n"
+                 "Signals: SIGHUP reloads (new workers, old ones finish their request),\n"
+                 "SIGTERM/SIGINT drain and stop.  See talentd(8) and talentd.conf(5).\n",
+                 kDefaultConfigPath);
+}
+
+bool load(const std::string& path, Config* config, std::string* why) {
+    ConfigError error;
+    auto loaded = load_config(path, process_environment(), &error);
+    if (!loaded) {
+        *why = error.message;
+        return false;
+    }
+    *config = std::move(*loaded);
+    return true;
+}
+
+std::unique_ptr<db::Database> open_database(const Config& config) {
+    std::string why;
+    auto db = db::Database::open(config.database, config.database_busy_timeout, &why);
+    if (!db) {
+        LOG_ERROR("%s", why.c_str());
+        return nullptr;
+    }
+    int version = db->schema_version();
+    if (version != db::Database::latest_schema_version()) {
+        LOG_ERROR("database %s has schema version %d, this talentd needs %d: run `talentctl init`",
+                  config.database.c_str(), version, db::Database::latest_schema_version());
+        return nullptr;
+    }
+    return db;
+}
+
+// Fork first, then open: everything below runs in the worker process.
+int worker_main(const Config& config, int listen_fd) {
+    log::configure(config.log_level, "talentd");
+    auto db = open_database(config);
+    if (!db) return 2;
+    storage::StoreSettings settings = storage::store_settings_from(config);
+    std::string why;
+    if (!storage::initialize_process(settings, &why)) {
+        LOG_ERROR("storage: %s", why.c_str());
+        return 2;
+    }
+    storage::Store store(settings);
+    api::ProfileApi api(config, *db, store);
+    int status = daemon::run_worker(config, listen_fd, api);
+    storage::shutdown_process();
+    return status;
+}
+
+int reaper_main(const Config& config) {
+    log::configure(config.log_level, "talentd-reaper");
+    auto db = open_database(config);
+    if (!db) return 2;
+    storage::StoreSettings settings = storage::store_settings_from(config);
+    std::string why;
+    if (!storage::initialize_process(settings, &why)) {
+        LOG_ERROR("storage: %s", why.c_str());
+        return 2;
+    }
+    storage::Store store(settings);
+    cleanup::ReapReport report;
+    bool ok = cleanup::reap(config, *db, store, static_cast<int64_t>(::time(nullptr)), &report, &why);
+    if (!ok) LOG_ERROR("reaper: %s", why.c_str());
+    else if (report.removed || report.failed || report.claimed_pending || report.dropped_referenced)
+        LOG_INFO("reaper: removed %d, failed %d, abandoned uploads %d, stale entries %d", report.removed,
+                 report.failed, report.claimed_pending, report.dropped_referenced);
+    storage::shutdown_process();
+    return ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string config_path = kDefaultConfigPath;
+    bool test_only = false;
+    static const option options[] = {{"config", required_argument, nullptr, 'c'},
+                                     {"test", no_argument, nullptr, 't'},
+                                     {"help", no_argument, nullptr, 'h'},
+                                     {"version", no_argument, nullptr, 'V'},
+                                     {nullptr, 0, nullptr, 0}};
+    int opt;
+    while ((opt = getopt_long(argc, argv, "c:thV", options, nullptr)) != -1) {
+        switch (opt) {
+            case 'c': config_path = optarg; break;
+            case 't': test_only = true; break;
+            case 'h': usage(stdout); return 0;
+            case 'V': std::puts(kVersion); return 0;
+            default: usage(stderr); return 64;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 64;
+    }
+
+    Config config;
+    std::string why;
+    log::configure("info", "talentd");
+    if (!load(config_path, &config, &why)) {
+        LOG_ERROR("configuration: %s", why.c_str());
+        return 78;
+    }
+    log::configure(config.log_level, "talentd");
+    if (test_only) {
+        auto db = open_database(config);
+        if (!db) return 1;
+        std::printf("talentd: configuration %s ok\n", config_path.c_str());
+        return 0;
+    }
+
+    int listen_fd = daemon::open_listener(config.listen, config.listen_backlog, config.socket_mode, &why);
+    if (listen_fd < 0) {
+        LOG_ERROR("%s", why.c_str());
+        return 1;
+    }
+    // Fail at start, not in every worker, when the database is missing or old.
+    if (!open_database(config)) return 1;
+
+    daemon::MasterHooks hooks;
+    hooks.worker = worker_main;
+    hooks.reaper = reaper_main;
+    hooks.reload = [config_path](Config* fresh, std::string* reason) { return load(config_path, fresh, reason); };
+    int status = daemon::run_master(config, listen_fd, hooks);
+    std::string path;
+    if (daemon::listener_is_unix_path(config.listen, &path)) unlink(path.c_str());
+    return status;
+}
