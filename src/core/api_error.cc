@@ -32,13 +32,13 @@ std::string json_quote(std::string_view text) {
 }
 
 ApiError ApiError::detail(int status, std::string_view message) {
-    return ApiError{status, "{\"detail\": " + json_quote(message) + "}", {}};
+    return ApiError{status, "{\"detail\": " + json_quote(message) + "}", {}, std::string(message), {}};
 }
 
 ApiError ApiError::detail_code(int status, std::string_view message, std::string_view code) {
     return ApiError{status,
                     "{\"detail\": " + json_quote(message) + ", \"code\": " + json_quote(code) + "}",
-                    {}};
+                    {}, std::string(message), {}};
 }
 
 ApiError ApiError::fields(const FieldErrors& errors) {
@@ -55,7 +55,7 @@ ApiError ApiError::fields(const FieldErrors& errors) {
         body += "]";
     }
     body += "}";
-    return ApiError{400, std::move(body), {}};
+    return ApiError{400, std::move(body), {}, {}, errors};
 }
 
 void add_field_error(FieldErrors& errors, std::string_view field, std::string message) {

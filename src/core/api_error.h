@@ -24,6 +24,9 @@ struct ApiError {
     int status = 0;
     std::string body;              // JSON text, e.g. {"detail": "Not found."}
     std::vector<Header> headers;   // e.g. WWW-Authenticate, Allow, Retry-After
+    // The same content unrendered, for the HTML answers of form posts:
+    std::string detail_text;       // the "detail" message, if any
+    FieldErrors field_errors;      // the per-field messages of a 400
 
     // {"detail": message}
     static ApiError detail(int status, std::string_view message);
