@@ -1,0 +1,62 @@
+// image/decoders — internal: one decoder per allowed format.
+//
+// Each decode_*() gets the whole upload (already sniffed as its format, size
+// already checked), walks the headers, applies the frame limits, then decodes
+// every frame with the format's codec in bounded memory.  validate() turns the
+// result into a Verdict with the client-facing message.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "image/validate.h"
+
+namespace talentd::image::detail {
+
+enum class Outcome { Ok, Invalid, Dimensions, Frames, TotalPixels };
+
+struct Decoded {
+    Outcome outcome = Outcome::Invalid;
+    std::string reason;                  // Invalid: the codec's (or the walker's) words
+    std::vector<std::string> warnings;   // metadata-only warnings
+    uint32_t width = 0, height = 0, frames = 0;
+    size_t canonical_length = 0;
+    uint64_t bad_width = 0, bad_height = 0;      // Dimensions: the offending canvas/frame
+    uint64_t frame_count = 0, total_pixels = 0;  // Frames / TotalPixels
+};
+
+// Header accounting of canvas and frames against Limits.  Counts saturate, so
+// any header values are safe.  check() reports the first failure in the order
+// dimensions (canvas, then frames in file order), frame count, total pixels.
+class FrameBudget {
+public:
+    explicit FrameBudget(const Limits& limits) : limits_(limits) {}
+    void canvas(uint64_t width, uint64_t height) { note_dimensions(width, height); }
+    void frame(uint64_t width, uint64_t height);
+    uint64_t frames() const { return frames_; }
+    // True when within the limits; otherwise sets d.outcome and its figures.
+    bool check(Decoded& d) const;
+
+private:
+    void note_dimensions(uint64_t width, uint64_t height);
+    const Limits& limits_;
+    bool too_large_ = false;
+    uint64_t bad_width_ = 0, bad_height_ = 0;
+    uint64_t frames_ = 0;
+    uint64_t total_ = 0;
+};
+
+Decoded decode_jpeg(const uint8_t* data, size_t size, const Limits& limits);
+Decoded decode_png(const uint8_t* data, size_t size, const Limits& limits);
+Decoded decode_gif(const uint8_t* data, size_t size, const Limits& limits);
+Decoded decode_webp(const uint8_t* data, size_t size, const Limits& limits);
+
+// Where the JPEG stream ends: the offset just past the EOI that follows the
+// last scan, found by walking markers and segment lengths (entropy-coded data
+// is skipped up to the next marker).  Returns 0 when the stream is malformed
+// or has no EOI; *scans counts the SOS markers seen.
+size_t jpeg_stream_end(const uint8_t* data, size_t size, int* scans);
+
+}  // namespace talentd::image::detail
