@@ -1,0 +1,596 @@
+// storage against a real s3rver, mostly through the shipped egress proxy.
+//
+// The world, started once by main() before the tests fork:
+//
+//   Store --http--> egress (nginx/talentd-egress.conf, rendered) --https--> front --http--> s3rver
+//                   127.0.0.1:E                                             127.0.0.1:F     127.0.0.1:S
+//
+// The front is an nginx TLS server with a self-signed certificate for
+// "s3.test".  Besides the good egress server there are egress servers that
+// trust another certificate, expect another name, point at a dead port, and
+// point at a listener that never answers.  All of it in one nginx process.
+//
+// Listing and creating buckets go to a second s3rver that lets signatures
+// pass (egress_lenient -> front_lenient -> s3_lenient): s3rver 3.7 signs
+// bucket-level requests differently from libs3 2.0, S3 and Spaces (see
+// tests/support/s3rver.h); object requests all go to the strict one.
+#include <openssl/evp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "../support/free_port.h"
+#include "../support/http_client.h"
+#include "../support/nginx_proc.h"
+#include "../support/s3rver.h"
+#include "../support/temp_dir.h"
+#include "storage/store.h"
+
+// Last: check.h defines a fail() macro that breaks the standard headers.
+#include <check.h>
+
+using talentd::storage::ObjectInfo;
+using talentd::storage::Outcome;
+using talentd::storage::outcome_name;
+using talentd::storage::Result;
+using talentd::storage::Store;
+using talentd::storage::StoreSettings;
+namespace t = talentd::test;
+
+namespace {
+
+constexpr const char* kBucket = "talentd-test";
+constexpr const char* kStoreName = "s3.test";
+
+struct World {
+    t::TempDir dir{"talentd-storage-test"};
+    t::S3rver s3;
+    t::S3rver s3_lenient;
+    t::NginxProc nginx;
+    t::SilentListener silent;
+    int front = 0;           // TLS front of s3rver
+    int egress = 0;          // trusts the front's certificate, right name
+    int egress_bad_ca = 0;   // trusts another certificate
+    int egress_bad_name = 0; // right certificate, expects another name
+    int egress_dead = 0;     // store address where nothing listens
+    int egress_silent = 0;   // store address that never answers
+    int dead = 0;            // a port where nothing listens
+    int front_lenient = 0;   // TLS front of s3_lenient
+    int egress_lenient = 0;  // to front_lenient
+};
+World* world = nullptr;
+
+StoreSettings settings_for(int port) {
+    StoreSettings settings;
+    settings.endpoint = "127.0.0.1:" + std::to_string(port);
+    settings.bucket = kBucket;
+    settings.access_key = t::S3rver::kAccessKey;
+    settings.secret_key = t::S3rver::kSecretKey;
+    return settings;
+}
+
+std::string describe(const Result& r) {
+    return std::string(outcome_name(r.outcome)) + " http=" + std::to_string(r.http_status) + " " + r.detail;
+}
+
+#define ck_assert_outcome(result, expected)                                                              \
+    ck_assert_msg((result).outcome == (expected), "expected %s, got %s", outcome_name(expected),       \
+                  describe(result).c_str())
+
+std::vector<uint8_t> pseudo_random_bytes(size_t size, uint32_t seed) {
+    std::vector<uint8_t> bytes(size);
+    for (size_t i = 0; i < size; ++i) {
+        seed = seed * 1103515245u + 12345u;
+        bytes[i] = static_cast<uint8_t>(seed >> 16);
+    }
+    return bytes;
+}
+
+std::string md5_hex(const uint8_t* data, size_t size) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(data, size, digest, &length, EVP_md5(), nullptr);
+    std::string hex;
+    char byte[3];
+    for (unsigned int i = 0; i < length; ++i) {
+        snprintf(byte, sizeof byte, "%02x", digest[i]);
+        hex += byte;
+    }
+    return hex;
+}
+
+double cpu_seconds() {
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    return double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+double now_seconds() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// libs3 is initialised in each forked test, never in main (after fork).
+void setup() {
+    std::string why;
+    ck_assert_msg(talentd::storage::initialize_process(settings_for(world->egress), &why), "%s", why.c_str());
+}
+void teardown() { talentd::storage::shutdown_process(); }
+
+}  // namespace
+
+// --- object keys ------------------------------------------------------------
+
+START_TEST(key_format) {
+    std::regex shape("media/profile_pictures/user_42_[0-9a-f]{32}\\.jpg");
+    std::string key = talentd::storage::new_object_key("media/profile_pictures/", 42, "jpg");
+    ck_assert_msg(std::regex_match(key, shape), "%s", key.c_str());
+    ck_assert(std::regex_match(talentd::storage::new_object_key("", 7, "webp"),
+                               std::regex("user_7_[0-9a-f]{32}\\.webp")));
+}
+END_TEST
+
+START_TEST(key_uniqueness) {
+    std::set<std::string> keys;
+    for (int i = 0; i < 10000; ++i) keys.insert(talentd::storage::new_object_key("p/", 1, "png"));
+    ck_assert_int_eq(keys.size(), 10000);
+}
+END_TEST
+
+START_TEST(key_refuses_bad_extension) {
+    for (const char* extension : {"", "JPG", "j/g", "../x", "jpegjpegx", "a.b"}) {
+        bool thrown = false;
+        try {
+            talentd::storage::new_object_key("p/", 1, extension);
+        } catch (const std::invalid_argument&) {
+            thrown = true;
+        }
+        ck_assert_msg(thrown, "extension \"%s\" accepted", extension);
+    }
+}
+END_TEST
+
+// --- settings -----------------------------------------------------------------
+
+START_TEST(settings_validation) {
+    std::string why;
+    StoreSettings s = settings_for(8081);
+    ck_assert_msg(talentd::storage::validate_settings(s, &why), "%s", why.c_str());
+
+    s.https = true;  // remote HTTPS through libs3 would go unverified
+    s.endpoint = "fra1.digitaloceanspaces.com";
+    ck_assert(!talentd::storage::validate_settings(s, &why));
+    ck_assert_msg(why.find("does not verify certificates") != std::string::npos, "%s", why.c_str());
+    s.endpoint = "10.0.0.1:443";
+    ck_assert(!talentd::storage::validate_settings(s, &why));
+    for (const char* loopback : {"127.0.0.1:8443", "127.1.2.3", "[::1]:8443", "localhost:8443"}) {
+        s.endpoint = loopback;
+        ck_assert_msg(talentd::storage::validate_settings(s, &why), "%s: %s", loopback, why.c_str());
+    }
+    s = settings_for(8081);
+    for (const char* bad : {"", "host:", "host:0", "host:99999", "::1", "[::1", "a b", "host/path"}) {
+        s.endpoint = bad;
+        ck_assert_msg(!talentd::storage::validate_settings(s, &why), "endpoint \"%s\" accepted", bad);
+    }
+    s = settings_for(8081);
+    s.acl = "public";
+    ck_assert(!talentd::storage::validate_settings(s, &why));
+    s = settings_for(8081);
+    s.timeout_seconds = 0;
+    ck_assert(!talentd::storage::validate_settings(s, &why));
+    s = settings_for(8081);
+    s.bucket = "x";
+    ck_assert(!talentd::storage::validate_settings(s, &why));
+    ck_assert_msg(why.find("InvalidBucketName") != std::string::npos, "%s", why.c_str());
+}
+END_TEST
+
+START_TEST(settings_from_config) {
+    talentd::Config config;
+    config.s3_endpoint = "127.0.0.1:9000";
+    config.s3_bucket = "b-1";
+    config.s3_protocol = "https";
+    config.s3_uri_style = "virtual";
+    config.s3_access_key = "AK";
+    config.s3_secret_key = "SK";
+    config.s3_acl = "private";
+    config.s3_timeout = 3;
+    StoreSettings s = talentd::storage::store_settings_from(config);
+    ck_assert_str_eq(s.endpoint.c_str(), "127.0.0.1:9000");
+    ck_assert_str_eq(s.bucket.c_str(), "b-1");
+    ck_assert(s.https);
+    ck_assert(s.virtual_host_style);
+    ck_assert_str_eq(s.access_key.c_str(), "AK");
+    ck_assert_str_eq(s.secret_key.c_str(), "SK");
+    ck_assert_str_eq(s.acl.c_str(), "private");
+    ck_assert_int_eq(s.timeout_seconds, 3);
+    ck_assert_str_eq(s.cache_control.c_str(), "public, max-age=31536000, immutable");
+    talentd::Config defaults;
+    StoreSettings d = talentd::storage::store_settings_from(defaults);
+    ck_assert(!d.https);
+    ck_assert(!d.virtual_host_style);
+    ck_assert_str_eq(d.acl.c_str(), "public-read");
+    ck_assert_int_eq(d.timeout_seconds, 10);
+}
+END_TEST
+
+// --- the round trip through the egress proxy -----------------------------------
+
+START_TEST(put_head_get_remove) {
+    Store store(settings_for(world->egress));
+    std::string key = talentd::storage::new_object_key("t/roundtrip/", 456, "png");
+    std::vector<uint8_t> bytes = pseudo_random_bytes(300 * 1000 + 7, 1);
+
+    Result put = store.put(key, bytes.data(), bytes.size(), "image/png");
+    ck_assert_outcome(put, Outcome::Ok);
+    ck_assert_int_eq(put.http_status, 200);
+
+    ObjectInfo info;
+    Result head = store.head(key, &info);
+    ck_assert_outcome(head, Outcome::Ok);
+    ck_assert_int_eq(info.size, static_cast<int64_t>(bytes.size()));
+    ck_assert_str_eq(info.content_type.c_str(), "image/png");
+    std::string etag = "\"" + md5_hex(bytes.data(), bytes.size()) + "\"";
+    ck_assert_str_eq(info.etag.c_str(), etag.c_str());
+    ck_assert(info.last_modified > 0);
+
+    // Public read, straight from s3rver and through the egress proxy.
+    for (const std::string& base : {world->s3.url(), "http://127.0.0.1:" + std::to_string(world->egress)}) {
+        t::HttpResponse get = t::http_get(base + "/" + kBucket + "/" + key);
+        ck_assert_msg(get.status == 200, "%s: %ld %s", base.c_str(), get.status, get.error.c_str());
+        ck_assert_msg(get.body.size() == bytes.size() && memcmp(get.body.data(), bytes.data(), bytes.size()) == 0,
+                      "bytes differ (%zu)", get.body.size());
+        std::string content_type = get.header("content-type"), cache_control = get.header("cache-control");
+        ck_assert_str_eq(content_type.c_str(), "image/png");
+        ck_assert_str_eq(cache_control.c_str(), "public, max-age=31536000, immutable");
+    }
+
+    Result removed = store.remove(key);
+    ck_assert_outcome(removed, Outcome::Ok);
+    ck_assert_int_eq(removed.http_status, 204);
+    Result gone = store.head(key, &info);
+    ck_assert_outcome(gone, Outcome::NotFound);
+    ck_assert_int_eq(gone.http_status, 404);
+    ck_assert_int_eq(t::http_get(world->s3.url() + "/" + kBucket + "/" + key).status, 404);
+
+    Result again = store.remove(key);  // DELETE is idempotent
+    ck_assert_outcome(again, Outcome::Ok);
+}
+END_TEST
+
+START_TEST(put_empty_object_and_overwrite) {
+    Store store(settings_for(world->egress));
+    std::string key = talentd::storage::new_object_key("t/empty/", 1, "gif");
+    ck_assert_outcome(store.put(key, nullptr, 0, "image/gif"), Outcome::Ok);
+    ObjectInfo info;
+    ck_assert_outcome(store.head(key, &info), Outcome::Ok);
+    ck_assert_int_eq(info.size, 0);
+    std::vector<uint8_t> bytes = pseudo_random_bytes(1000, 2);
+    ck_assert_outcome(store.put(key, bytes.data(), bytes.size(), "image/webp"), Outcome::Ok);
+    ck_assert_outcome(store.head(key, &info), Outcome::Ok);
+    ck_assert_int_eq(info.size, 1000);
+    ck_assert_str_eq(info.content_type.c_str(), "image/webp");
+    ck_assert_outcome(store.remove(key), Outcome::Ok);
+}
+END_TEST
+
+START_TEST(direct_to_s3rver) {
+    Store store(settings_for(world->s3.port()));
+    std::string key = talentd::storage::new_object_key("t/direct/", 9, "jpg");
+    std::vector<uint8_t> bytes = pseudo_random_bytes(5000, 3);
+    ck_assert_outcome(store.put(key, bytes.data(), bytes.size(), "image/jpeg"), Outcome::Ok);
+    ObjectInfo info;
+    ck_assert_outcome(store.head(key, &info), Outcome::Ok);
+    ck_assert_int_eq(info.size, 5000);
+    ck_assert_outcome(store.remove(key), Outcome::Ok);
+}
+END_TEST
+
+START_TEST(list_follows_truncation) {
+    StoreSettings settings = settings_for(world->egress_lenient);
+    settings.list_page_size = 4;  // s3rver truncates like S3 does at 1000
+    Store store(settings);
+    std::set<std::string> wanted;
+    for (int i = 0; i < 11; ++i) {
+        std::string key = talentd::storage::new_object_key("t/list/a/", i, "png");
+        ck_assert_outcome(store.put(key, reinterpret_cast<const uint8_t*>("x"), 1, "image/png"), Outcome::Ok);
+        wanted.insert(key);
+    }
+    std::string other = talentd::storage::new_object_key("t/list/b/", 1, "png");
+    ck_assert_outcome(store.put(other, reinterpret_cast<const uint8_t*>("x"), 1, "image/png"), Outcome::Ok);
+
+    std::vector<std::string> keys = {"stale"};
+    Result listed = store.list("t/list/a/", &keys);
+    ck_assert_outcome(listed, Outcome::Ok);
+    ck_assert_int_eq(keys.size(), 11);
+    ck_assert(std::set<std::string>(keys.begin(), keys.end()) == wanted);
+    ck_assert(std::is_sorted(keys.begin(), keys.end()));
+
+    Store one_page(settings_for(world->egress_lenient));
+    ck_assert_outcome(one_page.list("t/list/", &keys), Outcome::Ok);
+    ck_assert_int_eq(keys.size(), 12);
+
+    ck_assert_outcome(store.list("t/list/none/", &keys), Outcome::Ok);
+    ck_assert_int_eq(keys.size(), 0);
+}
+END_TEST
+
+START_TEST(create_bucket) {
+    StoreSettings settings = settings_for(world->egress_lenient);
+    settings.bucket = "made-by-test";
+    Store store(settings);
+    ck_assert_outcome(store.create_bucket(), Outcome::Ok);
+    ck_assert_outcome(store.put("k", reinterpret_cast<const uint8_t*>("x"), 1, "text/plain"), Outcome::Ok);
+    std::vector<std::string> keys;
+    ck_assert_outcome(store.list("", &keys), Outcome::Ok);
+    ck_assert_int_eq(keys.size(), 1);
+}
+END_TEST
+
+// --- refusals -------------------------------------------------------------------
+
+START_TEST(wrong_secret_is_failed) {
+    StoreSettings settings = settings_for(world->egress);
+    settings.secret_key = "not-the-secret";
+    Store store(settings);
+    std::string key = talentd::storage::new_object_key("t/secret/", 1, "png");
+    Result put = store.put(key, reinterpret_cast<const uint8_t*>("x"), 1, "image/png");
+    ck_assert_outcome(put, Outcome::Failed);
+    ck_assert_int_eq(put.http_status, 403);
+    ck_assert_msg(put.detail.find("ErrorSignatureDoesNotMatch") == 0, "%s", put.detail.c_str());
+    ck_assert_msg(put.detail.find("not-the-secret") == std::string::npos, "%s", put.detail.c_str());
+    ObjectInfo info;
+    ck_assert_outcome(Store(settings_for(world->egress)).head(key, &info), Outcome::NotFound);
+
+    settings = settings_for(world->egress);
+    settings.access_key = "NOBODY";
+    Result unknown = Store(settings).put(key, reinterpret_cast<const uint8_t*>("x"), 1, "image/png");
+    ck_assert_outcome(unknown, Outcome::Failed);
+    ck_assert_int_eq(unknown.http_status, 403);
+}
+END_TEST
+
+START_TEST(invalid_bucket_fails_at_once) {
+    StoreSettings settings = settings_for(world->egress);
+    settings.bucket = "no/such";
+    Result r = Store(settings).put("k", reinterpret_cast<const uint8_t*>("x"), 1, "text/plain");
+    ck_assert_outcome(r, Outcome::Failed);
+    ck_assert_msg(r.detail.find("InvalidBucketName") != std::string::npos, "%s", r.detail.c_str());
+    settings.bucket = "no-such-bucket";
+    Result missing = Store(settings).put("k", reinterpret_cast<const uint8_t*>("x"), 1, "text/plain");
+    ck_assert_outcome(missing, Outcome::Failed);
+    ck_assert_msg(missing.detail.find("ErrorNoSuchBucket") == 0, "%s", missing.detail.c_str());
+}
+END_TEST
+
+// --- the store away ---------------------------------------------------------------
+
+START_TEST(stopped_store_is_unavailable) {
+    t::S3rver own;
+    std::string error;
+    ck_assert_msg(own.start("stopped", &error), "%s", error.c_str());
+    StoreSettings settings = settings_for(own.port());
+    settings.bucket = "stopped";
+    Store store(settings);
+    ck_assert_outcome(store.put("k", reinterpret_cast<const uint8_t*>("x"), 1, "text/plain"), Outcome::Ok);
+    own.stop();
+    Result r = store.put("k", reinterpret_cast<const uint8_t*>("x"), 1, "text/plain");
+    ck_assert_outcome(r, Outcome::Unavailable);
+    ck_assert_msg(r.detail == "FailedToConnect", "%s", r.detail.c_str());
+    ck_assert_int_eq(r.http_status, 0);
+    ck_assert_msg(r.seconds < 1.0, "took %.3f s", r.seconds);
+}
+END_TEST
+
+START_TEST(store_down_behind_proxy_is_unavailable) {
+    Store store(settings_for(world->egress_dead));
+    Result put = store.put("k", reinterpret_cast<const uint8_t*>("x"), 1, "text/plain");
+    ck_assert_outcome(put, Outcome::Unavailable);
+    ck_assert_msg(put.detail.find("502 Bad Gateway") != std::string::npos, "%s", put.detail.c_str());
+    ck_assert_msg(put.seconds < 1.0, "took %.3f s", put.seconds);
+    std::vector<std::string> keys;
+    ck_assert_outcome(store.list("", &keys), Outcome::Unavailable);
+    ObjectInfo info;
+    ck_assert_outcome(store.head("k", &info), Outcome::Unavailable);  // no body: HttpErrorUnknown
+    ck_assert_outcome(store.remove("k"), Outcome::Unavailable);
+}
+END_TEST
+
+START_TEST(silent_server_times_out) {
+    StoreSettings settings = settings_for(world->silent.port());
+    settings.timeout_seconds = 1;
+    Store store(settings);
+    std::vector<uint8_t> bytes = pseudo_random_bytes(200 * 1000, 4);
+    double start = now_seconds();
+    Result put = store.put("k", bytes.data(), bytes.size(), "image/png");
+    double took = now_seconds() - start;
+    ck_assert_outcome(put, Outcome::Unavailable);
+    ck_assert_str_eq(put.detail.c_str(), "timeout after 1 s");
+    ck_assert_msg(took >= 0.95 && took < 1.5, "took %.3f s", took);
+    ObjectInfo info;
+    Result head = store.head("k", &info);
+    ck_assert_outcome(head, Outcome::Unavailable);
+    ck_assert_msg(head.seconds >= 0.95 && head.seconds < 1.5, "took %.3f s", head.seconds);
+}
+END_TEST
+
+START_TEST(silent_store_behind_proxy_times_out) {
+    StoreSettings settings = settings_for(world->egress_silent);
+    settings.timeout_seconds = 1;
+    Store store(settings);
+    std::vector<std::string> keys;
+    Result r = store.list("", &keys);
+    ck_assert_outcome(r, Outcome::Unavailable);
+    ck_assert_str_eq(r.detail.c_str(), "timeout after 1 s");
+    ck_assert_msg(r.seconds >= 0.95 && r.seconds < 1.5, "took %.3f s", r.seconds);
+}
+END_TEST
+
+// --- certificates ------------------------------------------------------------------
+
+START_TEST(untrusted_certificate_is_unavailable) {
+    Store store(settings_for(world->egress_bad_ca));
+    std::string key = talentd::storage::new_object_key("t/untrusted/", 1, "png");
+    Result put = store.put(key, reinterpret_cast<const uint8_t*>("x"), 1, "image/png");
+    ck_assert_outcome(put, Outcome::Unavailable);
+    ck_assert_msg(put.detail.find("502 Bad Gateway") != std::string::npos, "%s", put.detail.c_str());
+    ck_assert_msg(world->nginx.error_log().find("upstream SSL certificate verify error") != std::string::npos,
+                  "no verify error in the egress log");
+    ObjectInfo info;  // and nothing reached the store
+    ck_assert_outcome(Store(settings_for(world->egress)).head(key, &info), Outcome::NotFound);
+}
+END_TEST
+
+START_TEST(wrong_certificate_name_is_unavailable) {
+    Store store(settings_for(world->egress_bad_name));
+    std::string key = talentd::storage::new_object_key("t/badname/", 1, "png");
+    Result put = store.put(key, reinterpret_cast<const uint8_t*>("x"), 1, "image/png");
+    ck_assert_outcome(put, Outcome::Unavailable);
+    ck_assert_msg(world->nginx.error_log().find("does not match \"wrong.test\"") != std::string::npos ||
+                      world->nginx.error_log().find("upstream SSL certificate does not match") != std::string::npos,
+                  "no name mismatch in the egress log");
+    ObjectInfo info;
+    ck_assert_outcome(Store(settings_for(world->egress)).head(key, &info), Outcome::NotFound);
+}
+END_TEST
+
+// --- cost -----------------------------------------------------------------------------
+
+START_TEST(put_one_mebibyte_cost) {
+    Store store(settings_for(world->egress));
+    std::vector<uint8_t> bytes = pseudo_random_bytes(1 << 20, 5);
+    std::string key = talentd::storage::new_object_key("t/cost/", 1, "jpg");
+    ck_assert_outcome(store.put(key, bytes.data(), bytes.size(), "image/jpeg"), Outcome::Ok);  // warm up
+    constexpr int kRounds = 5;
+    double wall = 0, cpu = 0;
+    for (int i = 0; i < kRounds; ++i) {
+        double cpu_start = cpu_seconds();
+        Result r = store.put(key, bytes.data(), bytes.size(), "image/jpeg");
+        cpu += cpu_seconds() - cpu_start;
+        wall += r.seconds;
+        ck_assert_outcome(r, Outcome::Ok);
+    }
+    double md5_start = cpu_seconds();
+    for (int i = 0; i < kRounds; ++i) md5_hex(bytes.data(), bytes.size());
+    double md5 = (cpu_seconds() - md5_start) / kRounds;
+    printf("put 1 MiB through the egress proxy: %.1f ms wall, %.1f ms CPU in talentd (MD5 alone %.1f ms)\n",
+           1000 * wall / kRounds, 1000 * cpu / kRounds, 1000 * md5);
+    ck_assert_msg(wall / kRounds < 3.0, "%.3f s per put", wall / kRounds);
+    ck_assert_outcome(store.remove(key), Outcome::Ok);
+}
+END_TEST
+
+// --- the world -------------------------------------------------------------------------
+
+namespace {
+
+bool start_world(World* w, std::string* error) {
+    if (!w->silent.ok()) {
+        *error = "silent listener";
+        return false;
+    }
+    if (!w->s3.start(kBucket, error) ||
+        !w->s3_lenient.start(kBucket, error, t::S3rver::Signatures::Lenient)) {
+        return false;
+    }
+    const std::string& d = w->dir.path();
+    if (!t::make_self_signed_cert(d, "store", kStoreName, error) ||
+        !t::make_self_signed_cert(d, "other", kStoreName, error)) {
+        return false;
+    }
+    w->front = t::free_port();
+    w->egress = t::free_port();
+    w->egress_bad_ca = t::free_port();
+    w->egress_bad_name = t::free_port();
+    w->egress_dead = t::free_port();
+    w->egress_silent = t::free_port();
+    w->dead = t::free_port();
+    w->front_lenient = t::free_port();
+    w->egress_lenient = t::free_port();
+    std::string front = std::to_string(w->front);
+
+    std::string http;
+    for (auto [port, s3] : {std::pair{w->front, &w->s3}, std::pair{w->front_lenient, &w->s3_lenient}}) {
+        http +=
+            "    server {\n"
+            "        listen 127.0.0.1:" + std::to_string(port) + " ssl;\n"
+            "        server_name " + kStoreName + ";\n"
+            "        ssl_certificate " + d + "/store.pem;\n"
+            "        ssl_certificate_key " + d + "/store.key;\n"
+            "        client_max_body_size 16m;\n"
+            "        client_body_buffer_size 8m;\n"
+            "        location / { proxy_pass " + s3->url() + "; }\n"
+            "    }\n";
+    }
+    struct {
+        int port;
+        std::string name, address, ca;
+    } egresses[] = {
+        {w->egress, kStoreName, "127.0.0.1:" + front, d + "/store.pem"},
+        {w->egress_bad_ca, kStoreName, "127.0.0.1:" + front, d + "/other.pem"},
+        {w->egress_bad_name, "wrong.test", "127.0.0.1:" + front, d + "/store.pem"},
+        {w->egress_dead, kStoreName, "127.0.0.1:" + std::to_string(w->dead), d + "/store.pem"},
+        {w->egress_silent, kStoreName, "127.0.0.1:" + std::to_string(w->silent.port()), d + "/store.pem"},
+        {w->egress_lenient, kStoreName, "127.0.0.1:" + std::to_string(w->front_lenient), d + "/store.pem"},
+    };
+    for (const auto& e : egresses) {
+        std::string conf;
+        if (!t::render_egress_conf({e.port, e.name, e.address, e.ca}, &conf, error)) return false;
+        http += conf;
+    }
+    return w->nginx.start(http, w->egress, error);
+}
+
+}  // namespace
+
+int main() {
+    World w;
+    std::string error;
+    if (!start_world(&w, &error)) {
+        fprintf(stderr, "test_storage: cannot start s3rver + nginx: %s\n", error.c_str());
+        return 1;
+    }
+    world = &w;
+
+    Suite* suite = suite_create("storage");
+    TCase* keys = tcase_create("keys");
+    tcase_add_test(keys, key_format);
+    tcase_add_test(keys, key_uniqueness);
+    tcase_add_test(keys, key_refuses_bad_extension);
+    tcase_add_test(keys, settings_validation);
+    tcase_add_test(keys, settings_from_config);
+    suite_add_tcase(suite, keys);
+
+    TCase* store = tcase_create("store");
+    tcase_add_checked_fixture(store, setup, teardown);
+    tcase_set_timeout(store, 60);
+    tcase_add_test(store, put_head_get_remove);
+    tcase_add_test(store, put_empty_object_and_overwrite);
+    tcase_add_test(store, direct_to_s3rver);
+    tcase_add_test(store, list_follows_truncation);
+    tcase_add_test(store, create_bucket);
+    tcase_add_test(store, wrong_secret_is_failed);
+    tcase_add_test(store, invalid_bucket_fails_at_once);
+    tcase_add_test(store, stopped_store_is_unavailable);
+    tcase_add_test(store, store_down_behind_proxy_is_unavailable);
+    tcase_add_test(store, silent_server_times_out);
+    tcase_add_test(store, silent_store_behind_proxy_times_out);
+    tcase_add_test(store, untrusted_certificate_is_unavailable);
+    tcase_add_test(store, wrong_certificate_name_is_unavailable);
+    tcase_add_test(store, put_one_mebibyte_cost);
+    suite_add_tcase(suite, store);
+
+    SRunner* runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    world = nullptr;
+    return failed == 0 ? 0 : 1;
+}
