@@ -362,6 +362,10 @@ Result finish(const Call& call, bool in_time, const Deadline& deadline, int ok_s
     return result;
 }
 
+// An empty key would address the bucket itself: PUT creates it, DELETE
+// deletes it.
+bool valid_key(const std::string& key) { return !key.empty(); }
+
 Result refuse(const std::string& why) {
     Result result;
     result.outcome = Outcome::Failed;
@@ -476,6 +480,7 @@ void shutdown_process() {
 Store::Store(StoreSettings settings) : settings_(std::move(settings)) {}
 
 Result Store::put(const std::string& key, const uint8_t* data, size_t size, const std::string& content_type) {
+    if (!valid_key(key)) return refuse("empty key");
     S3CannedAcl acl;
     if (!parse_acl(settings_.acl, &acl)) return refuse("unknown ACL " + settings_.acl);
     if (!data && size) return refuse("no data");
@@ -501,6 +506,7 @@ Result Store::put(const std::string& key, const uint8_t* data, size_t size, cons
 }
 
 Result Store::remove(const std::string& key) {
+    if (!valid_key(key)) return refuse("empty key");
     Deadline deadline(settings_.timeout_seconds);
     S3BucketContext bucket = bucket_context(settings_);
     Call call;
@@ -513,6 +519,7 @@ Result Store::remove(const std::string& key) {
 }
 
 Result Store::head(const std::string& key, ObjectInfo* info) {
+    if (!valid_key(key)) return refuse("empty key");
     Deadline deadline(settings_.timeout_seconds);
     S3BucketContext bucket = bucket_context(settings_);
     ObjectInfo found;

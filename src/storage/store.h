@@ -106,6 +106,8 @@ struct ObjectInfo {
 bool initialize_process(const StoreSettings& settings, std::string* why);
 void shutdown_process();
 
+// Every key must be non-empty (an empty one would address the bucket
+// itself): Failed "empty key" without a request.
 class Store {
   public:
     explicit Store(StoreSettings settings);

@@ -21,7 +21,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <regex>
 #include <set>
 #include <string>
 #include <vector>
@@ -128,12 +127,20 @@ void teardown() { talentd::storage::shutdown_process(); }
 
 // --- object keys ------------------------------------------------------------
 
+// key == head + 32 lowercase hex digits + tail (std::regex trips GCC 12's -Werror under ASan).
+bool has_shape(const std::string& key, const std::string& head, const std::string& tail) {
+    if (key.size() != head.size() + 32 + tail.size()) return false;
+    if (key.compare(0, head.size(), head) != 0 || key.compare(head.size() + 32, tail.size(), tail) != 0) return false;
+    return std::all_of(key.begin() + head.size(), key.begin() + head.size() + 32,
+                       [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
 START_TEST(key_format) {
-    std::regex shape("media/profile_pictures/user_42_[0-9a-f]{32}\\.jpg");
     std::string key = talentd::storage::new_object_key("media/profile_pictures/", 42, "jpg");
-    ck_assert_msg(std::regex_match(key, shape), "%s", key.c_str());
-    ck_assert(std::regex_match(talentd::storage::new_object_key("", 7, "webp"),
-                               std::regex("user_7_[0-9a-f]{32}\\.webp")));
+    ck_assert_msg(has_shape(key, "media/profile_pictures/user_42_", ".jpg"), "%s", key.c_str());
+    key = talentd::storage::new_object_key("", 7, "webp");
+    ck_assert_msg(has_shape(key, "user_7_", ".webp"), "%s", key.c_str());
+    ck_assert(!has_shape("user_7_0123456789abcdef0123456789ABCDEF.webp", "user_7_", ".webp"));
 }
 END_TEST
 
@@ -357,12 +364,18 @@ START_TEST(wrong_secret_is_failed) {
 }
 END_TEST
 
-START_TEST(invalid_bucket_fails_at_once) {
+START_TEST(refused_without_a_request) {
     StoreSettings settings = settings_for(world->egress);
     settings.bucket = "no/such";
     Result r = Store(settings).put("k", reinterpret_cast<const uint8_t*>("x"), 1, "text/plain");
     ck_assert_outcome(r, Outcome::Failed);
     ck_assert_msg(r.detail.find("InvalidBucketName") != std::string::npos, "%s", r.detail.c_str());
+    settings.bucket = kBucket;
+    for (Result empty : {Store(settings).put("", reinterpret_cast<const uint8_t*>("x"), 1, "text/plain"),
+                         Store(settings).remove(""), Store(settings).head("", nullptr)}) {
+        ck_assert_outcome(empty, Outcome::Failed);
+        ck_assert_str_eq(empty.detail.c_str(), "empty key");
+    }
     settings.bucket = "no-such-bucket";
     Result missing = Store(settings).put("k", reinterpret_cast<const uint8_t*>("x"), 1, "text/plain");
     ck_assert_outcome(missing, Outcome::Failed);
@@ -484,6 +497,8 @@ START_TEST(put_one_mebibyte_cost) {
            1000 * wall / kRounds, 1000 * cpu / kRounds, 1000 * md5);
     ck_assert_msg(wall / kRounds < 3.0, "%.3f s per put", wall / kRounds);
     ck_assert_outcome(store.remove(key), Outcome::Ok);
+    ck_assert_msg(world->nginx.error_log().find("buffered to a temporary file") == std::string::npos,
+                  "the egress proxy wrote a picture to disk");
 }
 END_TEST
 
@@ -577,7 +592,7 @@ int main() {
     tcase_add_test(store, list_follows_truncation);
     tcase_add_test(store, create_bucket);
     tcase_add_test(store, wrong_secret_is_failed);
-    tcase_add_test(store, invalid_bucket_fails_at_once);
+    tcase_add_test(store, refused_without_a_request);
     tcase_add_test(store, stopped_store_is_unavailable);
     tcase_add_test(store, store_down_behind_proxy_is_unavailable);
     tcase_add_test(store, silent_server_times_out);
