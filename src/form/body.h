@@ -1,0 +1,87 @@
+// form — request bodies (multipart/form-data, x-www-form-urlencoded, JSON)
+// and query strings turned into one field map, the way DRF's request.data
+// would see them.
+//
+// Wire behaviour follows DRF 3 + Django 4.2 (parsers JSONParser, FormParser,
+// MultiPartParser, in DRF's default order), with these deliberate choices:
+//   * text keeps its raw bytes; the profile rules refuse invalid UTF-8
+//     (Django would substitute U+FFFD);
+//   * a multipart part with a filename parameter is a file; an empty (or,
+//     after taking the base name, empty/"."/"..") filename means "no file
+//     chosen" and the part is skipped (Django would turn filename="" into a
+//     text value "", which DRF reads as "clear the picture");
+//   * malformed multipart structure is an error (Django skips what it cannot
+//     read): missing opening or closing boundary, unterminated part headers,
+//     a part without a Content-Disposition name;
+//   * charset parameters are ignored: bodies are UTF-8.
+// Pure functions: no I/O, no global state.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/api_error.h"
+
+namespace talentd::form {
+
+struct UploadedFile {
+    std::string filename;       // base name as sent (for logs only)
+    std::string content_type;   // part Content-Type, lower-cased (never trusted)
+    std::string data;           // the bytes, exactly as uploaded
+};
+
+// One submitted value.
+struct Value {
+    // Text: a form value or JSON string.  File: a multipart file part.
+    // Null: JSON null.  Other: a JSON number, boolean, array or object.
+    enum class Kind { Text, File, Null, Other };
+    Kind kind = Kind::Text;
+    // Text: the raw bytes.  Other: for "integer" and "number" the value as
+    // Python's str() prints it (1, 1.5, 1e+16: what DRF's CharField stores);
+    // for "boolean", "array", "object" the compact JSON text.
+    std::string text;
+    UploadedFile file;
+    std::string json_type;      // Other: "number", "integer", "boolean", "array", "object"
+};
+
+// Field name -> value.  Repeated keys: the last value wins (QueryDict.__getitem__);
+// in multipart bodies a file wins over a text value of the same name whatever
+// their order (DRF merges request.FILES after request.POST).
+using Fields = std::map<std::string, Value>;
+
+enum class BodyType { Multipart, UrlEncoded, Json, Unsupported, Empty };
+
+// DRF's parser selection: the media type (case-insensitive, parameters
+// ignored) matched against application/json, application/x-www-form-urlencoded,
+// multipart/form-data in that order, "*" matching any main or sub type.
+// Empty (or blank) content type -> Empty.
+BodyType classify(std::string_view content_type);
+
+// Django's limits on form bodies (DATA_UPLOAD_MAX_NUMBER_FIELDS and
+// DATA_UPLOAD_MAX_NUMBER_FILES); exceeding one is a 400.
+struct BodyLimits {
+    size_t max_fields = 1000;
+    size_t max_files = 100;
+};
+
+// Parses a complete body.  On failure returns nullopt with *error set to
+// DRF's response:
+//   415 {"detail": "Unsupported media type \"<Content-Type as sent>\" in request."}
+//   400 {"detail": "JSON parse error - <Python's json message>"}
+//   400 {"non_field_errors": ["Invalid data. Expected a dictionary, but got list."]}
+//       ({"non_field_errors": ["No data provided"]} for a JSON null)
+//   400 {"detail": "Multipart form parse error - <reason>"}
+//   400 {"detail": "The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS."}
+//   400 {"detail": "The number of files exceeded settings.DATA_UPLOAD_MAX_NUMBER_FILES."}
+// An empty body is empty Fields whatever the content type (DRF never runs a
+// parser on a zero-length body).
+std::optional<Fields> parse_body(std::string_view content_type, std::string_view body,
+                                 ApiError* error, const BodyLimits& limits = {});
+
+// Query strings: "partial=true&x=1" -> map (last wins), '+' and %XX decoded.
+std::map<std::string, std::string> parse_query(std::string_view query);
+
+}  // namespace talentd::form
