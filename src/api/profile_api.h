@@ -1,0 +1,82 @@
+// ProfileApi — the talent profile endpoint, /api/profile/talent/, and the few
+// routes around it (/healthz, the unslashed redirect, the HTML page).
+//
+// handle() is the request's whole way through talentd, top to bottom; each
+// step is a named member that either yields its result or stops the request
+// with an ApiError (see DESIGN.md, "One request, top to bottom").
+// Wire format: DRF's, as SPEC.md §1–§5 and talentd(8) describe.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "auth/jwt.h"
+#include "cleanup/pictures.h"
+#include "core/config.h"
+#include "db/database.h"
+#include "form/body.h"
+#include "http/handler.h"
+#include "image/validate.h"
+#include "profile/rules.h"
+#include "storage/store.h"
+
+namespace talentd::api {
+
+// Who is calling, once authenticated.
+struct Caller {
+    db::Account account;
+    bool via_cookie = false;
+};
+
+// How the answer is rendered: JSON for API clients, HTML for a person's
+// form post (cookie-authenticated, Accept prefers text/html).
+struct Answer {
+    bool html = false;
+    const Caller* caller = nullptr;          // set once authenticated
+    const form::Fields* fields = nullptr;    // set once the body is parsed
+};
+
+class ProfileApi : public http::Handler {
+public:
+    ProfileApi(const Config& config, db::Database& db, storage::Store& store);
+
+    http::Response handle(const http::Request& request, http::BodySource& body, http::RequestNote* note) override;
+
+private:
+    // The endpoint itself; handle() routes to it.
+    http::Response profile_endpoint(const http::Request& request, http::BodySource& body, http::RequestNote* note);
+    http::Response update(const http::Request& request, http::BodySource& body, Caller& caller, Answer& answer,
+                          http::RequestNote* note);
+
+    // Steps.  Each returns nullopt to go on, or the error that ends the request.
+    std::optional<ApiError> authenticate(const http::Request& request, Caller* caller, http::RequestNote* note);
+    std::optional<ApiError> authorize(const http::Request& request, const Caller& caller);
+    std::optional<ApiError> check_method(const http::Request& request);
+    std::optional<ApiError> check_size(const http::Request& request);
+    std::optional<ApiError> read_and_parse(const http::Request& request, http::BodySource& body, std::string* raw,
+                                           form::Fields* fields);
+    std::optional<ApiError> check_form_talent_flag(const Caller& caller, const form::Fields& fields);
+    std::optional<ApiError> validate(const form::Fields& fields, bool partial, profile::Changes* changes,
+                                     image::Verdict* picture);
+
+    http::Response respond_json(int status, std::string body, const http::Request& request) const;
+    http::Response respond_error(const ApiError& error, const http::Request& request) const;
+    http::Response respond_error(const ApiError& error, const http::Request& request, const Answer& answer) const;
+    http::Response respond_html(int status, std::string html) const;
+    http::Response page(const http::Request& request, http::RequestNote* note);
+    http::Response demo_login(const http::Request& request);
+    void add_cors(const http::Request& request, http::Response* response) const;
+    http::Response preflight(const http::Request& request) const;
+
+    const Config& config_;
+    db::Database& db_;
+    storage::Store& store_;
+    cleanup::Pictures pictures_;
+    image::Limits limits_;
+    auth::JwtSettings jwt_;
+};
+
+// The "partial" query flag: true, 1 or yes (any case).
+bool partial_requested(const std::string& query);
+
+}  // namespace talentd::api
