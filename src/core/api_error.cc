@@ -32,12 +32,12 @@ std::string json_quote(std::string_view text) {
 }
 
 ApiError ApiError::detail(int status, std::string_view message) {
-    return ApiError{status, "{\"detail\": " + json_quote(message) + "}", {}, std::string(message), {}};
+    return ApiError{status, "{\"detail\":" + json_quote(message) + "}", {}, std::string(message), {}};
 }
 
 ApiError ApiError::detail_code(int status, std::string_view message, std::string_view code) {
     return ApiError{status,
-                    "{\"detail\": " + json_quote(message) + ", \"code\": " + json_quote(code) + "}",
+                    "{\"detail\":" + json_quote(message) + ",\"code\":" + json_quote(code) + "}",
                     {}, std::string(message), {}};
 }
 
@@ -45,11 +45,11 @@ ApiError ApiError::fields(const FieldErrors& errors) {
     std::string body = "{";
     bool first_field = true;
     for (const auto& [field, messages] : errors) {
-        if (!first_field) body += ", ";
+        if (!first_field) body += ",";
         first_field = false;
-        body += json_quote(field) + ": [";
+        body += json_quote(field) + ":[";
         for (size_t i = 0; i < messages.size(); ++i) {
-            if (i) body += ", ";
+            if (i) body += ",";
             body += json_quote(messages[i]);
         }
         body += "]";

@@ -22,7 +22,7 @@ using FieldErrors = std::vector<std::pair<std::string, std::vector<std::string>>
 
 struct ApiError {
     int status = 0;
-    std::string body;              // JSON text, e.g. {"detail": "Not found."}
+    std::string body;              // compact JSON text as DRF renders it, e.g. {"detail":"Not found."}
     std::vector<Header> headers;   // e.g. WWW-Authenticate, Allow, Retry-After
     // The same content unrendered, for the HTML answers of form posts:
     std::string detail_text;       // the "detail" message, if any
