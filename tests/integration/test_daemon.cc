@@ -99,26 +99,45 @@ START_TEST(healthz_over_https) {
 END_TEST
 
 START_TEST(unknown_path_is_drf_404) {
+    // talentd's own 404: /demo/login while demo_login is off.
+    t::HttpResponse own = g_main->request("GET", "/demo/login");
+    ck_assert_msg(own.status == 404, "GET /demo/login: %ld %s", own.status, own.error.c_str());
+    ck_assert_str_eq(own.body.c_str(), "{\"detail\":\"Not found.\"}");
+    const std::string own_type = own.header("content-type");
+    // nginx's (talentd.conf's location /): the same bytes.
     for (const char* path : {"/no/such/path", "/api/profile/talent/extra", "/healthz/", "/index.php"}) {
         t::HttpResponse r = g_main->request("GET", path);
         ck_assert_msg(r.status == 404, "GET %s: %ld %s", path, r.status, r.error.c_str());
         const std::string type = r.header("content-type"), nosniff = r.header("x-content-type-options");
-        ck_assert_str_eq(r.body.c_str(), "{\"detail\": \"Not found.\"}");
-        ck_assert_str_eq(type.c_str(), "application/json");
+        ck_assert_str_eq(r.body.c_str(), own.body.c_str());
+        ck_assert_str_eq(type.c_str(), own_type.c_str());
         ck_assert_str_eq(nosniff.c_str(), "nosniff");
     }
 }
 END_TEST
 
-// nginx's own 413 (client_max_body_size) answers DRF's JSON, never its HTML.
+// nginx's own 413 (client_max_body_size) answers DRF's JSON, never its HTML,
+// the same bytes as talentd's own 413 (this stack's max_request_size is
+// 5 MiB, below nginx's 6m, so that talentd answers for 5.5 MB).
 START_TEST(too_large_body_is_drf_413) {
+    std::string why;
+    ck_assert_msg(g_main->add_talent_user(413, &why), "%s", why.c_str());
+    std::string token = g_main->token_for(413);
+    ck_assert(!token.empty());
+    t::HttpResponse own = g_main->request(
+        "POST", "/api/profile/talent/", std::string(5500000, 'x'),
+        {"Authorization: Bearer " + token, "is-talent: true", "Content-Type: multipart/form-data; boundary=b"});
+    ck_assert_msg(own.status == 413, "talentd: %ld %s %s", own.status, own.error.c_str(), own.body.c_str());
+    ck_assert_str_eq(own.body.c_str(), "{\"detail\":\"Request body too large.\"}");
+    const std::string own_type = own.header("content-type");
+
     std::string body(6 * 1024 * 1024 + 1, 'x');
     for (const char* path : {"/api/profile/talent/", "/"}) {
         t::HttpResponse r = g_main->request("POST", path, body, {"Content-Type: application/octet-stream"});
         ck_assert_msg(r.status == 413, "POST %s: %ld %s", path, r.status, r.error.c_str());
         const std::string type = r.header("content-type");
-        ck_assert_str_eq(r.body.c_str(), "{\"detail\": \"Request body too large.\"}");
-        ck_assert_str_eq(type.c_str(), "application/json");
+        ck_assert_str_eq(r.body.c_str(), own.body.c_str());
+        ck_assert_str_eq(type.c_str(), own_type.c_str());
         ck_assert_msg(r.body.find("nginx") == std::string::npos, "nginx's page leaked");
     }
 }
@@ -323,7 +342,8 @@ END_TEST
 int main() {
     // No reaper in these stacks: its child would count as a worker.
     std::string why;
-    auto main_stack = t::Stack::start({{"STACK_REAP_INTERVAL", "0"}}, &why);
+    auto main_stack =
+        t::Stack::start({{"STACK_REAP_INTERVAL", "0"}, {"STACK_EXTRA_CONF", "max_request_size = 5242880"}}, &why);
     if (!main_stack) {
         std::fprintf(stderr, "test_daemon: %s\n", why.c_str());
         return 1;
