@@ -1,9 +1,11 @@
 // Database — the SQLite store: users, talent profiles and the storage journal.
 //
-// One connection per process, opened after fork.  WAL mode, synchronous=FULL
-// (a commit that points a profile at a new picture must survive a power cut
-// before the old picture is deleted), a busy timeout, prepared statements
-// cached for the life of the connection.
+// One connection per process, opened after fork.  WAL mode; commits of the
+// picture protocol are synchronous=FULL (a commit that points a profile at a
+// new picture must survive a power cut before the old picture is deleted),
+// field-only updates synchronous=NORMAL (durable against a crash of talentd;
+// a power cut may lose the latest of them, never a picture); a busy timeout;
+// prepared statements cached for the life of the connection.
 //
 // Schema versions are forward migrations kept in database.cc and recorded in
 // PRAGMA user_version; `migrate()` (talentctl init) applies the missing ones in
