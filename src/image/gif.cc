@@ -52,6 +52,10 @@ bool walk_gif(const uint8_t* d, size_t n, FrameBudget& budget, GifWalk& w) {
     w.have_screen = true;
     w.screen_width = le16(d + 6);
     w.screen_height = le16(d + 8);
+    if (w.screen_width == 0 || w.screen_height == 0) {
+        w.error = "GIF logical screen of zero width or height";
+        return false;
+    }
     budget.canvas(w.screen_width, w.screen_height);
     size_t pos = 13;
     if (d[10] & 0x80) pos += 3u << ((d[10] & 7) + 1);

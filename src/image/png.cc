@@ -311,6 +311,25 @@ bool rows_fit(const PngWalk& w, uint32_t width, const Limits& limits) {
 
 }  // namespace
 
+// Does every chunk length, up to IEND or the end of the data, stay within the
+// data?  libpng allocates some ancillary chunks (pCAL, sCAL, ...) at their
+// declared length before reading them, so a lie there is refused first.
+bool chunk_lengths_fit(const uint8_t* d, size_t n, std::string& why) {
+    for (size_t pos = 8; n >= 8 && pos <= n - 8;) {  // wherever libpng can read a chunk header
+        const uint32_t len = be32(d + pos);
+        if (len > 0x7FFFFFFFu || n - pos < 12 || len > n - pos - 12) {
+            why = "PNG chunk " + std::string(reinterpret_cast<const char*>(d + pos + 4), 4) + " of " +
+                  std::to_string(len) + " bytes runs past the end of the file";
+            for (char& c : why)
+                if (c < 0x20 || c > 0x7E) c = '?';
+            return false;
+        }
+        if (std::memcmp(d + pos + 4, "IEND", 4) == 0) break;
+        pos += size_t(len) + 12;
+    }
+    return true;
+}
+
 Decoded decode_png(const uint8_t* data, size_t size, const Limits& limits) {
     Decoded d;
     PngWalk walk;
@@ -334,6 +353,7 @@ Decoded decode_png(const uint8_t* data, size_t size, const Limits& limits) {
         }
         d.frames = uint32_t(budget.frames());
     }
+    if (!chunk_lengths_fit(data, size, d.reason)) return d;
 
     // The image itself (IHDR + IDAT), read on to IEND.
     const Segment whole{data, size};

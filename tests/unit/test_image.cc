@@ -595,6 +595,14 @@ START_TEST(png_wide_rows_and_user_limits) {
     png = png_header(10000, 10000, 8, 2);
     v = run(png);
     ASSERT_STR(v.message.c_str(), img::dimensions_message(10000, 10000, 50000000).c_str());
+    // An ancillary chunk claiming 1.1 GB in a small file: libpng would
+    // allocate that much before reading it; refused first.
+    png = png_header(1, 1, 8, 2);
+    const uint8_t lie[] = {0x47, 0, 0, 0, 'p', 'C', 'A', 'L', 'x', 'x', 'x', 'x'};
+    png.insert(png.end(), lie, lie + sizeof lie);
+    v = run(png);
+    ck_assert(!v.ok);
+    ck_assert_msg(v.reason.find("runs past the end") != std::string::npos, "%s", v.reason.c_str());
     // Width 0 / missing IDAT.
     png = png_header(0, 1, 8, 2);
     add_chunk(png, "IEND", {});
@@ -680,6 +688,10 @@ START_TEST(gif_structure_errors) {
             z[i + 6] = 0;
             break;
         }
+    ck_assert(!run(z).ok);
+    // A logical screen of zero height (found by fuzzing: was accepted as 1x0).
+    z = corpus("valid/gif/tiny_1x1_87a.gif");
+    z[8] = 0;
     ck_assert(!run(z).ok);
     ck_assert(run(g).ok);
 }
