@@ -1,0 +1,235 @@
+// The SQLite store against a real database file: migrations, users, the
+// all-or-nothing import, and the journal rules the replacement protocol and
+// the reaper rely on.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <memory>
+#include <string>
+
+#include "db/database.h"
+
+#include <check.h>
+
+using talentd::db::Account;
+using talentd::db::CommitResult;
+using talentd::db::Database;
+using talentd::db::JournalEntry;
+using talentd::db::PictureUpdate;
+using talentd::profile::User;
+
+namespace {
+
+std::string dir;
+
+void make_dir() {
+    char tmpl[] = "/tmp/talentd-test-db-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(tmpl));
+    dir = tmpl;
+}
+
+void remove_dir() {
+    std::string cmd = "rm -rf '" + dir + "'";
+    ck_assert_int_eq(system(cmd.c_str()), 0);
+}
+
+std::unique_ptr<Database> fresh_db() {
+    static int n = 0;
+    std::string why;
+    auto db = Database::open(dir + "/t" + std::to_string(getpid()) + "_" + std::to_string(n++) + ".db", 1000, &why);
+    ck_assert_msg(db != nullptr, "%s", why.c_str());
+    int applied = 0;
+    ck_assert_msg(db->migrate(&applied, &why), "%s", why.c_str());
+    return db;
+}
+
+User talent(int64_t id) {
+    User u;
+    u.id = id;
+    u.email = "u" + std::to_string(id) + "@example.com";
+    u.first_name = "F";
+    u.last_name = "L";
+    u.is_talent = true;
+    return u;
+}
+
+}  // namespace
+
+START_TEST(test_migrate_is_idempotent) {
+    auto db = fresh_db();
+    ck_assert_int_eq(db->schema_version(), Database::latest_schema_version());
+    int applied = -1;
+    std::string why;
+    ck_assert(db->migrate(&applied, &why));
+    ck_assert_int_eq(applied, 0);
+}
+END_TEST
+
+START_TEST(test_users_and_profiles) {
+    auto db = fresh_db();
+    std::string why;
+    ck_assert(db->add_user(talent(1), &why));
+    User plain = talent(2);
+    plain.is_talent = false;
+    ck_assert(db->add_user(plain, &why));
+    ck_assert(!db->add_user(talent(1), &why));   // duplicate id
+    auto a = db->load_account(1, &why);
+    ck_assert(a && a->profile);
+    ck_assert(!a->profile->picture_key);
+    ck_assert_str_eq(a->profile->account_type.c_str(), "free");
+    auto b = db->load_account(2, &why);
+    ck_assert(b && !b->profile);
+    ck_assert(!db->load_account(3, &why));
+    ck_assert(why.empty());   // absent, not an error
+    // Becoming a talent creates the profile.
+    plain.is_talent = true;
+    ck_assert(db->update_user(plain, &why));
+    ck_assert(db->load_account(2, &why)->profile.has_value());
+    std::vector<Account> all;
+    ck_assert(db->list_users(&all, &why));
+    ck_assert_int_eq(all.size(), 2);
+}
+END_TEST
+
+START_TEST(test_import_all_or_nothing) {
+    auto db = fresh_db();
+    std::string why;
+    std::vector<User> users = {talent(1), talent(2), talent(1)};   // the third collides
+    ck_assert(!db->import_users(users, &why));
+    std::vector<Account> all;
+    ck_assert(db->list_users(&all, &why));
+    ck_assert_int_eq(all.size(), 0);
+    users.pop_back();
+    ck_assert(db->import_users(users, &why));
+    ck_assert(db->list_users(&all, &why));
+    ck_assert_int_eq(all.size(), 2);
+}
+END_TEST
+
+START_TEST(test_replace_journals_old_key) {
+    auto db = fresh_db();
+    std::string why;
+    ck_assert(db->add_user(talent(1), &why));
+    auto a = *db->load_account(1, &why);
+    std::optional<std::string> old;
+
+    ck_assert(db->journal_pending("k1", 1, 100, &why));
+    ck_assert(db->commit_update(a.user, *a.profile, {PictureUpdate::Kind::Replace, "k1"}, 100, &old, &why) ==
+              CommitResult::Committed);
+    ck_assert(!old);
+    std::vector<JournalEntry> j;
+    ck_assert(db->journal_entries(&j, &why));
+    ck_assert_int_eq(j.size(), 0);   // pending dropped, nothing replaced
+
+    ck_assert(db->journal_pending("k2", 1, 101, &why));
+    ck_assert(db->commit_update(a.user, *a.profile, {PictureUpdate::Kind::Replace, "k2"}, 101, &old, &why) ==
+              CommitResult::Committed);
+    ck_assert(old && *old == "k1");
+    ck_assert(db->journal_entries(&j, &why));
+    ck_assert_int_eq(j.size(), 1);
+    ck_assert_str_eq(j[0].key.c_str(), "k1");
+    ck_assert_str_eq(j[0].state.c_str(), "remove");
+    bool referenced = true;
+    ck_assert(db->is_referenced("k1", &referenced, &why));
+    ck_assert(!referenced);
+    ck_assert(db->is_referenced("k2", &referenced, &why));
+    ck_assert(referenced);
+
+    // Clearing journals the current key too.
+    ck_assert(db->commit_update(a.user, *a.profile, {PictureUpdate::Kind::Clear, ""}, 102, &old, &why) ==
+              CommitResult::Committed);
+    ck_assert(old && *old == "k2");
+    ck_assert(!db->load_account(1, &why)->profile->picture_key);
+}
+END_TEST
+
+START_TEST(test_claimed_pending_blocks_commit) {
+    auto db = fresh_db();
+    std::string why;
+    ck_assert(db->add_user(talent(1), &why));
+    auto a = *db->load_account(1, &why);
+    ck_assert(db->journal_pending("late", 1, 100, &why));
+    // The reaper gives up on the upload first...
+    std::vector<JournalEntry> due;
+    ck_assert(db->due_entries(5000, 5000 - 3600, &due, &why));
+    ck_assert_int_eq(due.size(), 1);
+    bool claimed = false;
+    ck_assert(db->claim_pending("late", 5000, &claimed, &why));
+    ck_assert(claimed);
+    // ...so the late commit must not point the profile at an object about to go.
+    std::optional<std::string> old;
+    ck_assert(db->commit_update(a.user, *a.profile, {PictureUpdate::Kind::Replace, "late"}, 5001, &old, &why) ==
+              CommitResult::PendingLost);
+    ck_assert(!db->load_account(1, &why)->profile->picture_key);
+    // A second claim finds nothing: the row is a removal now.
+    ck_assert(db->claim_pending("late", 5002, &claimed, &why));
+    ck_assert(!claimed);
+}
+END_TEST
+
+START_TEST(test_due_entries_and_backoff_rows) {
+    auto db = fresh_db();
+    std::string why;
+    ck_assert(db->journal_remove("r1", 1, 100, &why));
+    ck_assert(db->journal_pending("p1", 1, 100, &why));
+    std::vector<JournalEntry> due;
+    // At 150 with a grace of 3600 only the removal is due.
+    ck_assert(db->due_entries(150, 150 - 3600, &due, &why));
+    ck_assert_int_eq(due.size(), 1);
+    ck_assert_str_eq(due[0].key.c_str(), "r1");
+    ck_assert(db->journal_retry_later("r1", 400, "503 Service Unavailable", &why));
+    ck_assert(db->due_entries(399, 399 - 3600, &due, &why));
+    ck_assert_int_eq(due.size(), 0);
+    ck_assert(db->due_entries(4000, 4000 - 3600, &due, &why));
+    ck_assert_int_eq(due.size(), 2);
+    std::vector<JournalEntry> all;
+    ck_assert(db->journal_entries(&all, &why));
+    for (const auto& e : all)
+        if (e.key == "r1") {
+            ck_assert_int_eq(e.attempts, 1);
+            ck_assert_str_eq(e.last_error.c_str(), "503 Service Unavailable");
+        }
+    ck_assert(db->journal_done("r1", &why));
+    ck_assert(db->journal_entries(&all, &why));
+    ck_assert_int_eq(all.size(), 1);
+}
+END_TEST
+
+START_TEST(test_field_update_keeps_picture) {
+    auto db = fresh_db();
+    std::string why;
+    ck_assert(db->add_user(talent(1), &why));
+    auto a = *db->load_account(1, &why);
+    std::optional<std::string> old;
+    ck_assert(db->journal_pending("k1", 1, 100, &why));
+    ck_assert(db->commit_update(a.user, *a.profile, {PictureUpdate::Kind::Replace, "k1"}, 100, &old, &why) ==
+              CommitResult::Committed);
+    // A stale copy of the profile (loaded before the upload) updates fields only.
+    a.profile->city = "Oslo";
+    a.user.first_name = "New";
+    ck_assert(db->commit_update(a.user, *a.profile, {}, 101, &old, &why) == CommitResult::Committed);
+    auto b = *db->load_account(1, &why);
+    ck_assert_str_eq(b.profile->city.c_str(), "Oslo");
+    ck_assert_str_eq(b.user.first_name.c_str(), "New");
+    ck_assert(b.profile->picture_key && *b.profile->picture_key == "k1");
+}
+END_TEST
+
+int main() {
+    Suite* s = suite_create("db");
+    TCase* tc = tcase_create("sqlite");
+    tcase_add_unchecked_fixture(tc, make_dir, remove_dir);
+    tcase_add_test(tc, test_migrate_is_idempotent);
+    tcase_add_test(tc, test_users_and_profiles);
+    tcase_add_test(tc, test_import_all_or_nothing);
+    tcase_add_test(tc, test_replace_journals_old_key);
+    tcase_add_test(tc, test_claimed_pending_blocks_commit);
+    tcase_add_test(tc, test_due_entries_and_backoff_rows);
+    tcase_add_test(tc, test_field_update_keeps_picture);
+    suite_add_tcase(s, tc);
+    SRunner* r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? 1 : 0;
+}
