@@ -91,7 +91,8 @@ std::vector<pid_t> talentd_processes(const t::Stack& stack) {
 START_TEST(healthz_over_https) {
     t::HttpResponse r = g_main->request("GET", "/healthz");
     ck_assert_msg(r.status == 200, "GET /healthz: %ld %s %s", r.status, r.error.c_str(), r.body.c_str());
-    ck_assert_str_eq(without_spaces(r.body).c_str(), "{\"status\":\"ok\"}");
+    const std::string compact = without_spaces(r.body);
+    ck_assert_str_eq(compact.c_str(), "{\"status\":\"ok\"}");
     const std::string type = r.header("content-type"), hsts = r.header("strict-transport-security");
     ck_assert_msg(type.rfind("application/json", 0) == 0, "content-type %s", type.c_str());
     ck_assert_str_eq(hsts.c_str(), "max-age=63072000");
@@ -288,7 +289,8 @@ START_TEST(sigterm_drains_in_flight_requests) {
     std::fprintf(stderr, "drain: %d ok, %d refused after talentd stopped, %.2f s\n", ok, refused, drain_seconds);
 
     ck_assert_msg(wait_until([&] { return !t::read_file(exit_file).empty(); }, 5), "no exit status recorded");
-    ck_assert_str_eq(t::read_file(exit_file).c_str(), "0\n");
+    const std::string exit_status = t::read_file(exit_file);
+    ck_assert_str_eq(exit_status.c_str(), "0\n");
     ck_assert_msg(g_drain->talentd_log().find("stopped") != std::string::npos, "no \"stopped\" in the log");
     std::vector<pid_t> left;
     bool gone = wait_until([&] { return (left = talentd_processes(*g_drain)).empty(); }, 5);
