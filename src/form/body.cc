@@ -46,12 +46,11 @@ std::optional<Fields> parse_body(std::string_view content_type, std::string_view
     if (body.empty()) return fields;
     switch (classify(content_type)) {
         case BodyType::Json:
-            if (!parse_json(body, &fields, error)) return std::nullopt;
+            if (!parse_json(body, limits, &fields, error)) return std::nullopt;
             return fields;
         case BodyType::UrlEncoded:
             if (urlencoded_field_count(body) > limits.max_fields) {
-                *error = ApiError::detail(
-                    400, "The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS.");
+                *error = too_many_fields_error();
                 return std::nullopt;
             }
             parse_urlencoded(body, [&](std::string&& name, std::string&& value) {
@@ -66,9 +65,17 @@ std::optional<Fields> parse_body(std::string_view content_type, std::string_view
         case BodyType::Empty:
             break;
     }
-    *error = ApiError::detail(
-        415, "Unsupported media type \"" + latin1_to_utf8(content_type) + "\" in request.");
+    *error = unsupported_media_type(content_type);
     return std::nullopt;
+}
+
+ApiError unsupported_media_type(std::string_view content_type) {
+    return ApiError::detail(415, "Unsupported media type \"" + latin1_to_utf8(content_type) + "\" in request.");
+}
+
+ApiError too_many_fields_error() {
+    return ApiError::detail(400,
+                            "The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS.");
 }
 
 std::map<std::string, std::string> parse_query(std::string_view query) {

@@ -61,7 +61,8 @@ enum class BodyType { Multipart, UrlEncoded, Json, Unsupported, Empty };
 BodyType classify(std::string_view content_type);
 
 // Django's limits on form bodies (DATA_UPLOAD_MAX_NUMBER_FIELDS and
-// DATA_UPLOAD_MAX_NUMBER_FILES); exceeding one is a 400.
+// DATA_UPLOAD_MAX_NUMBER_FILES); exceeding one is a 400.  max_fields also
+// caps the number of values in a JSON body (see json_body.h).
 struct BodyLimits {
     size_t max_fields = 1000;
     size_t max_files = 100;
@@ -75,11 +76,19 @@ struct BodyLimits {
 //       ({"non_field_errors": ["No data provided"]} for a JSON null)
 //   400 {"detail": "Multipart form parse error - <reason>"}
 //   400 {"detail": "The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS."}
+//       (also for a JSON body of more than max_fields values)
 //   400 {"detail": "The number of files exceeded settings.DATA_UPLOAD_MAX_NUMBER_FILES."}
 // An empty body is empty Fields whatever the content type (DRF never runs a
 // parser on a zero-length body).
 std::optional<Fields> parse_body(std::string_view content_type, std::string_view body,
                                  ApiError* error, const BodyLimits& limits = {});
+
+// DRF's 415 for a Content-Type no parser takes, e.g. for refusing a body
+// before reading it: {"detail": "Unsupported media type \"text/plain\" in request."}
+ApiError unsupported_media_type(std::string_view content_type);
+
+// Django's 400 for too many fields (BodyLimits::max_fields).
+ApiError too_many_fields_error();
 
 // Query strings: "partial=true&x=1" -> map (last wins), '+' and %XX decoded.
 std::map<std::string, std::string> parse_query(std::string_view query);

@@ -224,6 +224,12 @@ std::string python_float_repr(double value) {
 }
 
 std::optional<std::string> python_json_error(std::string_view s) {
+    size_t values;
+    return scan_json(s, &values);
+}
+
+std::optional<std::string> scan_json(std::string_view s, size_t* values) {
+    *values = 0;
     const size_t n = s.size();
     const auto at = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
     const auto skip_ws = [&](size_t i) {
@@ -283,6 +289,7 @@ std::optional<std::string> python_json_error(std::string_view s) {
             break;
         }
         const unsigned char c = at(i);
+        ++*values;
         step = Step::After;
         if (c == '"') {
             if (!scan_string(s, i + 1, &i, &failure)) break;
@@ -318,7 +325,7 @@ std::optional<std::string> python_json_error(std::string_view s) {
     return with_position(s, failure.msg, failure.pos);
 }
 
-bool parse_json(std::string_view body, Fields* fields, ApiError* error) {
+bool parse_json(std::string_view body, const BodyLimits& limits, Fields* fields, ApiError* error) {
     std::string decode_error;
     size_t usable = python_utf8_prefix(body, &decode_error);
     if (usable == std::string_view::npos) {
@@ -326,18 +333,25 @@ bool parse_json(std::string_view body, Fields* fields, ApiError* error) {
         return false;
     }
     std::string_view text = body.substr(0, usable);
-    if (literal_at(text, 0, "\xEF\xBB\xBF")) {
-        *error = json_error(*python_json_error(text));
+    // Python's verdict first (an allocation-free pass): its error text, and
+    // the number of values, which bounds what jansson will allocate.  This
+    // also refuses what jansson 2.14 wrongly accepts (it skips a raw NUL
+    // byte after a number or literal: "1\0").
+    size_t values = 0;
+    if (std::optional<std::string> python = scan_json(text, &values)) {
+        *error = json_error(*python);
+        return false;
+    }
+    if (values > limits.max_fields + 1) {   // the top-level object is not a field
+        *error = too_many_fields_error();
         return false;
     }
     json_error_t jerr;
     JsonPtr root(json_loadb(text.data(), text.size(), JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr));
     if (!root) {
-        // Python's wording when Python would also refuse the document; jansson's
-        // own for what only jansson refuses (integers beyond 64 bits, NUL in a
-        // key, lone surrogate escapes, nesting deeper than 2048).
-        std::optional<std::string> python = python_json_error(text);
-        *error = json_error(python ? *python : std::string(jerr.text));
+        // Valid for Python, refused by jansson: integers beyond 64 bits, NUL
+        // in a key, lone surrogate escapes.  jansson's own words.
+        *error = json_error(jerr.text);
         return false;
     }
     if (!json_is_object(root.get())) {

@@ -23,8 +23,15 @@ std::string python_float_repr(double value);
 // when Python would accept the document.
 std::optional<std::string> python_json_error(std::string_view text);
 
+// python_json_error, also counting the values of the document (every
+// string, number, literal, array and object, at any depth).
+std::optional<std::string> scan_json(std::string_view text, size_t* values);
+
 // Parses a JSON body into *fields.  On failure returns false with *error set
-// (see body.h).
-bool parse_json(std::string_view body, Fields* fields, ApiError* error);
+// (see body.h).  A document of more than limits.max_fields values (the
+// top-level object aside) is refused like a form with too many fields: JSON
+// has no such limit in Django, but it bounds what a 6 MiB body can cost
+// (jansson needs ~40 bytes per value).
+bool parse_json(std::string_view body, const BodyLimits& limits, Fields* fields, ApiError* error);
 
 }  // namespace talentd::form

@@ -202,8 +202,7 @@ bool handle_part(std::string_view part, PartState& state, ApiError* error) {
     }
 
     if (++state.text_count > state.limits.max_fields) {
-        *error = ApiError::detail(
-            400, "The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS.");
+        *error = too_many_fields_error();
         return false;
     }
     Value& slot = (*state.fields)[name];

@@ -114,7 +114,7 @@ START_TEST(test_unsupported_media_type) {
     // Header bytes are ISO-8859-1 to Django: shown as UTF-8.
     expect_detail("text/\xe9", "x", 415, "Unsupported media type \"text/\xc3\xa9\" in request.");
     ApiError error = parse_fail("text/plain", "x");
-    expect_eq(error.body.c_str(), "{\"detail\": \"Unsupported media type \\\"text/plain\\\" in request.\"}");
+    expect_eq(error.body.c_str(), "{\"detail\":\"Unsupported media type \\\"text/plain\\\" in request.\"}");
 }
 END_TEST
 
@@ -250,6 +250,9 @@ START_TEST(test_json_syntax_errors) {
     expect_json_error("{\"a\": NaN}", "Out of range float values are not JSON compliant: 'NaN'");
     expect_json_error("[-Infinity]", "Out of range float values are not JSON compliant: '-Infinity'");
     expect_json_error("[Infinity", "Out of range float values are not JSON compliant: 'Infinity'");
+    // jansson skips a raw NUL after a token; Python refuses it.
+    expect_json_error("{\"a\":1\0}"s, "Expecting ',' delimiter: line 1 column 7 (char 6)");
+    expect_json_error("11\0  "s, "Extra data: line 1 column 3 (char 2)");
     expect_json_error("\xef\xbb\xbf{}", "Unexpected UTF-8 BOM (decode using utf-8-sig): line 1 column 1 (char 0)");
 }
 END_TEST
@@ -265,6 +268,23 @@ START_TEST(test_json_encoding_errors) {
     expect_eq(text_of(parse_ok("application/json", "{\"a\":\"b\"}\xe2\x82"), "a").c_str(), "b");
     expect_eq(text_of(parse_ok("application/json", "{\"a\":\"b\"}\xed\xa0"), "a").c_str(), "b");
     expect_json_error("{\"a\":\"b\"}\xe2(", "'utf-8' codec can't decode byte 0xe2 in position 9: invalid continuation byte");
+}
+END_TEST
+
+START_TEST(test_json_value_limit) {
+    std::string body = "{\"a\":[";
+    for (int i = 0; i < 999; ++i) body += i ? ",1" : "1";
+    body += "]}";   // the top-level object, then 1000 values: the array and 999 numbers
+    ck_assert_uint_eq(parse_ok("application/json", body).size(), 1);
+    body.insert(body.size() - 2, ",2");
+    expect_detail("application/json", body, 400,
+                  "The number of GET/POST parameters exceeded settings.DATA_UPLOAD_MAX_NUMBER_FIELDS.");
+    size_t values = 0;
+    ck_assert(!scan_json("{\"a\": [1, {\"b\": null}], \"c\": \"x\"}", &values));
+    ck_assert_uint_eq(values, 6);
+    ApiError error;
+    ck_assert(!parse_body("application/json", "{\"a\":1,\"b\":2}", &error, BodyLimits{1, 1}));
+    ck_assert(parse_body("application/json", "{\"a\":1}", &error, BodyLimits{1, 1}));
 }
 END_TEST
 
@@ -482,6 +502,7 @@ int main() {
     tcase_add_test(tc, test_json_not_an_object);
     tcase_add_test(tc, test_json_syntax_errors);
     tcase_add_test(tc, test_json_encoding_errors);
+    tcase_add_test(tc, test_json_value_limit);
     tcase_add_test(tc, test_json_jansson_only_errors);
     tcase_add_test(tc, test_multipart_basic);
     tcase_add_test(tc, test_multipart_binary_round_trip);

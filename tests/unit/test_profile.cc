@@ -93,7 +93,7 @@ START_TEST(test_required_unless_partial) {
     FieldErrors errors;
     ck_assert(!validate_update({}, false, kToday, &errors));
     expect_eq(ApiError::fields(errors).body,
-              "{\"first_name\": [\"This field is required.\"], \"last_name\": [\"This field is required.\"]}");
+              "{\"first_name\":[\"This field is required.\"],\"last_name\":[\"This field is required.\"]}");
     errors.clear();
     std::optional<Changes> c = validate_update({}, true, kToday, &errors);
     ck_assert(c && errors.empty());
@@ -262,15 +262,15 @@ START_TEST(test_all_errors_in_order) {
     FieldErrors errors;
     ck_assert(!validate_update(fields, false, kToday, &errors));
     expect_eq(ApiError::fields(errors).body,
-              "{\"first_name\": [\"This field is required.\"], "
-              "\"last_name\": [\"This field may not be blank.\"], "
-              "\"profile_picture\": [\"The submitted data was not a file. Check the encoding type on the form.\"], "
-              "\"aboutyou\": [\"Not a valid string.\"], "
-              "\"city\": [\"This field may not be null.\"], "
-              "\"country\": [\"Ensure this field has no more than 100 characters.\"], "
-              "\"gender\": [\"\\\"x\\\" is not a valid choice.\"], "
-              "\"date_of_birth\": [\"Date has wrong format. Use one of these formats instead: YYYY-MM-DD.\"], "
-              "\"phone\": [\"Enter a valid phone number (7 to 15 digits, optionally starting with +).\"]}");
+              "{\"first_name\":[\"This field is required.\"],"
+              "\"last_name\":[\"This field may not be blank.\"],"
+              "\"profile_picture\":[\"The submitted data was not a file. Check the encoding type on the form.\"],"
+              "\"aboutyou\":[\"Not a valid string.\"],"
+              "\"city\":[\"This field may not be null.\"],"
+              "\"country\":[\"Ensure this field has no more than 100 characters.\"],"
+              "\"gender\":[\"\\\"x\\\" is not a valid choice.\"],"
+              "\"date_of_birth\":[\"Date has wrong format. Use one of these formats instead: YYYY-MM-DD.\"],"
+              "\"phone\":[\"Enter a valid phone number (7 to 15 digits, optionally starting with +).\"]}");
 }
 END_TEST
 
