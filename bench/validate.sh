@@ -11,10 +11,12 @@
 # Inputs are generated with tests/tools/talentd-imggen (seeded, photo-like
 # noise + gradients), cjpeg, cwebp and gif2webp, plus the corpus' 4.9 MiB JPEG.
 # For each file:
-#   validate    µs per talentd validate() in process (best of RUNS, file in memory)
-#   process     ms of a `talentd-validate FILE` process (best of RUNS): the figure
-#               comparable with the CLIs, which also start, read and decode
-#   reference   ms of the codec's own CLI full decode (best of RUNS), and of
+#   validate()  ms per talentd validate() in process, CPU and wall (best of RUNS,
+#               file already in memory)
+#   process     ms of a `talentd-validate FILE` process, CPU and wall (best of
+#               RUNS): the figure comparable with the CLIs, which also start,
+#               read and decode
+#   reference   the same for the codec's own CLI full decode, and for
 #               djpeg -scale 1/8 / dwebp -scale for JPEG / WebP
 #   peak RSS    KiB (getrusage in talentd-validate; GNU time %M for the CLIs)
 # Then the corpus bombs: verdict, time and peak RSS.
@@ -53,15 +55,22 @@ cp -f "$CORPUS/valid/jpeg/large_4000x3000_4.9MiB.jpg" $f/jpeg_4000x3000_q90.jpg
     gif2webp -quiet -lossy -q 70 $f/gif_400x300_20frames.gif -o $f/webp_anim_400x300_20frames.webp
 
 # ---------------------------------------------------------------- helpers
-# best wall-clock ms of RUNS runs of a command (output discarded)
+# best of RUNS runs of a command: "CPU_MS WALL_MS" (CPU = user + system of the
+# child, from getrusage(RUSAGE_CHILDREN); robust when the machine is shared)
 best_ms() {
-    local best="" t0 t1 ms
-    for _ in $(seq "$RUNS"); do
-        t0=$(date +%s%N); "$@" >/dev/null 2>&1 || true; t1=$(date +%s%N)
-        ms=$(( (t1 - t0) / 1000 ))
-        if [ -z "$best" ] || [ $ms -lt $best ]; then best=$ms; fi
-    done
-    printf '%d.%02d' $((best / 1000)) $(((best % 1000) / 10))
+    python3 - "$RUNS" "$@" <<'PY'
+import resource, subprocess, sys, time
+runs, cmd = int(sys.argv[1]), sys.argv[2:]
+best_cpu = best_wall = None
+for _ in range(runs):
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN); t0 = time.perf_counter()
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t1 = time.perf_counter(); r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    best_cpu = cpu if best_cpu is None else min(best_cpu, cpu)
+    best_wall = t1 - t0 if best_wall is None else min(best_wall, t1 - t0)
+print("%.2f %.2f" % (best_cpu * 1e3, best_wall * 1e3))
+PY
 }
 # peak RSS (KiB) of one run of a command
 peak_kb() { $TIME -f %M "$@" 2>&1 >/dev/null | tail -1; }
@@ -69,28 +78,34 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 
 results=$OUT/results.md
 {
-echo "Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores; $(date -u +%Y-%m-%d); RUNS=$RUNS"
+echo "Machine: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at start; $(date -u +%Y-%m-%d); RUNS=$RUNS"
 echo
-echo "| file | size | WxH, frames | validate µs (in process) | validate ms (process) | peak RSS KiB | reference | ref ms | ref RSS KiB | process / ref |"
+echo "Times are the best of RUNS runs, in ms; CPU = user + system."
+echo
+echo "| file | size | WxH, frames | validate() CPU (wall), in process | talentd-validate process CPU (wall) | peak RSS KiB | reference | reference CPU (wall) | ref RSS KiB | process CPU / ref CPU |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 } > "$results"
 
 row() {  # file, reference label, reference command...
     local file=$1 label=$2; shift 2
-    local line us rss dims frames size proc ref refkb
+    local line us cpu rss dims frames size proc ref refkb
     line=$($TV --repeat "$RUNS" "$file" | head -1)
     us=$(sed -n 's/.* us=\([0-9]*\).*/\1/p' <<<"$line")
+    cpu=$(sed -n 's/.* cpu_us=\([0-9]*\).*/\1/p' <<<"$line")
     rss=$(sed -n 's/.* maxrss_kb=\([0-9]*\).*/\1/p' <<<"$line")
     dims=$(awk '{print $4}' <<<"$line")
     frames=$(sed -n 's/.* frames=\([0-9]*\).*/\1/p' <<<"$line")
     size=$(stat -c %s "$file")
-    proc=$(best_ms $TV "$file")
+    read -r pcpu pwall <<<"$(best_ms $TV "$file")"
     if [ $# -gt 0 ]; then
-        ref=$(best_ms "$@"); refkb=$(peak_kb "$@")
+        read -r rcpu rwall <<<"$(best_ms "$@")"; refkb=$(peak_kb "$@")
+        ref="$rcpu ($rwall)"
     else
-        ref="n/a"; refkb="n/a"
+        rcpu=0; ref="n/a"; refkb="n/a"
     fi
-    echo "| $(basename "$file") | $size | $dims, $frames | $us | $proc | $rss | $label | $ref | $refkb | $(ratio "$proc" "$ref") |" >> "$results"
+    printf '| %s | %s | %s, %s | %.2f (%.2f) | %s (%s) | %s | %s | %s | %s | %s |\n' "$(basename "$file")" "$size" \
+        "$dims" "$frames" "$(awk -v c="$cpu" 'BEGIN{print c/1000}')" "$(awk -v c="$us" 'BEGIN{print c/1000}')" \
+        "$pcpu" "$pwall" "$rss" "$label" "$ref" "$refkb" "$(ratio "$pcpu" "$rcpu")" >> "$results"
 }
 
 for j in jpeg_2000x1500_q85.jpg jpeg_progressive_2000x1500_q85.jpg jpeg_4000x3000_q90.jpg; do
@@ -108,13 +123,13 @@ row $f/webp_anim_400x300_20frames.webp "none (dwebp refuses animation)"
 echo
 echo "Bombs (corpus invalid/bomb, default limits):"
 echo
-echo "| file | size | verdict | validate µs | peak RSS KiB |"
+echo "| file | size | verdict | validate() µs CPU | peak RSS KiB |"
 echo "|---|---|---|---|---|"
 } >> "$results"
 for b in "$CORPUS"/invalid/bomb/*; do
     out=$($TV --repeat "$RUNS" "$b" || true)
     line=$(head -1 <<<"$out")
     msg=$(sed -n 's/^  message: //p' <<<"$out")
-    echo "| $(basename "$b") | $(stat -c %s "$b") | $msg | $(sed -n 's/.* us=\([0-9]*\).*/\1/p' <<<"$line") | $(sed -n 's/.* maxrss_kb=\([0-9]*\).*/\1/p' <<<"$line") |" >> "$results"
+    echo "| $(basename "$b") | $(stat -c %s "$b") | $msg | $(sed -n 's/.* cpu_us=\([0-9]*\).*/\1/p' <<<"$line") | $(sed -n 's/.* maxrss_kb=\([0-9]*\).*/\1/p' <<<"$line") |" >> "$results"
 done
 cat "$results"

@@ -65,7 +65,16 @@
 //     such a frame is refused (generic message) when that estimate exceeds
 //     max_decode_memory, before it is decoded.
 //   * PNG rows: libpng keeps two rows of the image; a row so wide that three
-//     rows exceed max_decode_memory is refused the same way.
+//     rows exceed max_decode_memory is refused the same way.  A chunk whose
+//     declared length runs past the end of the data is refused before libpng
+//     sees it (libpng allocates some ancillary chunks at their declared size
+//     before reading them: up to 2 GiB from a few bytes).
+//   * GIF: a logical screen or an image of zero width or height is refused.
+//   * Known limit: libwebp 1.2.4 sizes a lossless bitstream's Huffman tables
+//     from its entropy image before decoding; a crafted small VP8L image with
+//     many Huffman groups can still make libwebp allocate beyond
+//     max_decode_memory (transiently; not seen in fuzzing with a 128 MiB
+//     malloc limit).
 //
 // Thread-safety: validate() has no shared state; it may run in several
 // threads at once.
