@@ -133,7 +133,7 @@ install: all
 	$(INSTALL) -m 644 systemd/talentd.socket $(DESTDIR)$(UNITDIR)/
 	$(INSTALL) -m 644 nginx/*.conf $(DESTDIR)$(DATADIR)/talentd/nginx/
 	test -e $(DESTDIR)$(SYSCONFDIR)/talentd/talentd.conf || \
-	  $(INSTALL) -m 640 docs/talentd.conf.example $(DESTDIR)$(SYSCONFDIR)/talentd/talentd.conf
+	  $(INSTALL) -m 644 docs/talentd.conf.example $(DESTDIR)$(SYSCONFDIR)/talentd/talentd.conf
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/talentd $(DESTDIR)$(SBINDIR)/talentctl \
