@@ -281,11 +281,8 @@ std::optional<ApiError> ProfileApi::check_size(const http::Request& request) {
 std::optional<ApiError> ProfileApi::read_and_parse(const http::Request& request, http::BodySource& body,
                                                    std::string* raw, form::Fields* fields) {
     // Unsupported types are refused before a byte of the body is read.
-    form::BodyType type = form::classify(request.content_type);
-    if (type == form::BodyType::Unsupported && request.content_length != 0) {
-        ApiError error;
-        if (!form::parse_body(request.content_type, "x", &error)) return error;
-    }
+    if (form::classify(request.content_type) == form::BodyType::Unsupported && request.content_length != 0)
+        return form::unsupported_media_type(request.content_type);
     bool too_large = false;
     if (!http::read_body(body, config_.max_request_size, raw, &too_large)) {
         if (too_large) return ApiError::detail(413, "Request body too large.");
@@ -413,6 +410,8 @@ http::Response ProfileApi::page(const http::Request& request, http::RequestNote*
     m.user = caller.account.user;
     m.profile = caller.account.profile;
     m.picture_url = profile::picture_url(config_.public_base_url, m.profile->picture_key);
+    // The form's next is "/?saved=1": after the 303, say that the save worked.
+    if (form::parse_query(request.query)["saved"] == "1") m.banner = "Profile updated successfully";
     http::Response r = respond_html(200, render_page(m));
     r.head_only = request.method == "HEAD";
     return r;
