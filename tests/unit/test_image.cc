@@ -660,6 +660,17 @@ START_TEST(jpeg_structure_errors) {
     c = b;
     c.insert(c.begin() + long(sos), {'j', 'u', 'n', 'k'});  // junk between segments
     ck_assert(!run(c).ok);
+    // A metadata-only warning (unknown JFIF major version) is logged, not fatal.
+    c = b;
+    for (size_t i = 2; i + 7 < c.size(); ++i)
+        if (std::memcmp(c.data() + i, "JFIF\0", 5) == 0) {
+            c[i + 5] = 2;
+            break;
+        }
+    v = run(c);
+    ck_assert_msg(v.ok, "%s", v.reason.c_str());
+    ck_assert_int_eq(v.warnings.size(), 1);
+    ck_assert_msg(v.warnings[0].find("JFIF") != std::string::npos, "%s", v.warnings[0].c_str());
     // Damage in the entropy-coded data that libjpeg reports.
     ck_assert(!run(corpus("invalid/jpeg/bitflip_entropy.jpg")).ok);
 }
