@@ -41,7 +41,9 @@ constexpr const char* kStyle =
     "input[type=text],input[type=date],input[type=tel],select,textarea{width:100%;padding:.4rem;box-sizing:border-box}"
     ".error{color:#b00020;margin:.2rem 0}.banner{padding:.6rem;border-radius:4px;background:#e6f4ea}"
     ".banner.error{background:#fde7e9}img.picture{max-width:12rem;max-height:12rem;display:block;margin:.5rem 0}"
-    "button{margin-top:1rem;padding:.5rem 1.2rem}progress{width:100%}";
+    "button{margin-top:1rem;padding:.5rem 1.2rem}progress{width:100%}"
+    // img.picture's display:block would otherwise show the hidden preview as a broken image.
+    "[hidden]{display:none!important}";
 
 const char* const kGenders[] = {"Male", "Female", "Other", "Prefer not to say"};
 
@@ -118,7 +120,11 @@ bool safe_next_path(std::string_view next) {
 
 std::string page_security_policy(const std::string& public_base_url) {
     static const std::string hash = script_hash();
-    return "default-src 'none'; img-src 'self' blob: " + public_base_url + "; style-src 'unsafe-inline'; script-src " +
+    // A CSP source with a path matches that exact URL unless the path ends
+    // in "/": "https://cdn/bucket" would block every "https://cdn/bucket/key".
+    std::string pictures = public_base_url;
+    if (!pictures.empty() && pictures.back() != '/') pictures += '/';
+    return "default-src 'none'; img-src 'self' blob: " + pictures + "; style-src 'unsafe-inline'; script-src " +
            hash + "; form-action 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
 }
 
@@ -143,7 +149,8 @@ std::string render_page(const PageModel& m) {
     out += "<p>Signed in as <strong>" + html_escape(u.email) + "</strong>.</p>";
     out += "<form id=\"profile-form\" method=\"post\" action=\"/api/profile/talent/?partial=true\" "
            "enctype=\"multipart/form-data\">";
-    out += "<input type=\"hidden\" name=\"is_talent\" value=\"true\"><input type=\"hidden\" name=\"next\" value=\"/\">";
+    out += "<input type=\"hidden\" name=\"is_talent\" value=\"true\">"
+           "<input type=\"hidden\" name=\"next\" value=\"/?saved=1\">";
     out += "<label for=\"profile_picture\">Profile picture</label>";
     if (!m.picture_url.empty())
         out += "<img class=\"picture\" id=\"current-picture\" alt=\"Current profile picture\" src=\"" +
