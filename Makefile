@@ -59,6 +59,8 @@ CORPUS ?= $(abspath ../shared/corpus)
 .PHONY: all check check-run unit-tests integration-tests deps demo install uninstall \
         clean fuzz bench man-lint tests
 .DEFAULT_GOAL := all
+# Keep objects and test programs: make would otherwise delete them as intermediates.
+.SECONDARY:
 
 all: $(PROGRAMS)
 

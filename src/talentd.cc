@@ -1,8 +1,10 @@
 // talentd — the talent profile FastCGI daemon.  See talentd(8).
 #include <getopt.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -68,9 +70,25 @@ std::unique_ptr<db::Database> open_database(const Config& config) {
     return db;
 }
 
+// A last line of defence under the decoders' own bounds: an allocation a
+// crafted image makes a codec library attempt beyond this limit fails (and
+// the picture is refused) instead of taking the machine's memory.
+// AddressSanitizer reserves terabytes of shadow memory, so sanitizer builds
+// skip it.
+void limit_worker_memory(const Config& config) {
+#if defined(__SANITIZE_ADDRESS__)
+    (void)config;
+#else
+    if (config.worker_memory_limit <= 0) return;
+    rlimit limit{static_cast<rlim_t>(config.worker_memory_limit), static_cast<rlim_t>(config.worker_memory_limit)};
+    if (setrlimit(RLIMIT_DATA, &limit) != 0) LOG_WARN("setrlimit(RLIMIT_DATA): %s", std::strerror(errno));
+#endif
+}
+
 // Fork first, then open: everything below runs in the worker process.
 int worker_main(const Config& config, int listen_fd) {
     log::configure(config.log_level, "talentd");
+    limit_worker_memory(config);
     auto db = open_database(config);
     if (!db) return 2;
     storage::StoreSettings settings = storage::store_settings_from(config);

@@ -17,6 +17,7 @@ LIB_OBJS   := $(LIB_SRCS:%.cc=$(FUZZ_BUILD)/%.o)
 TARGETS    := $(patsubst tests/fuzz/%.cc,$(FUZZ_BUILD)/%,$(sort $(wildcard tests/fuzz/fuzz_*.cc)))
 
 .PHONY: build run
+.SECONDARY:
 build: $(TARGETS)
 
 $(FUZZ_BUILD)/%.o: %.cc
