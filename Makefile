@@ -56,7 +56,7 @@ TEST_TOOLS  := $(patsubst tests/tools/%.cc,$(BUILD)/tests/tools/%,$(sort $(wildc
 
 CORPUS ?= $(abspath ../shared/corpus)
 
-.PHONY: all check check-run unit-tests integration-tests deps demo install uninstall \
+.PHONY: all check check-run unit-tests integration-tests browser-tests deps demo install uninstall \
         clean fuzz bench man-lint tests
 .DEFAULT_GOAL := all
 # Keep objects and test programs: make would otherwise delete them as intermediates.
@@ -95,9 +95,16 @@ tests: $(PROGRAMS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_TOOLS)
 check: deps
 	$(MAKE) --no-print-directory check-run
 
+# Check programs first, then the browser tests (node --test, Chromium);
+# both always run, and either failing fails the check.
 check-run: tests man-lint
-	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) \
-	  tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS)
+	@rc=0; \
+	TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS) || rc=1; \
+	TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/browser/run || rc=1; \
+	exit $$rc
+
+browser-tests: all
+	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/browser/run
 
 unit-tests: $(UNIT_TESTS)
 	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/run-tests $(UNIT_TESTS)
