@@ -66,24 +66,39 @@ db::CommitResult Pictures::commit(const profile::User& user, const profile::Prof
                       picture.kind == db::PictureUpdate::Kind::Replace ? picture.new_key.c_str() : "cleared",
                       *old_key ? (*old_key)->c_str() : "none");
         crash_point("after_commit");
+    } else if (result == db::CommitResult::PendingLost && picture.kind == db::PictureUpdate::Kind::Replace) {
+        // The reaper claimed the pending row while this upload was in flight
+        // and may have deleted the key before our PUT landed: the object is
+        // there now and nothing references it.  Journal it for removal and
+        // delete it, as a replaced key.
+        std::string journal_why;
+        if (db_.journal_remove(picture.new_key, user.id, wall_now(), &journal_why))
+            remove_now(picture.new_key, user.id);
+        else
+            LOG_ERROR("user=%lld journal remove %s: %s", static_cast<long long>(user.id), picture.new_key.c_str(),
+                      journal_why.c_str());
     }
     return result;
 }
 
 void Pictures::clean_up(const std::string& old_key, int64_t user_id) {
-    storage::Result del = store_.remove(old_key);
-    LOG_DEBUG("user=%lld delete %s: %s %d %s %.1fms", static_cast<long long>(user_id), old_key.c_str(),
+    remove_now(old_key, user_id);
+    crash_point("after_delete");
+}
+
+void Pictures::remove_now(const std::string& key, int64_t user_id) {
+    storage::Result del = store_.remove(key);
+    LOG_DEBUG("user=%lld delete %s: %s %d %s %.1fms", static_cast<long long>(user_id), key.c_str(),
               del.ok() ? "ok" : "failed", del.http_status, del.detail.c_str(), del.seconds * 1e3);
     std::string why;
     if (del.ok()) {
-        if (!db_.journal_done(old_key, &why)) LOG_WARN("journal done %s: %s", old_key.c_str(), why.c_str());
+        if (!db_.journal_done(key, &why)) LOG_WARN("journal done %s: %s", key.c_str(), why.c_str());
     } else {
         LOG_WARN("user=%lld delete of %s failed (%s): left to the reaper", static_cast<long long>(user_id),
-                 old_key.c_str(), del.detail.c_str());
-        if (!db_.journal_retry_later(old_key, wall_now() + config_.reap_backoff_base, del.detail, &why))
-            LOG_WARN("journal retry %s: %s", old_key.c_str(), why.c_str());
+                 key.c_str(), del.detail.c_str());
+        if (!db_.journal_retry_later(key, wall_now() + config_.reap_backoff_base, del.detail, &why))
+            LOG_WARN("journal retry %s: %s", key.c_str(), why.c_str());
     }
-    crash_point("after_delete");
 }
 
 int64_t backoff_seconds(int attempts, int64_t base, int64_t max) {

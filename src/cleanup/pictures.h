@@ -45,6 +45,9 @@ public:
     std::optional<std::string> store(int64_t user_id, const PictureBytes& picture, ApiError* error);
 
     // Step 3: the transaction.  *old_key gets the key to delete afterwards.
+    // PendingLost (the reaper claimed the new key while its PUT was in
+    // flight): the new key, whose object may have landed after the reaper's
+    // delete, is journaled for removal and deleted, so nothing is orphaned.
     db::CommitResult commit(const profile::User& user, const profile::Profile& profile,
                             const db::PictureUpdate& picture, std::optional<std::string>* old_key,
                             std::string* why);
@@ -57,6 +60,10 @@ public:
     void crash_point(const char* step) const;
 
 private:
+    // Deletes `key` now; on success drops its removal row, on failure leaves
+    // it for the reaper.
+    void remove_now(const std::string& key, int64_t user_id);
+
     const Config& config_;
     db::Database& db_;
     storage::Store& store_;
