@@ -277,7 +277,10 @@ bool Stack::add_talent_user(int64_t id, std::string* why) const {
 }
 
 int Stack::control(const std::string& command, std::string* output) const {
-    return run_command({"/bin/bash", script_, command, dir_}, {}, output);
+    // In a session of its own: Check kills a test's whole process group when
+    // the test ends, and a talentd or s3rver restarted from inside a test
+    // must outlive it.
+    return run_command({"/usr/bin/setsid", "/bin/bash", script_, command, dir_}, {}, output);
 }
 
 HttpResponse Stack::request(const std::string& method, const std::string& target, const std::string& body,
