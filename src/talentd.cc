@@ -85,44 +85,54 @@ void limit_worker_memory(const Config& config) {
 #endif
 }
 
+// What a child process opens after fork: its own database connection and
+// its own libs3 state.
+struct ChildServices {
+    std::unique_ptr<db::Database> db;
+    std::unique_ptr<storage::Store> store;
+    ~ChildServices() {
+        if (store) storage::shutdown_process();
+    }
+};
+
+bool open_child_services(const Config& config, ChildServices* services) {
+    services->db = open_database(config);
+    if (!services->db) return false;
+    storage::StoreSettings settings = storage::store_settings_from(config);
+    std::string why;
+    if (!storage::initialize_process(settings, &why)) {
+        LOG_ERROR("storage: %s", why.c_str());
+        return false;
+    }
+    services->store = std::make_unique<storage::Store>(settings);
+    return true;
+}
+
 // Fork first, then open: everything below runs in the worker process.
 int worker_main(const Config& config, int listen_fd) {
     log::configure(config.log_level, "talentd");
     limit_worker_memory(config);
-    auto db = open_database(config);
-    if (!db) return 2;
-    storage::StoreSettings settings = storage::store_settings_from(config);
-    std::string why;
-    if (!storage::initialize_process(settings, &why)) {
-        LOG_ERROR("storage: %s", why.c_str());
-        return 2;
-    }
-    storage::Store store(settings);
-    api::ProfileApi api(config, *db, store);
-    int status = daemon::run_worker(config, listen_fd, api);
-    storage::shutdown_process();
-    return status;
+    ChildServices services;
+    if (!open_child_services(config, &services)) return 2;
+    api::ProfileApi api(config, *services.db, *services.store);
+    return daemon::run_worker(config, listen_fd, api);
 }
 
 int reaper_main(const Config& config) {
     log::configure(config.log_level, "talentd-reaper");
-    auto db = open_database(config);
-    if (!db) return 2;
-    storage::StoreSettings settings = storage::store_settings_from(config);
-    std::string why;
-    if (!storage::initialize_process(settings, &why)) {
-        LOG_ERROR("storage: %s", why.c_str());
-        return 2;
-    }
-    storage::Store store(settings);
+    ChildServices services;
+    if (!open_child_services(config, &services)) return 2;
     cleanup::ReapReport report;
-    bool ok = cleanup::reap(config, *db, store, static_cast<int64_t>(::time(nullptr)), &report, &why);
-    if (!ok) LOG_ERROR("reaper: %s", why.c_str());
-    else if (report.removed || report.failed || report.claimed_pending || report.dropped_referenced)
+    std::string why;
+    if (!cleanup::reap(config, *services.db, *services.store, static_cast<int64_t>(::time(nullptr)), &report,
+                       &why)) {
+        LOG_ERROR("reaper: %s", why.c_str());
+        return 1;
+    }
+    if (report.removed || report.failed || report.claimed_pending || report.dropped_referenced)
         LOG_INFO("reaper: removed %d, failed %d, abandoned uploads %d, stale entries %d", report.removed,
                  report.failed, report.claimed_pending, report.dropped_referenced);
-    storage::shutdown_process();
-    return ok ? 0 : 1;
+    return 0;
 }
 
 }  // namespace

@@ -53,6 +53,7 @@ enum Stmt {
     kInsertUser,
     kInsertProfile,
     kUpdateUser,
+    kUpdateNames,
     kListUsers,
     kJournalPending,
     kCurrentPicture,
@@ -292,31 +293,34 @@ std::optional<Account> Database::load_account(int64_t user_id, std::string* why)
     return std::nullopt;
 }
 
-bool Database::add_user(const User& u, std::string* why) {
-    Transaction tx(db_, "BEGIN IMMEDIATE");
-    if (!tx.started()) return FAIL_DB();
-    {
-        Use s(statement(kInsertUser,
-                        "INSERT INTO users (id, email, first_name, last_name, is_active, is_talent) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        why));
-        if (!s) return false;
-        sqlite3_bind_int64(s.get(), 1, u.id);
-        bind_text(s.get(), 2, u.email);
-        bind_text(s.get(), 3, u.first_name);
-        bind_text(s.get(), 4, u.last_name);
-        sqlite3_bind_int(s.get(), 5, u.is_active);
-        sqlite3_bind_int(s.get(), 6, u.is_talent);
-        if (sqlite3_step(s.get()) != SQLITE_DONE) return FAIL_DB();
-    }
-    if (u.is_talent) {
-        Use s(statement(kInsertProfile, "INSERT OR IGNORE INTO talent_profiles (user_id) VALUES (?)", why));
-        if (!s) return false;
-        sqlite3_bind_int64(s.get(), 1, u.id);
-        if (sqlite3_step(s.get()) != SQLITE_DONE) return FAIL_DB();
-    }
-    return tx.commit() || FAIL_DB();
+// The writes user administration shares; each runs inside the caller's
+// transaction.
+bool Database::insert_user_row(const User& u, std::string* why) {
+    Use s(statement(kInsertUser,
+                    "INSERT INTO users (id, email, first_name, last_name, is_active, is_talent) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    why));
+    if (!s) return false;
+    sqlite3_bind_int64(s.get(), 1, u.id);
+    bind_text(s.get(), 2, u.email);
+    bind_text(s.get(), 3, u.first_name);
+    bind_text(s.get(), 4, u.last_name);
+    sqlite3_bind_int(s.get(), 5, u.is_active);
+    sqlite3_bind_int(s.get(), 6, u.is_talent);
+    if (sqlite3_step(s.get()) != SQLITE_DONE)
+        return set_why(why, "user " + std::to_string(u.id) + ": " + sqlite3_errmsg(db_));
+    return true;
 }
+
+bool Database::ensure_profile_row(const User& u, std::string* why) {
+    if (!u.is_talent) return true;
+    Use s(statement(kInsertProfile, "INSERT OR IGNORE INTO talent_profiles (user_id) VALUES (?)", why));
+    if (!s) return false;
+    sqlite3_bind_int64(s.get(), 1, u.id);
+    return sqlite3_step(s.get()) == SQLITE_DONE || FAIL_DB();
+}
+
+bool Database::add_user(const User& u, std::string* why) { return import_users({u}, why); }
 
 bool Database::update_user(const User& u, std::string* why) {
     Transaction tx(db_, "BEGIN IMMEDIATE");
@@ -336,12 +340,7 @@ bool Database::update_user(const User& u, std::string* why) {
         if (sqlite3_step(s.get()) != SQLITE_DONE) return FAIL_DB();
         if (sqlite3_changes(db_) == 0) return set_why(why, "no user " + std::to_string(u.id));
     }
-    if (u.is_talent) {
-        Use s(statement(kInsertProfile, "INSERT OR IGNORE INTO talent_profiles (user_id) VALUES (?)", why));
-        if (!s) return false;
-        sqlite3_bind_int64(s.get(), 1, u.id);
-        if (sqlite3_step(s.get()) != SQLITE_DONE) return FAIL_DB();
-    }
+    if (!ensure_profile_row(u, why)) return false;
     return tx.commit() || FAIL_DB();
 }
 
@@ -359,29 +358,8 @@ bool Database::list_users(std::vector<Account>* out, std::string* why) {
 bool Database::import_users(const std::vector<User>& users, std::string* why) {
     Transaction tx(db_, "BEGIN IMMEDIATE");
     if (!tx.started()) return FAIL_DB();
-    for (const User& u : users) {
-        Use s(statement(kInsertUser,
-                        "INSERT INTO users (id, email, first_name, last_name, is_active, is_talent) "
-                        "VALUES (?, ?, ?, ?, ?, ?)",
-                        why));
-        if (!s) return false;
-        sqlite3_bind_int64(s.get(), 1, u.id);
-        bind_text(s.get(), 2, u.email);
-        bind_text(s.get(), 3, u.first_name);
-        bind_text(s.get(), 4, u.last_name);
-        sqlite3_bind_int(s.get(), 5, u.is_active);
-        sqlite3_bind_int(s.get(), 6, u.is_talent);
-        if (sqlite3_step(s.get()) != SQLITE_DONE) {
-            if (why) *why = "user " + std::to_string(u.id) + ": " + sqlite3_errmsg(db_);
-            return false;
-        }
-        if (u.is_talent) {
-            Use p(statement(kInsertProfile, "INSERT OR IGNORE INTO talent_profiles (user_id) VALUES (?)", why));
-            if (!p) return false;
-            sqlite3_bind_int64(p.get(), 1, u.id);
-            if (sqlite3_step(p.get()) != SQLITE_DONE) return FAIL_DB();
-        }
-    }
+    for (const User& u : users)
+        if (!insert_user_row(u, why) || !ensure_profile_row(u, why)) return false;
     return tx.commit() || FAIL_DB();
 }
 
@@ -426,17 +404,13 @@ CommitResult Database::commit_update(const User& u, const Profile& p, const Pict
         if (sqlite3_changes(db_) != 1) return CommitResult::PendingLost;
     }
     {
-        Use s(statement(kUpdateUser,
-                        "UPDATE users SET email = ?, first_name = ?, last_name = ?, is_active = ?, is_talent = ? "
-                        "WHERE id = ?",
-                        why));
+        // Only what a profile update may change: an administrator's
+        // concurrent change of email or flags is never overwritten.
+        Use s(statement(kUpdateNames, "UPDATE users SET first_name = ?, last_name = ? WHERE id = ?", why));
         if (!s) return CommitResult::Error;
-        bind_text(s.get(), 1, u.email);
-        bind_text(s.get(), 2, u.first_name);
-        bind_text(s.get(), 3, u.last_name);
-        sqlite3_bind_int(s.get(), 4, u.is_active);
-        sqlite3_bind_int(s.get(), 5, u.is_talent);
-        sqlite3_bind_int64(s.get(), 6, u.id);
+        bind_text(s.get(), 1, u.first_name);
+        bind_text(s.get(), 2, u.last_name);
+        sqlite3_bind_int64(s.get(), 3, u.id);
         if (sqlite3_step(s.get()) != SQLITE_DONE) return FAIL_DB(), CommitResult::Error;
     }
     const bool change_picture = picture.kind != PictureUpdate::Kind::Keep;

@@ -92,7 +92,8 @@ public:
     // --- profile updates -----------------------------------------------------
     // Step 1: records `key` as pending for `user_id` (committed on return).
     bool journal_pending(const std::string& key, int64_t user_id, int64_t now, std::string* why);
-    // Step 3: one IMMEDIATE transaction that writes the user's names and the
+    // Step 3: one IMMEDIATE transaction that writes the user's names (only
+    // those: email and flags belong to the administrator) and the
     // profile's fields, applies `picture`, journals the replaced key (read
     // under the write lock, so concurrent uploads each journal theirs) for
     // removal and drops the pending row of the new key.  *old_key gets the
@@ -121,6 +122,8 @@ private:
     explicit Database(sqlite3* handle);
     sqlite3_stmt* statement(int id, const char* sql, std::string* why);
     bool exec(const char* sql, std::string* why);
+    bool insert_user_row(const User& user, std::string* why);
+    bool ensure_profile_row(const User& user, std::string* why);
 
     sqlite3* db_;
     std::vector<sqlite3_stmt*> statements_;
