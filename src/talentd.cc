@@ -34,7 +34,7 @@ void usage(FILE* out) {
                  "\n"
                  "  -c, --config PATH  configuration file (default %s);\n"
                  "                     every key may be overridden by TALENTD_<KEY>\n"
-                 "  -t, --test         check the configuration, database and listener, then exit\n"
+                 "  -t, --test         check the configuration and the database schema, then exit\n"
                  "  -h, --help         this text\n"
                  "  -V, --version      the version\n"
                  "\n"

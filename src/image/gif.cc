@@ -6,9 +6,10 @@
 // DGifSlurp): every image's every line is decoded into one line buffer, and no
 // more images than pass 1 counted.
 //
-// A file whose last image is complete but whose 0x3B trailer is missing is
-// accepted (browsers and Pillow show it); its canonical length is the file's.
-// A GIF with no image at all is refused.
+// A file whose 0x3B trailer is missing is refused, like a JPEG without EOI
+// or a PNG without IEND: SPEC §4 counts a missing end marker as an error
+// (giflib itself fails looking for the next record).  A GIF with no image at
+// all is refused.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -61,11 +62,7 @@ bool walk_gif(const uint8_t* d, size_t n, FrameBudget& budget, GifWalk& w) {
     if (d[10] & 0x80) pos += 3u << ((d[10] & 7) + 1);
     for (;;) {
         if (pos >= n) {
-            if (pos == n && w.images > 0) {  // complete images, no trailer
-                w.end = n;
-                return true;
-            }
-            w.error = "GIF truncated";
+            w.error = pos == n && w.images > 0 ? "GIF trailer (0x3B) missing" : "GIF truncated";
             return false;
         }
         const uint8_t record = d[pos++];

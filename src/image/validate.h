@@ -48,8 +48,8 @@
 //   empty_ancillary_chunks.png              accept   ancillary chunk problems are warnings
 //   png_bytes_named_photo.jpg               accept   stored as what it is (png)
 //   gif_no_image.gif                        reject   no image descriptor: not an image
-//   gif_missing_trailer.gif                 accept   complete last image, only the 0x3B is missing;
-//                                                    canonical_length = file length (nothing appended)
+//   gif_missing_trailer.gif                 reject   the 0x3B trailer is missing: an end marker, refused
+//                                                    like JPEG without EOI and PNG without IEND
 //   webp_trailing_data_after_riff.webp      accept   bytes after the RIFF size are dropped
 //
 // Format notes:
