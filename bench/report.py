@@ -80,6 +80,7 @@ def metrics(res, smp):
         "bad": res["bad"] + e["connect"] + e["read"] + e["write"] + e["timeout"],
         "bad_detail": res["bad_status"],
         "bad_body": res["bad_body"],
+        "non2xx": res.get("non2xx"),
         "errors": e,
         "p50": res["latency_ms"]["p50"],
         "p90": res["latency_ms"]["p90"],
@@ -109,8 +110,11 @@ def idle_table(out, lines):
     lines.append("## Memory at rest (per process, MiB)\n")
     lines.append("`idle-before`: the stack just started (workers have served only its health checks); "
                  "`idle-after-smoke`: after one request of each case; `idle-end`: after all the load.\n")
-    lines.append("| snapshot | process | pid | RSS | PSS |")
-    lines.append("| --- | --- | --- | ---: | ---: |")
+    lines.append("RSS counts every shared-library page a process has touched (the same libcrypto, libc, "
+                 "libsqlite3 pages in each worker); anon is the process's own heap and stacks; PSS splits shared "
+                 "pages among their users.\n")
+    lines.append("| snapshot | process | pid | RSS | anon | PSS |")
+    lines.append("| --- | --- | --- | ---: | ---: | ---: |")
     worst_idle = {}
     for n, s in snaps:
         for group in ("talentd", "nginx", "s3rver"):
@@ -124,10 +128,15 @@ def idle_table(out, lines):
                     role = "talentd master" if p["pid"] == root else "talentd worker"
                 elif group == "nginx":
                     role = "nginx master" if p["pid"] == root else "nginx " + p["cmdline"].partition(": ")[2].replace(" process", "")
-                lines.append("| {} | {} | {} | {:.1f} | {:.1f} |".format(n, role, p["pid"], p["rss_kib"] / MIB, p["pss_kib"] / MIB))
+                lines.append("| {} | {} | {} | {:.1f} | {:.1f} | {:.1f} |".format(
+                    n, role, p["pid"], p["rss_kib"] / MIB, p.get("anon_kib", 0) / MIB, p["pss_kib"] / MIB))
                 if role == "talentd worker":
-                    worst_idle[n] = max(worst_idle.get(n, 0), p["rss_kib"] / MIB)
-            lines.append("| {} | **{} total** | | **{:.1f}** | **{:.1f}** |".format(n, group, g["rss_kib"] / MIB, g["pss_kib"] / MIB))
+                    w = worst_idle.setdefault(n, [0.0, 0.0, 0.0])
+                    w[0] = max(w[0], p["rss_kib"] / MIB)
+                    w[1] = max(w[1], p.get("anon_kib", 0) / MIB)
+                    w[2] = max(w[2], p["pss_kib"] / MIB)
+            lines.append("| {} | **{} total** | | **{:.1f}** | **{:.1f}** | **{:.1f}** |".format(
+                n, group, g["rss_kib"] / MIB, g.get("anon_kib", 0) / MIB, g["pss_kib"] / MIB))
     lines.append("")
     return worst_idle
 
@@ -150,14 +159,15 @@ def main():
         lines.append("```\n")
 
     lines.append("## Throughput, latency, CPU and memory\n")
-    lines.append("req/s counts only good answers (expected status and body); bad = wrong status or body, "
-                 "or a socket error or timeout.  CPU is ms per completed request; RSS is the peak of the sum "
+    lines.append("req/s counts only good answers (expected status and body); non-2xx = answers outside 200-299 "
+                 "(all of them in the 401 case, where 401 is the expected answer); bad = not the expected status "
+                 "or body, or a socket error or timeout.  CPU is ms per completed request; RSS is the peak of the sum "
                  "of VmRSS over the group's processes (PSS, shared pages split, in brackets).  "
                  "wrk and other = CPU of the load generator and of everything else on the machine "
                  "(other tenants, the sampler) per request; busy = the machine's CPU use over the run.\n")
-    lines.append("| case | conns | req/s | p50 ms | p90 ms | p99 ms | bad | CPU ms/req talentd / nginx / s3rver | "
+    lines.append("| case | conns | req/s | p50 ms | p90 ms | p99 ms | non-2xx | bad | CPU ms/req talentd / nginx / s3rver | "
                  "wrk / other | RSS MiB talentd (PSS) | nginx | s3rver | busy % | Django req/s, p99 |")
-    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: | ---: | ---: | --- |")
+    lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | ---: | ---: | ---: | --- |")
     table = {}
     any_bad = False
     for name in ORDER + sorted({k[0] for k in rows} - set(ORDER)):
@@ -169,9 +179,9 @@ def main():
             if bad:
                 any_bad = True
             dj = DJANGO.get((name, conns))
-            lines.append("| {} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} / {} | {} ({}) | {} | {} | {:.0f} | {} |".format(
+            lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} / {} | {} / {} | {} ({}) | {} | {} | {:.0f} | {} |".format(
                 CASE_TITLES.get(name, name), conns, fmt(m["rps"], 0), fmt(m["p50"], 2), fmt(m["p90"], 2),
-                fmt(m["p99"], 2), bad,
+                fmt(m["p99"], 2), m["non2xx"] if m["non2xx"] is not None else "—", bad,
                 fmt(m.get("cpu_talentd"), 3), fmt(m.get("cpu_nginx"), 3), fmt(m.get("cpu_s3rver"), 2),
                 fmt(m.get("cpu_wrk"), 3), fmt(m.get("cpu_other"), 3),
                 fmt(m.get("rss_talentd")), fmt(m.get("pss_talentd")), fmt(m.get("rss_nginx")),
@@ -216,16 +226,28 @@ def main():
     u = table.get(("post-1m", 32))
     if u:
         target("1 MiB upload p99 at 32 conns ≤ 1/3 of Django's (360 ms)", fmt(u["p99"], 1) + " ms", u["p99"] <= 1079 / 3.0)
-    if "idle-before" in worst_idle:
-        target("idle worker RSS ≤ 8 MiB (largest worker, before load)", fmt(worst_idle["idle-before"], 1) + " MiB",
-               worst_idle["idle-before"] <= 8)
-    if "idle-end" in worst_idle:
-        target("idle worker RSS ≤ 8 MiB (largest worker, after all the load)", fmt(worst_idle["idle-end"], 1) + " MiB",
-               worst_idle["idle-end"] <= 8)
-    at32 = [(n, m["rss_talentd"]) for (n, c), m in table.items() if c == 32 and "rss_talentd" in m and n not in ("ceiling",)]
-    if at32:
-        n, worst = max(at32, key=lambda t: t[1])
-        target("talentd RSS (sum) at 32 conns ≤ 56 MiB (1/10 of Django's 565)", "{} MiB ({})".format(fmt(worst), n), worst <= DJANGO_RSS_MIB / 10.0)
+    for snap, when in (("idle-before", "before load"), ("idle-end", "after all the load")):
+        if snap in worst_idle:
+            rss, anon, pss = worst_idle[snap]
+            target("idle worker RSS ≤ 8 MiB (largest worker, {})".format(when),
+                   "{} MiB (anon {}, PSS {})".format(fmt(rss), fmt(anon), fmt(pss)), rss <= 8)
+    # Django's 565 MiB is its GET figure; the uploads are listed too.
+    for name in ("get", "post-1m", "post-4m", "json"):
+        m = table.get((name, 32))
+        if m and "rss_talentd" in m:
+            target("talentd RSS (sum) at 32 conns ≤ 56 MiB (1/10 of Django's 565), {}".format(CASE_TITLES[name]),
+                   "{} MiB (PSS {})".format(fmt(m["rss_talentd"]), fmt(m["pss_talentd"])),
+                   m["rss_talentd"] <= DJANGO_RSS_MIB / 10.0)
+    lines.append("")
+
+    extra = []
+    for f in sorted(glob.glob(os.path.join(out, "profile-*.txt"))):
+        extra.append("- perf profile: `{}`".format(os.path.relpath(f, out)))
+    if os.path.exists(os.path.join(out, "validate", "results.md")):
+        extra.append("- image validation microbenchmark (bench/validate.sh): `validate/results.md`")
+    extra.append("- raw wrk outputs and samples: `raw/`; idle snapshots: `idle-*.json`")
+    lines.append("## Other outputs\n")
+    lines.extend(extra)
     lines.append("")
 
     lines.append("## Django reference (issue #7: gunicorn, 5 sync workers, same machine kind, 15 s per case)\n")

@@ -9,6 +9,9 @@ Snapshot (idle memory, no command):
 
     bench/sample.py --snapshot --group NAME=PID ...
 
+gives, per process, VmRSS, VmHWM, RssAnon (private heap and stacks: what the
+process adds beyond the shared libraries' pages) and Pss.
+
 A group is a root PID and all its descendants (found again every tick, so
 forked, recycled and respawned workers are followed).  For each group:
 
@@ -137,13 +140,15 @@ def snapshot(groups):
             st = proc_stat(p)
             if not st:
                 continue
-            s = status_kib(p)
+            s = status_kib(p, (b"VmRSS", b"VmHWM", b"RssAnon"))
             cmd = (read("/proc/%d/cmdline" % p) or b"").replace(b"\0", b" ").strip().decode(errors="replace")
             procs.append({"pid": p, "ppid": st[0], "comm": st[3], "cmdline": cmd[:120],
-                          "rss_kib": s[b"VmRSS"], "hwm_kib": s[b"VmHWM"], "pss_kib": pss_kib(p)})
+                          "rss_kib": s[b"VmRSS"], "hwm_kib": s[b"VmHWM"], "anon_kib": s[b"RssAnon"],
+                          "pss_kib": pss_kib(p)})
         out[name] = {"root": root, "procs": procs,
                      "rss_kib": sum(p["rss_kib"] for p in procs),
-                     "pss_kib": sum(p["pss_kib"] for p in procs)}
+                     "pss_kib": sum(p["pss_kib"] for p in procs),
+                     "anon_kib": sum(p["anon_kib"] for p in procs)}
     return out
 
 

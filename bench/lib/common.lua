@@ -48,7 +48,7 @@ function M.install(build)
   end
 
   function init(args)
-    good, bad, bad_body = 0, 0, 0
+    good, bad, bad_body, non2xx = 0, 0, 0, 0
     bad_status = {}
     local make, count = build()
     -- Threads start at different users so that they do not move in step.
@@ -62,6 +62,7 @@ function M.install(build)
   local expect_status, expect_body = M.expect_status, M.expect_body
   local check_body = expect_body ~= ""
   function response(status, headers, body)
+    if status < 200 or status > 299 then non2xx = non2xx + 1 end
     if status ~= expect_status then
       bad = bad + 1
       bad_status[status] = (bad_status[status] or 0) + 1
@@ -74,11 +75,12 @@ function M.install(build)
   end
 
   function done(summary, latency, requests)
-    local g, b, bb, statuses = 0, 0, 0, {}
+    local g, b, bb, n2, statuses = 0, 0, 0, 0, {}
     for _, t in ipairs(threads) do
       g = g + (t:get("good") or 0)
       b = b + (t:get("bad") or 0)
       bb = bb + (t:get("bad_body") or 0)
+      n2 = n2 + (t:get("non2xx") or 0)
       local s = t:get("bad_status") or {}
       for k, v in pairs(s) do statuses[tostring(k)] = (statuses[tostring(k)] or 0) + v end
     end
@@ -88,11 +90,11 @@ function M.install(build)
     local p = function(q) return latency:percentile(q) / 1000.0 end
     io.write(string.format(
       'BENCH_RESULT {"case": "%s", "duration_s": %.3f, "requests": %d, "good": %d, "bad": %d, ' ..
-      '"bad_body": %d, "bad_status": {%s}, "bytes": %d, ' ..
+      '"bad_body": %d, "non2xx": %d, "bad_status": {%s}, "bytes": %d, ' ..
       '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, "timeout": %d}, ' ..
       '"latency_ms": {"p50": %.3f, "p90": %.3f, "p99": %.3f, "p999": %.3f, "max": %.3f, "mean": %.3f}, ' ..
       '"threads": %d}\n',
-      M.case, summary.duration / 1e6, summary.requests, g, b, bb, table.concat(parts, ", "), summary.bytes,
+      M.case, summary.duration / 1e6, summary.requests, g, b, bb, n2, table.concat(parts, ", "), summary.bytes,
       e.connect, e.read, e.write, e.status, e.timeout,
       p(50), p(90), p(99), p(99.9), latency.max / 1000.0, latency.mean / 1000.0, #threads))
   end
