@@ -34,10 +34,11 @@ endif
 
 # Every C library talentd uses.  libs3 ships no .pc file: it is a static
 # archive that needs curl, libxml2 and OpenSSL after it.
-PKGS      := fcgi cgicc libjpeg libpng16 libwebp libwebpdemux libwebpmux jansson \
-             libjwt sqlite3 libsystemd libcurl libxml-2.0 openssl check
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKGS      := fcgi libjpeg libpng16 libwebp libwebpdemux libwebpmux jansson \
+             libjwt sqlite3 libsystemd libcurl libxml-2.0 openssl
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) check)
 PKG_LIBS   = -ls3 $(shell pkg-config --libs $(PKGS)) -lgif -lpthread
+TEST_LIBS  = $(shell pkg-config --libs check)
 
 CPPFLAGS += -Isrc -MMD -MP
 CXXFLAGS ?= $(OPT)
@@ -79,10 +80,10 @@ $(BUILD)/talentctl: $(BUILD)/src/talentctl.o $(LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(LIB)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
 $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(SUPPORT_OBJS) $(LIB)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)

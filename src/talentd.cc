@@ -1,5 +1,6 @@
 // talentd — the talent profile FastCGI daemon.  See talentd(8).
 #include <getopt.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,6 +113,10 @@ bool open_child_services(const Config& config, ChildServices* services) {
 int worker_main(const Config& config, int listen_fd) {
     log::configure(config.log_level, "talentd");
     limit_worker_memory(config);
+    // Upload bodies and decoder buffers (megabytes) get their own mappings,
+    // returned to the system when freed, so an idle worker shrinks back.
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
     ChildServices services;
     if (!open_child_services(config, &services)) return 2;
     api::ProfileApi api(config, *services.db, *services.store);

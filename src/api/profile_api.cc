@@ -284,7 +284,7 @@ std::optional<ApiError> ProfileApi::read_and_parse(const http::Request& request,
     if (form::classify(request.content_type) == form::BodyType::Unsupported && request.content_length != 0)
         return form::unsupported_media_type(request.content_type);
     bool too_large = false;
-    if (!http::read_body(body, config_.max_request_size, raw, &too_large)) {
+    if (!http::read_body(body, config_.max_request_size, raw, &too_large, request.content_length)) {
         if (too_large) return ApiError::detail(413, "Request body too large.");
         return ApiError::detail(400, "Request body could not be read.");
     }

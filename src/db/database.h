@@ -125,8 +125,12 @@ private:
     bool insert_user_row(const User& user, std::string* why);
     bool ensure_profile_row(const User& user, std::string* why);
 
+    static int on_busy(void* self, int attempts);
+
     sqlite3* db_;
     std::vector<sqlite3_stmt*> statements_;
+    int busy_timeout_ms_ = 5000;
+    int64_t busy_waited_us_ = 0;
 };
 
 }  // namespace talentd::db

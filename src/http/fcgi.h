@@ -40,9 +40,14 @@ private:
         FCGX_Request* r_;
     };
 
+    // Reads what is left of FCGI_STDIN, at most `budget` bytes; true when
+    // the end was reached.
+    bool drain_stdin(size_t budget);
+
     FCGX_Request request_{};
     Stdin body_{&request_};
     bool accepted_ = false;
+    bool unix_socket_ = false;
 };
 
 }  // namespace talentd::http

@@ -18,9 +18,11 @@ Response Response::from_error(const ApiError& error) {
     return r;
 }
 
-bool read_body(BodySource& source, int64_t limit, std::string* body, bool* too_large) {
+bool read_body(BodySource& source, int64_t limit, std::string* body, bool* too_large, int64_t expected) {
     *too_large = false;
     body->clear();
+    // One allocation of the announced size instead of doubling copies.
+    if (expected > 0 && expected <= limit) body->reserve(static_cast<size_t>(expected));
     char buf[65536];
     for (;;) {
         long n = source.read(buf, sizeof buf);

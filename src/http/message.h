@@ -54,7 +54,8 @@ public:
 
 // Reads the whole body, at most `limit` bytes.  Returns false when the body
 // is longer than `limit` (stops reading there) or the transport failed.
-bool read_body(BodySource& source, int64_t limit, std::string* body, bool* too_large);
+// `expected` (CONTENT_LENGTH, -1 if unknown) sizes the buffer up front.
+bool read_body(BodySource& source, int64_t limit, std::string* body, bool* too_large, int64_t expected = -1);
 
 // "200 OK", "404 Not Found", ... (the reason phrase nginx passes on).
 const char* status_text(int status);
