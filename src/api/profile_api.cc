@@ -292,6 +292,9 @@ std::optional<ApiError> ProfileApi::read_and_parse(const http::Request& request,
     auto parsed = form::parse_body(request.content_type, *raw, &error);
     if (!parsed) return error;
     *fields = std::move(*parsed);
+    // The fields own their values now: give the raw body back before the
+    // picture is decoded, so a worker never holds both at their peak.
+    std::string().swap(*raw);
     return std::nullopt;
 }
 

@@ -200,6 +200,42 @@ START_TEST(test_bad_tokens) {
 }
 END_TEST
 
+START_TEST(test_malformed_authorization_header) {
+    HttpResponse r = call("GET", kPath, "", {"Authorization: Bearer", "is-talent: true"});
+    ck_assert_int_eq(r.status, 401);
+    EXPECT_STR(Json(r.body).str("code"), "bad_authorization_header");
+    EXPECT_STR(Json(r.body).str("detail"), "Authorization header must contain two space-delimited values");
+    // Another scheme is no credentials at all, as simplejwt sees it.
+    r = call("GET", kPath, "", {"Authorization: Basic dXNlcjpwYXNz", "is-talent: true"});
+    ck_assert_int_eq(r.status, 401);
+    EXPECT_STR(Json(r.body).str("detail"), "Authentication credentials were not provided.");
+}
+END_TEST
+
+START_TEST(test_user_import) {
+    const std::string bad = stack->dir() + "/bad.csv";
+    const std::string good = stack->dir() + "/good.csv";
+    ck_assert(talentd::test::write_file(bad, "id,email,first_name,last_name,is_talent,is_active\n"
+                                             "5001,a@example.com,A,One,1,1\n"
+                                             "5002,b@example.com,B,Two,yes,1\n"));
+    std::string out;
+    ck_assert_int_ne(stack->talentctl({"user", "import", bad}, &out), 0);
+    ck_assert_msg(out.find(":3:") != std::string::npos, "line number in: %s", out.c_str());
+    std::string why;
+    ck_assert(!database()->load_account(5001, &why));   // nothing imported
+    ck_assert(talentd::test::write_file(good, "id,email,first_name,last_name,is_talent,is_active\n"
+                                              "5001,a@example.com,A,One,1,1\n"
+                                              "5002,\"b,c@example.com\",B,Two,0,1\n"));
+    ck_assert_int_eq(stack->talentctl({"user", "import", good}, &out), 0);
+    ck_assert(database()->load_account(5001, &why)->profile.has_value());
+    auto b = database()->load_account(5002, &why);
+    ck_assert(b && !b->profile);
+    EXPECT_STR(b->user.email, "b,c@example.com");
+    ck_assert_int_eq(call("GET", kPath, "", bearer(stack->token_for(5001))).status, 200);
+    ck_assert_int_eq(call("GET", kPath, "", bearer(stack->token_for(5002))).status, 403);
+}
+END_TEST
+
 START_TEST(test_unknown_and_inactive_users) {
     HttpResponse r = call("GET", kPath, "", bearer(stack->token_for(424242)));
     ck_assert_int_eq(r.status, 401);
@@ -560,6 +596,8 @@ Suite* api_suite() {
     tcase_add_unchecked_fixture(tc, start_stack, stop_stack);
     tcase_add_test(tc, test_no_credentials);
     tcase_add_test(tc, test_bad_tokens);
+    tcase_add_test(tc, test_malformed_authorization_header);
+    tcase_add_test(tc, test_user_import);
     tcase_add_test(tc, test_unknown_and_inactive_users);
     tcase_add_test(tc, test_permission);
     tcase_add_test(tc, test_methods_and_redirect);
