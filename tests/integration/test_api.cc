@@ -511,6 +511,37 @@ START_TEST(test_picture_upload_and_refusal) {
 }
 END_TEST
 
+START_TEST(test_picture_limits_through_nginx) {
+    int64_t id = fresh_user();
+    auto h = bearer(stack->token_for(id));
+    auto upload = [&](const std::string& file, const std::string& name) {
+        std::string bytes = talentd::test::read_file(talentd::test::corpus_dir() + "/" + file);
+        ck_assert_msg(!bytes.empty(), "corpus file %s", file.c_str());
+        auto mp = talentd::test::make_multipart({{"profile_picture", bytes, name, "image/jpeg"}});
+        auto hh = h;
+        hh.push_back("Content-Type: " + mp.content_type);
+        return call("PATCH", kPath, mp.body, hh);
+    };
+    // One byte over max_image_size: refused on size, both sizes named.
+    HttpResponse r = upload("invalid/size/over_limit_5242881_bytes.jpg", "big.jpg");
+    ck_assert_int_eq(r.status, 400);
+    std::string message = Json(r.body).str("profile_picture.0");
+    ck_assert_msg(message.find("5242880") != std::string::npos && message.find("5242881") != std::string::npos,
+                  "%s", message.c_str());
+    // A recognised but disallowed format, named with the allowed list.
+    r = upload("invalid/other/vgl_6434_0018a.bmp", "photo.jpg");
+    ck_assert_int_eq(r.status, 400);
+    EXPECT_STR(Json(r.body).str("profile_picture.0"),
+               "File extension \u201cbmp\u201d is not allowed. Allowed extensions are: jpg, jpeg, png, gif, webp.");
+    // A pixel bomb: refused from its header with the dimensions.
+    r = upload("invalid/bomb/jpeg_sof_65000x65000.jpg", "bomb.jpg");
+    ck_assert_int_eq(r.status, 400);
+    message = Json(r.body).str("profile_picture.0");
+    ck_assert_msg(message.find("65000x65000") != std::string::npos, "%s", message.c_str());
+    ck_assert(!account(id).profile->picture_key);
+}
+END_TEST
+
 // --- §2 cookies, for HTML forms -------------------------------------------------------
 
 START_TEST(test_cookie_form_post) {
@@ -611,6 +642,7 @@ Suite* api_suite() {
     tcase_add_test(tc, test_partial_multipart_without_file);
     tcase_add_test(tc, test_field_errors_all_at_once);
     tcase_add_test(tc, test_picture_upload_and_refusal);
+    tcase_add_test(tc, test_picture_limits_through_nginx);
     tcase_add_test(tc, test_cookie_form_post);
     tcase_add_test(tc, test_cookie_form_post_html_answers);
     tcase_add_test(tc, test_page);
