@@ -138,67 +138,26 @@ http::Response ProfileApi::update(const http::Request& request, http::BodySource
     profile::Changes changes;
     image::Verdict picture;
 
-    if (auto e = check_size(request)) return respond_error(*e, request, answer);                       // 413
-    if (auto e = read_and_parse(request, body, &raw, &fields)) return respond_error(*e, request, answer); // 400/415
+    auto fail = [&](const ApiError& e) { return respond_error(e, request, answer); };
+    if (auto e = check_size(request)) return fail(*e);                                     // 413
+    if (auto e = read_and_parse(request, body, &raw, &fields)) return fail(*e);            // 400, 415
     answer.fields = &fields;
-    if (auto e = check_form_talent_flag(caller, fields)) return respond_error(*e, request, answer);     // 403
-    if (auto e = validate(fields, partial, &changes, &picture)) return respond_error(*e, request, answer); // 400
+    if (auto e = check_form_talent_flag(caller, fields)) return fail(*e);                  // 403
+    if (auto e = validate(fields, partial, &changes, &picture)) return fail(*e);           // 400
 
     profile::User user = caller.account.user;
     profile::Profile prof = *caller.account.profile;
     profile::apply_changes(changes, user, prof);
-
     db::PictureUpdate picture_update;
-    if (changes.picture == profile::PictureChange::Replace) {                                      // 503
-        cleanup::PictureBytes bytes{reinterpret_cast<const uint8_t*>(changes.picture_file->data.data()),
-                                    picture.canonical_length, picture.extension, picture.content_type};
-        ApiError error;
-        auto key = pictures_.store(user.id, bytes, &error);
-        if (!key) return respond_error(error, request, answer);
-        picture_update = {db::PictureUpdate::Kind::Replace, *key};
-        prof.picture_key = *key;
-    } else if (changes.picture == profile::PictureChange::Clear) {
-        picture_update.kind = db::PictureUpdate::Kind::Clear;
-        prof.picture_key.reset();
-    }
+    std::optional<std::string> old_key;
 
-    std::optional<std::string> old_key;                                                            // commit
-    std::string why;
-    switch (pictures_.commit(user, prof, picture_update, &old_key, &why)) {
-        case db::CommitResult::Committed: break;
-        case db::CommitResult::PendingLost:
-            LOG_WARN("user=%lld pending key %s was reaped before the commit", static_cast<long long>(user.id),
-                     picture_update.new_key.c_str());
-            return respond_error(ApiError::detail(503, "Storage temporarily unavailable, please retry.")
-                                     .with_header("Retry-After", std::to_string(config_.retry_after)),
-                                 request, answer);
-        case db::CommitResult::NoProfile: return respond_error(forbidden(), request, answer);
-        case db::CommitResult::Error:
-            LOG_ERROR("user=%lld commit failed: %s", static_cast<long long>(user.id), why.c_str());
-            return respond_error(ApiError::detail(500, "A server error occurred."), request, answer);
-    }
-    if (old_key) pictures_.clean_up(*old_key, user.id);                                           // clean up
+    if (auto e = store_picture(changes, picture, user, &prof, &picture_update)) return fail(*e);  // 503
+    if (auto e = commit(user, prof, picture_update, &old_key)) return fail(*e);            // 503, 500
+    if (old_key) pictures_.clean_up(*old_key, user.id);                                    // best effort
+
     if (picture_update.kind == db::PictureUpdate::Kind::Replace) note->detail = "picture " + picture_update.new_key;
     else if (picture_update.kind == db::PictureUpdate::Kind::Clear) note->detail = "picture cleared";
-
-    if (answer.html) {
-        auto next = fields.find("next");
-        if (next != fields.end() && next->second.kind == form::Value::Kind::Text && safe_next_path(next->second.text)) {
-            http::Response r;
-            r.status = 303;
-            r.content_type.clear();
-            r.add_header("Location", next->second.text);
-            r.add_header("Cache-Control", "no-store");
-            return r;
-        }
-        PageModel m;
-        m.user = user;
-        m.profile = prof;
-        m.picture_url = profile::picture_url(config_.public_base_url, prof.picture_key);
-        m.banner = "Profile updated successfully";
-        return respond_html(200, render_page(m));
-    }
-    return respond_json(200, profile::render_update_success(user, prof, config_.public_base_url), request);
+    return respond_updated(request, answer, fields, user, prof);
 }
 
 // ---------------------------------------------------------------------------
@@ -328,6 +287,43 @@ std::optional<ApiError> ProfileApi::validate(const form::Fields& fields, bool pa
     return std::nullopt;
 }
 
+std::optional<ApiError> ProfileApi::store_picture(const profile::Changes& changes, const image::Verdict& picture,
+                                                  const profile::User& user, profile::Profile* prof,
+                                                  db::PictureUpdate* update) {
+    if (changes.picture == profile::PictureChange::Clear) {
+        update->kind = db::PictureUpdate::Kind::Clear;
+        prof->picture_key.reset();
+        return std::nullopt;
+    }
+    if (changes.picture != profile::PictureChange::Replace) return std::nullopt;
+    // Only the canonical bytes: what follows the format's end is dropped.
+    cleanup::PictureBytes bytes{reinterpret_cast<const uint8_t*>(changes.picture_file->data.data()),
+                                picture.canonical_length, picture.extension, picture.content_type};
+    ApiError error;
+    auto key = pictures_.store(user.id, bytes, &error);
+    if (!key) return error;
+    *update = {db::PictureUpdate::Kind::Replace, *key};
+    prof->picture_key = *key;
+    return std::nullopt;
+}
+
+std::optional<ApiError> ProfileApi::commit(const profile::User& user, const profile::Profile& prof,
+                                           const db::PictureUpdate& picture_update,
+                                           std::optional<std::string>* old_key) {
+    std::string why;
+    switch (pictures_.commit(user, prof, picture_update, old_key, &why)) {
+        case db::CommitResult::Committed: return std::nullopt;
+        case db::CommitResult::PendingLost:
+            LOG_WARN("user=%lld pending key %s was reaped before the commit", static_cast<long long>(user.id),
+                     picture_update.new_key.c_str());
+            return cleanup::storage_unavailable(config_);
+        case db::CommitResult::NoProfile: return forbidden();
+        case db::CommitResult::Error: break;
+    }
+    LOG_ERROR("user=%lld commit failed: %s", static_cast<long long>(user.id), why.c_str());
+    return ApiError::detail(500, "A server error occurred.");
+}
+
 // ---------------------------------------------------------------------------
 // Rendering.
 
@@ -358,6 +354,28 @@ http::Response ProfileApi::respond_error(const ApiError& error, const http::Requ
     http::Response r = respond_json(error.status, error.body, request);
     for (const auto& h : error.headers) r.headers.push_back(h);
     return r;
+}
+
+http::Response ProfileApi::respond_updated(const http::Request& request, const Answer& answer,
+                                           const form::Fields& fields, const profile::User& user,
+                                           const profile::Profile& prof) const {
+    if (!answer.html)
+        return respond_json(200, profile::render_update_success(user, prof, config_.public_base_url), request);
+    auto next = fields.find("next");
+    if (next != fields.end() && next->second.kind == form::Value::Kind::Text && safe_next_path(next->second.text)) {
+        http::Response r;
+        r.status = 303;
+        r.content_type.clear();
+        r.add_header("Location", next->second.text);
+        r.add_header("Cache-Control", "no-store");
+        return r;
+    }
+    PageModel m;
+    m.user = user;
+    m.profile = prof;
+    m.picture_url = profile::picture_url(config_.public_base_url, prof.picture_key);
+    m.banner = "Profile updated successfully";
+    return respond_html(200, render_page(m));
 }
 
 http::Response ProfileApi::respond_html(int status, std::string html) const {

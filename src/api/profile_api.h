@@ -58,11 +58,18 @@ private:
     std::optional<ApiError> check_form_talent_flag(const Caller& caller, const form::Fields& fields);
     std::optional<ApiError> validate(const form::Fields& fields, bool partial, profile::Changes* changes,
                                      image::Verdict* picture);
+    std::optional<ApiError> store_picture(const profile::Changes& changes, const image::Verdict& picture,
+                                          const profile::User& user, profile::Profile* prof,
+                                          db::PictureUpdate* update);
+    std::optional<ApiError> commit(const profile::User& user, const profile::Profile& prof,
+                                   const db::PictureUpdate& picture_update, std::optional<std::string>* old_key);
 
     http::Response respond_json(int status, std::string body, const http::Request& request) const;
     http::Response respond_error(const ApiError& error, const http::Request& request) const;
     http::Response respond_error(const ApiError& error, const http::Request& request, const Answer& answer) const;
     http::Response respond_html(int status, std::string html) const;
+    http::Response respond_updated(const http::Request& request, const Answer& answer, const form::Fields& fields,
+                                   const profile::User& user, const profile::Profile& prof) const;
     http::Response page(const http::Request& request, http::RequestNote* note);
     http::Response demo_login(const http::Request& request);
     void add_cors(const http::Request& request, http::Response* response) const;

@@ -14,12 +14,12 @@ namespace {
 
 int64_t wall_now() { return static_cast<int64_t>(::time(nullptr)); }
 
+}  // namespace
+
 ApiError storage_unavailable(const Config& config) {
     return ApiError::detail(503, "Storage temporarily unavailable, please retry.")
         .with_header("Retry-After", std::to_string(config.retry_after));
 }
-
-}  // namespace
 
 Pictures::Pictures(const Config& config, db::Database& db, storage::Store& store)
     : config_(config), db_(db), store_(store) {}

@@ -35,6 +35,9 @@ struct PictureBytes {
     std::string content_type;
 };
 
+// 503 {"detail": "Storage temporarily unavailable, please retry."} with Retry-After.
+ApiError storage_unavailable(const Config& config);
+
 class Pictures {
 public:
     Pictures(const Config& config, db::Database& db, storage::Store& store);
