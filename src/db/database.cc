@@ -101,6 +101,15 @@ void bind_optional(sqlite3_stmt* s, int i, const std::optional<std::string>& v) 
     if (v) bind_text(s, i, *v);
     else sqlite3_bind_null(s, i);
 }
+// email, first_name, last_name, is_active, is_talent from parameter `first` on.
+void bind_user_columns(sqlite3_stmt* s, int first, const User& u) {
+    bind_text(s, first, u.email);
+    bind_text(s, first + 1, u.first_name);
+    bind_text(s, first + 2, u.last_name);
+    sqlite3_bind_int(s, first + 3, u.is_active);
+    sqlite3_bind_int(s, first + 4, u.is_talent);
+}
+
 std::string column_text(sqlite3_stmt* s, int i) {
     const unsigned char* t = sqlite3_column_text(s, i);
     return t ? std::string(reinterpret_cast<const char*>(t), sqlite3_column_bytes(s, i)) : std::string();
@@ -320,11 +329,7 @@ bool Database::insert_user_row(const User& u, std::string* why) {
                     why));
     if (!s) return false;
     sqlite3_bind_int64(s.get(), 1, u.id);
-    bind_text(s.get(), 2, u.email);
-    bind_text(s.get(), 3, u.first_name);
-    bind_text(s.get(), 4, u.last_name);
-    sqlite3_bind_int(s.get(), 5, u.is_active);
-    sqlite3_bind_int(s.get(), 6, u.is_talent);
+    bind_user_columns(s.get(), 2, u);
     if (sqlite3_step(s.get()) != SQLITE_DONE)
         return set_why(why, "user " + std::to_string(u.id) + ": " + sqlite3_errmsg(db_));
     return true;
@@ -349,11 +354,7 @@ bool Database::update_user(const User& u, std::string* why) {
                         "WHERE id = ?",
                         why));
         if (!s) return false;
-        bind_text(s.get(), 1, u.email);
-        bind_text(s.get(), 2, u.first_name);
-        bind_text(s.get(), 3, u.last_name);
-        sqlite3_bind_int(s.get(), 4, u.is_active);
-        sqlite3_bind_int(s.get(), 5, u.is_talent);
+        bind_user_columns(s.get(), 1, u);
         sqlite3_bind_int64(s.get(), 6, u.id);
         if (sqlite3_step(s.get()) != SQLITE_DONE) return FAIL_DB();
         if (sqlite3_changes(db_) == 0) return set_why(why, "no user " + std::to_string(u.id));
