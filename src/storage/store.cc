@@ -94,6 +94,10 @@ bool parse_acl(const std::string& name, S3CannedAcl* acl) {
 // Statuses
 
 // The HTTP status a libs3 status stands for, 0 when it does not say.
+// libs3 2.0 hands back the store's S3 error code, not the HTTP status, so the
+// status is inferred from the code as the S3 error table defines it (e.g. the
+// store's "NotImplemented" error is HTTP 501); the outcome mapping below and
+// the log lines use it.
 int implied_http_status(S3Status status) {
     switch (status) {
     case S3StatusErrorPermanentRedirect: return 301;
