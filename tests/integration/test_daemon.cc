@@ -403,6 +403,26 @@ START_TEST(config_test_mode) {
     status = t::run_command({build + "/talentd", "-t", "-c", dir.file("talentd.conf")}, {{"TALENTD_WORKERS", "0"}},
                             &out);
     ck_assert_msg(status == 78, "TALENTD_WORKERS=0: %d %s", status, out.c_str());
+
+    // s3_egress_config: the proxy's timeouts must outlast s3_timeout.
+    const std::string egress = t::read_file(t::stack_source_root() + "/nginx/talentd-egress.conf");
+    ck_assert_msg(!egress.empty(), "nginx/talentd-egress.conf not found");
+    ck_assert(t::write_file(dir.file("egress.conf"), egress));
+    const std::string with_egress = conf + "s3_egress_config = " + dir.file("egress.conf") + "\n";
+    ck_assert(t::write_file(dir.file("egress-ok.conf"), with_egress));
+    status = t::run_command({build + "/talentd", "-t", "-c", dir.file("egress-ok.conf")}, {}, &out);
+    ck_assert_msg(status == 0, "talentd -t with the shipped egress proxy: %d %s", status, out.c_str());
+    // s3_timeout 20 against the proxy's 15 s: the proxy would answer first.
+    status = t::run_command({build + "/talentd", "-t", "-c", dir.file("egress-ok.conf")}, {{"TALENTD_S3_TIMEOUT", "20"}},
+                            &out);
+    ck_assert_msg(status == 78, "talentd -t, proxy timeouts shorter than s3_timeout: %d %s", status, out.c_str());
+    ck_assert_msg(out.find("proxy_send_timeout 15s fires before s3_timeout (20 s)") != std::string::npos, "%s",
+                  out.c_str());
+    std::string ctl_out;
+    status = t::run_command({build + "/talentctl", "-c", dir.file("egress-ok.conf"), "check"},
+                            {{"TALENTD_S3_TIMEOUT", "20"}}, &ctl_out);
+    ck_assert_msg(status != 0 && ctl_out.find("egress proxy: FAILED") != std::string::npos, "talentctl check: %d %s",
+                  status, ctl_out.c_str());
 }
 END_TEST
 

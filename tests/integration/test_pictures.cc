@@ -370,7 +370,12 @@ std::unique_ptr<Stack> pictures_owned, faults_owned;
 
 // reap_interval 0: no reaper pass from the master; the tests run talentctl reap.
 void start_pictures() {
-    pictures_owned = start_or_die({{"STACK_WORKERS", "4"}, {"STACK_REAP_INTERVAL", "0"}}, "pictures");
+    // store_concurrency = workers: these tests are about the replacement
+    // protocol, so the bulkhead must not shed their concurrent uploads
+    // (test_store_faults tests it).
+    pictures_owned = start_or_die(
+        {{"STACK_WORKERS", "4"}, {"STACK_REAP_INTERVAL", "0"}, {"STACK_EXTRA_CONF", "store_concurrency = 4"}},
+        "pictures");
     pictures_stack = pictures_owned.get();
 }
 void stop_pictures() {
