@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "db/database.h"
+#include "storage/egress_check.h"
 #include "storage/store.h"
 
 using namespace talentd;
@@ -387,6 +388,19 @@ int check_command(const Config& config) {
             std::printf("storage: ok (%s, bucket %s)\n", config.s3_endpoint.c_str(), config.s3_bucket.c_str());
         } else {
             std::printf("storage: FAILED %s (%s)\n", r.detail.c_str(), config.s3_endpoint.c_str());
+            ++failures;
+        }
+    }
+    // One deadline: the egress proxy must not answer before s3_timeout.
+    if (config.s3_egress_config.empty()) {
+        std::printf("egress proxy: not checked (s3_egress_config unset)\n");
+    } else {
+        std::string why;
+        if (storage::check_egress_file(config.s3_egress_config, config.s3_timeout, &why)) {
+            std::printf("egress proxy: ok (%s: its timeouts are longer than s3_timeout, %d s)\n",
+                        config.s3_egress_config.c_str(), config.s3_timeout);
+        } else {
+            std::printf("egress proxy: FAILED %s\n", why.c_str());
             ++failures;
         }
     }
