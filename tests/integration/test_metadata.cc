@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <set>
 #include <string>
@@ -55,6 +56,9 @@ const char* const kSecrets[] = {"Jane Owner", "SERIAL-4711", "LENS-0815", "Berli
 
 Stack* the_stack = nullptr;
 std::unique_ptr<Stack> owned;
+// The exiftool photos, made once before the tests fork (make_photos).
+std::unique_ptr<t::TempDir> photos_dir;
+std::vector<std::pair<std::string, std::string>> photos;
 
 std::string corpus(const std::string& relative) {
     std::string bytes = t::read_file(t::corpus_dir() + "/" + relative);
@@ -77,18 +81,24 @@ int64_t fresh_user(const Stack& s) {
     return id;
 }
 
-// Uploads `bytes` for a fresh user; returns the stored object as served.
+// Uploads `bytes` as the test's user (each upload replaces the last);
+// returns the stored object as served.
 std::string upload_and_fetch(const Stack& s, const std::string& name, const std::string& bytes) {
-    const int64_t user = fresh_user(s);
-    talentd::auth::JwtSettings settings;
-    settings.algorithm = "HS256";
-    settings.verify_key = settings.signing_key = s.get("JWT_SECRET");
-    std::string why;
-    auto token = talentd::auth::mint_access_token(user, settings, time(nullptr), 3600, &why);
-    if (!token) ck_abort_msg("mint: %s", why.c_str());
+    static std::string token;  // per test process (Check forks each test)
+    static pid_t owner = 0;
+    if (owner != getpid()) {
+        owner = getpid();
+        talentd::auth::JwtSettings settings;
+        settings.algorithm = "HS256";
+        settings.verify_key = settings.signing_key = s.get("JWT_SECRET");
+        std::string why;
+        auto minted = talentd::auth::mint_access_token(fresh_user(s), settings, time(nullptr), 3600, &why);
+        if (!minted) ck_abort_msg("mint: %s", why.c_str());
+        token = *minted;
+    }
     auto mp = t::make_multipart({{"profile_picture", bytes, name, "application/octet-stream"}});
     HttpResponse r = s.request("POST", kPath + "?partial=true", mp.body,
-                               {"Authorization: Bearer " + *token, "is-talent: true", "Content-Type: " + mp.content_type},
+                               {"Authorization: Bearer " + token, "is-talent: true", "Content-Type: " + mp.content_type},
                                60);
     ck_assert_msg(r.status == 200, "%s: upload %ld %s %s", name.c_str(), r.status, r.error.c_str(), r.body.c_str());
     json_error_t error;
@@ -260,7 +270,11 @@ void assert_exiftool_clean(const t::TempDir& dir, const std::vector<Stored>& sto
 
 // --- fixtures -----------------------------------------------------------------
 
+std::vector<std::pair<std::string, std::string>> make_photos(const t::TempDir& dir);
+
 void start_stack() {
+    photos_dir = std::make_unique<t::TempDir>("talentd-photos");
+    photos = make_photos(*photos_dir);
     std::string why;
     owned = Stack::start({{"STACK_WORKERS", "2"}, {"STACK_REAP_INTERVAL", "0"}, {"STACK_LOG_LEVEL", "debug"}}, &why);
     if (!owned) {
@@ -272,6 +286,7 @@ void start_stack() {
 void stop_stack() {
     the_stack = nullptr;
     owned.reset();
+    photos_dir.reset();
 }
 void setup() {
     if (t::read_file(the_stack->get("TALENTD_CONF")).find(kMarker) != std::string::npos) configure(*the_stack, "");
@@ -330,14 +345,13 @@ std::vector<std::pair<std::string, std::string>> make_photos(const t::TempDir& d
 START_TEST(photos_lose_identifying_metadata) {
     const Stack& s = *the_stack;
     t::TempDir dir("talentd-metadata");
-    const auto photos = make_photos(dir);
 
     // The uploads do carry it all (else this test would prove nothing).
     std::vector<std::string> paths;
-    for (const auto& [name, bytes] : photos) paths.push_back(dir.file(name));
+    for (const auto& [name, bytes] : photos) paths.push_back(photos_dir->file(name));
     auto made = exif_read(dir, paths);
     for (const auto& [name, bytes] : photos) {
-        json_t* e = made[dir.file(name)];
+        json_t* e = made[photos_dir->file(name)];
         const std::string found = identifying_tags(e);
         const bool gif = name.find(".gif") != std::string::npos;
         for (const char* tag : {"XMP-dc:Creator"})
@@ -408,11 +422,9 @@ END_TEST
 
 START_TEST(settings_strip_off_and_keep_icc_off) {
     const Stack& s = *the_stack;
-    t::TempDir dir("talentd-metadata");
     const std::string gps = corpus("valid/jpeg/exif_orientation6_gps.jpg");
 
-    // strip_keep_icc = no: the profile goes, the pixels and orientation stay.
-    const auto photos = make_photos(dir);
+    // strip_keep_icc = no: the profile goes, the pixels stay.
     configure(s, "strip_keep_icc = no");
     for (const auto& [name, bytes] : photos) {
         const std::string object = upload_and_fetch(s, name, bytes);
