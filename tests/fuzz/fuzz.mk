@@ -42,3 +42,6 @@ run: build
 	  grep -E '^(stat::number_of_executed_units|stat::peak_rss|#[0-9]+ +DONE|==[0-9]+==ERROR|SUMMARY)' $(FUZZ_BUILD)/$$name.log || true; \
 	  if [ $$rc -ne 0 ]; then echo "fuzz $$name FAILED (see $(FUZZ_BUILD)/$$name.log)"; exit 1; fi; \
 	done
+
+# fuzz_strip compares pictures with the test helper that decodes them.
+$(FUZZ_BUILD)/fuzz_strip: $(FUZZ_BUILD)/tests/support/pixels.o
