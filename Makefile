@@ -37,7 +37,7 @@ endif
 
 # Every C library talentd uses.  libs3 ships no .pc file: it is a static
 # archive that needs curl, libxml2 and OpenSSL after it.
-PKGS      := fcgi libjpeg libpng16 libwebp libwebpdemux libwebpmux jansson libpq \
+PKGS      := fcgi libjpeg libpng16 zlib libwebp libwebpdemux libwebpmux jansson libpq \
              libjwt sqlite3 libsystemd libcurl libxml-2.0 openssl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) check)
 PKG_LIBS   = -ls3 $(shell pkg-config --libs $(PKGS)) -lgif -lpthread
@@ -63,8 +63,8 @@ CORPUS ?= $(abspath ../shared/corpus)
 # The Django site's database as Django creates it (tests on its tables).
 DJANGO_SCHEMA ?= $(abspath ../shared/django/schema.sql)
 # Run a second time on PostgreSQL in Django's layout (test_hosts always is;
-# test_storage has no database).
-PG_INTEG_TESTS := $(filter-out %/test_storage %/test_hosts,$(INTEG_TESTS))
+# test_storage has no database; test_metadata checks picture bytes only).
+PG_INTEG_TESTS := $(filter-out %/test_storage %/test_hosts %/test_metadata,$(INTEG_TESTS))
 TEST_ENV = TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) TALENTD_DJANGO_SCHEMA=$(DJANGO_SCHEMA)
 
 .PHONY: all check check-run unit-tests integration-tests postgresql-tests browser-tests deps demo install uninstall \

@@ -147,6 +147,8 @@ const std::map<std::string, Setter>& setters() {
         {"max_frames", integer64(&Config::max_frames, 1, INT64_MAX)},
         {"max_decode_memory", integer64(&Config::max_decode_memory, 1 << 20, INT64_MAX)},
         {"max_progressive_scans", integer(&Config::max_progressive_scans, 1, 100000)},
+        {"strip_metadata", boolean(&Config::strip_metadata)},
+        {"strip_keep_icc", boolean(&Config::strip_keep_icc)},
         {"database", str(&Config::database)},
         {"database_busy_timeout", integer(&Config::database_busy_timeout, 0, 600000)},
         {"database_layout", one_of(&Config::database_layout, {"talentd", "django"})},

@@ -63,6 +63,8 @@ struct Config {
     int64_t max_frames = 500;
     int64_t max_decode_memory = 64 * 1024 * 1024;   // bytes a decoder may allocate
     int max_progressive_scans = 100;                // JPEG scans before a file is refused
+    bool strip_metadata = true;                     // remove EXIF/XMP/IPTC/comments before storage
+    bool strip_keep_icc = true;                     // ... but keep the ICC profile
 
     // --- database -------------------------------------------------------------
     // An SQLite file, or PostgreSQL: postgresql://… or a libpq connection
