@@ -88,14 +88,15 @@ std::string canonical(const std::string& bytes) {
     return bytes.substr(0, v.canonical_length);
 }
 
-// The same JPEG with a COM segment right after SOI: a different, valid file.
-std::string with_comment(const std::string& jpeg, const std::string& text) {
-    std::string seg = "\xFF\xFE";
-    const size_t len = text.size() + 2;
-    seg.push_back(static_cast<char>(len >> 8));
-    seg.push_back(static_cast<char>(len & 0xFF));
-    seg += text;
-    return jpeg.substr(0, 2) + seg + jpeg.substr(2);
+// The same JPEG with another JFIF pixel density: a different, valid file
+// whose difference survives metadata stripping (JFIF is kept; a comment
+// would be removed).
+std::string with_density(const std::string& jpeg, unsigned density) {
+    ck_assert_msg(jpeg.compare(6, 5, std::string("JFIF\0", 5)) == 0, "no JFIF APP0 right after SOI");
+    std::string out = jpeg;
+    out[14] = static_cast<char>(density >> 8);   // X density
+    out[15] = static_cast<char>(density & 0xFF);
+    return out;
 }
 
 // key == head + 32 lowercase hex digits + tail.
@@ -156,7 +157,7 @@ int ctl(const Stack& s, const std::vector<std::string>& args, const std::map<std
 
 std::unique_ptr<talentd::db::Database> database(const Stack& s) {
     std::string why;
-    auto db = talentd::db::Database::open(s.dir() + "/talentd.db", 5000, &why);
+    auto db = s.open_database(&why);
     if (!db) ck_abort_msg("open database: %s", why.c_str());
     return db;
 }
@@ -797,7 +798,7 @@ START_TEST(test_concurrent_uploads_leave_one_object) {
     constexpr int kUploads = 16;
     const std::string base = corpus("valid/jpeg/testorig.jpg");
     std::vector<std::string> images;
-    for (int i = 0; i < kUploads; ++i) images.push_back(with_comment(base, "upload " + std::to_string(i)));
+    for (int i = 0; i < kUploads; ++i) images.push_back(with_density(base, 100 + i));
     for (const auto& img : images) ck_assert(canonical(img) == img);
 
     // Everything a thread needs is ready before it starts.
