@@ -169,6 +169,7 @@ const std::map<std::string, Setter>& setters() {
         {"s3_timeout", integer(&Config::s3_timeout, 1, 3600)},
         {"s3_egress_config", str(&Config::s3_egress_config)},
         {"store_concurrency", integer(&Config::store_concurrency, 0, 512)},
+        {"store_busy_wait", integer(&Config::store_busy_wait, 0, 60000)},
         {"store_breaker_failures", integer(&Config::store_breaker_failures, 0, 1000000)},
         {"store_breaker_cooldown", integer(&Config::store_breaker_cooldown, 0, 86400)},
         {"media_prefix", str(&Config::media_prefix)},

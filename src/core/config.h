@@ -94,6 +94,7 @@ struct Config {
     std::string s3_egress_config;                   // the egress proxy's nginx file: its timeouts are
                                                     // checked against s3_timeout ("" = not checked)
     int store_concurrency = 0;                      // workers inside a store call at once (0: workers - 1, min 1)
+    int store_busy_wait = 250;                      // ms a call beyond the bulkhead waits while the store is quick
     int store_breaker_failures = 3;                 // consecutive unavailable store calls that open the breaker (0: never)
     int store_breaker_cooldown = 10;                // seconds an open breaker refuses uploads before a probe
     std::string media_prefix = "media/profile_pictures/";
