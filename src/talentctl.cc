@@ -18,6 +18,11 @@
 #include "storage/egress_check.h"
 #include "storage/store.h"
 
+// TALENTD_VERSION: from the file VERSION, passed by the Makefile.
+#ifndef TALENTD_VERSION
+#error "TALENTD_VERSION is not defined: build with make (it passes -DTALENTD_VERSION from VERSION)"
+#endif
+
 using namespace talentd;
 
 namespace {
@@ -42,6 +47,7 @@ void usage(FILE* out) {
                  "\n"
                  "  -c, --config PATH  configuration file (default %s)\n"
                  "  -h, --help         this text\n"
+                 "  -V, --version      the version\n"
                  "Exit status: 0 ok, 1 failure, 64 usage, 78 configuration.  See talentctl(8).\n",
                  kDefaultConfigPath);
 }
@@ -418,6 +424,7 @@ int main(int argc, char** argv) {
         if ((a == "-c" || a == "--config") && i + 1 < argc) config_path = argv[++i];
         else if (a.rfind("--config=", 0) == 0) config_path = a.substr(9);
         else if (a == "-h" || a == "--help") return usage(stdout), 0;
+        else if (a == "-V" || a == "--version") return std::puts("talentctl " TALENTD_VERSION), 0;
         else break;
     }
     if (i >= argc) return usage(stderr), 64;

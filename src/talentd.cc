@@ -26,7 +26,12 @@ using namespace talentd;
 
 namespace {
 
-constexpr const char* kVersion = "talentd 1.0.0";
+// TALENTD_VERSION comes from the file VERSION, through the Makefile: the one
+// place the version is written (debian/changelog is checked against it).
+#ifndef TALENTD_VERSION
+#error "TALENTD_VERSION is not defined: build with make (it passes -DTALENTD_VERSION from VERSION)"
+#endif
+constexpr const char* kVersion = "talentd " TALENTD_VERSION;
 
 void usage(FILE* out) {
     std::fprintf(out,
