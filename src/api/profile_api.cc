@@ -68,6 +68,9 @@ ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& s
     limits_.max_frames = config.max_frames;
     limits_.max_decode_memory = config.max_decode_memory;
     limits_.max_progressive_scans = config.max_progressive_scans;
+    limits_.max_decoded_bytes = config.max_decoded_bytes;
+    limits_.decode_cpu_limit = config.decode_cpu_limit;
+    limits_.max_icc_profile_size = config.max_icc_profile_size;
     limits_.allowed_types = config.allowed_image_types;
 }
 

@@ -73,6 +73,18 @@ Setter integer(int Config::*field, int64_t min, int64_t max) {
 Setter integer64(int64_t Config::*field, int64_t min, int64_t max) {
     return [=](Config& c, const std::string& v) { return parse_int64(v, min, max, &(c.*field)); };
 }
+// Seconds with decimals ("0.5", "2"), within [min, max].
+Setter decimal(double Config::*field, double min, double max) {
+    return [=](Config& c, const std::string& v) {
+        if (v.empty()) return false;
+        errno = 0;
+        char* end = nullptr;
+        const double d = std::strtod(v.c_str(), &end);
+        if (errno != 0 || *end != '\0' || !(d >= min && d <= max)) return false;
+        c.*field = d;
+        return true;
+    };
+}
 Setter boolean(bool Config::*field) {
     return [=](Config& c, const std::string& v) { return parse_bool(v, &(c.*field)); };
 }
@@ -129,6 +141,9 @@ const std::map<std::string, Setter>& setters() {
         {"max_frames", integer64(&Config::max_frames, 1, INT64_MAX)},
         {"max_decode_memory", integer64(&Config::max_decode_memory, 1 << 20, INT64_MAX)},
         {"max_progressive_scans", integer(&Config::max_progressive_scans, 1, 100000)},
+        {"max_decoded_bytes", integer64(&Config::max_decoded_bytes, 1, INT64_MAX)},
+        {"decode_cpu_limit", decimal(&Config::decode_cpu_limit, 0, 3600)},
+        {"max_icc_profile_size", integer64(&Config::max_icc_profile_size, 1024, INT64_MAX)},
         {"database", str(&Config::database)},
         {"database_busy_timeout", integer(&Config::database_busy_timeout, 0, 600000)},
         {"s3_endpoint", str(&Config::s3_endpoint)},

@@ -63,6 +63,9 @@ struct Config {
     int64_t max_frames = 500;
     int64_t max_decode_memory = 64 * 1024 * 1024;   // bytes a decoder may allocate
     int max_progressive_scans = 100;                // JPEG scans before a file is refused
+    int64_t max_decoded_bytes = 200LL << 20;        // what the codecs decode, summed over frames (estimate)
+    double decode_cpu_limit = 0.5;                  // seconds of CPU decoding one picture may take (0: none)
+    int64_t max_icc_profile_size = 1 << 20;         // PNG iCCP inflated at most this far
 
     // --- database -------------------------------------------------------------
     std::string database = "/var/lib/talentd/talentd.db";
