@@ -173,6 +173,9 @@ int main(int argc, char** argv) {
         return 78;
     }
     log::configure(config.log_level, "talentd");
+    if (config.demo_login)
+        LOG_WARN("demo_login is on: /demo/login signs any browser in as any user (demonstrations only, never in "
+                 "production)");
     if (test_only) {
         auto db = open_database(config);
         if (!db) return 1;

@@ -123,6 +123,8 @@ const std::map<std::string, Setter>& setters() {
         {"trusted_origins", list(&Config::trusted_origins)},
         {"cookie_name", str(&Config::cookie_name)},
         {"demo_login", boolean(&Config::demo_login)},
+        {"max_part_header_size", integer64(&Config::max_part_header_size, 64, 1 << 20)},
+        {"max_header_parameters", integer64(&Config::max_header_parameters, 2, 100000)},
         {"jwt_algorithm", one_of(&Config::jwt_algorithm, {"HS256", "HS384", "HS512", "RS256", "ES256"})},
         {"jwt_secret_file", str(&Config::jwt_secret_file)},
         {"jwt_public_key_file", str(&Config::jwt_public_key_file)},

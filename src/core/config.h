@@ -37,6 +37,8 @@ struct Config {
     std::vector<std::string> trusted_origins;    // e.g. https://app.example.com
     std::string cookie_name = "access_token";
     bool demo_login = false;                     // /demo/login sets the cookie (demo only)
+    int64_t max_part_header_size = 1024;         // bytes of one multipart part's header block
+    int64_t max_header_parameters = 64;          // parameters in one part header line (or the Content-Type)
 
     // --- authentication (simplejwt) ----------------------------------------
     std::string jwt_algorithm = "HS256";         // HS256 HS384 HS512 RS256 ES256
