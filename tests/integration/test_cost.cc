@@ -13,8 +13,8 @@
 // nginx reading (spooling) the body, and a burst from one address is
 // throttled with DRF's 429.
 //
-// CPU bound: 1 s (3 s in sanitizer builds); the unbounded decoders took
-// 1.2-23 s of CPU on these files.
+// CPU bound: 1 s (3 s in sanitizer builds, which also skip the memory
+// bound); the unbounded decoders took 1.2-23 s of CPU on these files.
 #include <dirent.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,10 +60,14 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kPath = "/api/profile/talent/";
+// Sanitizer builds of talentd run slower and without the RLIMIT_DATA cap
+// (ASan's shadow memory): a looser CPU bound and no memory bound there.
 #if defined(__SANITIZE_ADDRESS__)
 constexpr double kCpuBound = 3.0;
+constexpr bool kCheckMemory = false;
 #else
 constexpr double kCpuBound = 1.0;
+constexpr bool kCheckMemory = true;
 #endif
 constexpr long kMemoryBoundKb = 100 * 1024;
 
@@ -261,7 +265,8 @@ START_TEST(each_costly_upload_within_the_bound) {
         }
         ck_assert_msg(cpu <= kCpuBound, "%s cost talentd %.2f s of CPU (bound %.1f s)", c.name.c_str(), cpu,
                       kCpuBound);
-        ck_assert_msg(grown <= kMemoryBoundKb, "%s: a worker's peak RSS grew %ld KiB", c.name.c_str(), grown);
+        ck_assert_msg(!kCheckMemory || grown <= kMemoryBoundKb, "%s: a worker's peak RSS grew %ld KiB",
+                      c.name.c_str(), grown);
         served(s, other);
     }
     // The log says why the refused ones were refused.
@@ -289,7 +294,7 @@ START_TEST(multipart_header_with_a_million_parameters) {
     ck_assert_msg(r.status == 400, "%ld %s", r.status, r.body.c_str());
     ck_assert_str_eq(r.body.c_str(), "{\"detail\":\"Multipart form parse error - Part headers exceed 1024 bytes.\"}");
     ck_assert_msg(cpu <= kCpuBound, "%.2f s of CPU", cpu);
-    ck_assert_msg(grown <= kMemoryBoundKb, "a worker's peak RSS grew %ld KiB", grown);
+    ck_assert_msg(!kCheckMemory || grown <= kMemoryBoundKb, "a worker's peak RSS grew %ld KiB", grown);
     served(s, other);
 }
 END_TEST
