@@ -92,7 +92,9 @@ http::Response ProfileApi::handle(const http::Request& request, http::BodySource
         std::string why;
         if (!db_.ping(&why)) {
             LOG_ERROR("healthz: %s", why.c_str());
-            return respond_error(ApiError::detail(503, "Database unavailable."), request);
+            return respond_error(ApiError::detail(503, "Database unavailable.")
+                                     .with_header("Retry-After", std::to_string(config_.retry_after)),
+                                 request);
         }
         return respond_json(200, "{\"status\":\"ok\"}", request);
     }
@@ -196,7 +198,7 @@ std::optional<ApiError> ProfileApi::authenticate(const http::Request& request, C
     if (!account) {
         if (!why.empty()) {
             LOG_ERROR("loading user %lld: %s", static_cast<long long>(identity->user_id), why.c_str());
-            return ApiError::detail(500, "A server error occurred.");
+            return cleanup::database_error(config_, db_);   // 503 when unreachable, else 500
         }
         return ApiError::detail_code(401, "User not found", "user_not_found")
             .with_header("WWW-Authenticate", kWwwAuthenticate);
@@ -326,7 +328,8 @@ std::optional<ApiError> ProfileApi::commit(const profile::User& user, const prof
         case db::CommitResult::Error: break;
     }
     LOG_ERROR("user=%lld commit failed: %s", static_cast<long long>(user.id), why.c_str());
-    return ApiError::detail(500, "A server error occurred.");
+    // The pending row (if any) stays: the reaper removes the uploaded object.
+    return cleanup::database_error(config_, db_);
 }
 
 // ---------------------------------------------------------------------------
