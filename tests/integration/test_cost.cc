@@ -147,7 +147,7 @@ size_t bucket_objects(const Stack& s) {
 
 std::string picture_key(const Stack& s, int64_t id) {
     std::string why;
-    auto db = talentd::db::Database::open(s.dir() + "/talentd.db", 5000, &why);
+    auto db = s.open_database(&why);  // SQLite or PostgreSQL, as talentd sees it
     if (!db) ck_abort_msg("open database: %s", why.c_str());
     auto a = db->load_account(id, &why);
     if (!a || !a->profile) ck_abort_msg("user %lld: %s", static_cast<long long>(id), why.c_str());
