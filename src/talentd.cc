@@ -197,6 +197,9 @@ int main(int argc, char** argv) {
         }
         LOG_WARN("%s", why.c_str());
     }
+    if (config.demo_login)
+        LOG_WARN("demo_login is on: /demo/login signs any browser in as any user (demonstrations only, never in "
+                 "production)");
     if (test_only) {
         auto db = open_database(config);
         if (!db) return 1;

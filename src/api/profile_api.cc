@@ -73,6 +73,11 @@ ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& s
     limits_.max_frames = config.max_frames;
     limits_.max_decode_memory = config.max_decode_memory;
     limits_.max_progressive_scans = config.max_progressive_scans;
+    body_limits_.max_part_header_size = size_t(config.max_part_header_size);
+    body_limits_.max_header_parameters = size_t(config.max_header_parameters);
+    limits_.max_decoded_bytes = config.max_decoded_bytes;
+    limits_.decode_cpu_limit = config.decode_cpu_limit;
+    limits_.max_icc_profile_size = config.max_icc_profile_size;
     limits_.allowed_types = config.allowed_image_types;
 }
 
@@ -259,7 +264,7 @@ std::optional<ApiError> ProfileApi::read_and_parse(const http::Request& request,
         return ApiError::detail(400, "Request body could not be read.");
     }
     ApiError error;
-    auto parsed = form::parse_body(request.content_type, *raw, &error);
+    auto parsed = form::parse_body(request.content_type, *raw, &error, body_limits_);
     if (!parsed) return error;
     *fields = std::move(*parsed);
     // The fields own their values now: give the raw body back before the

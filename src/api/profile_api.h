@@ -87,6 +87,7 @@ private:
     storage::Store& store_;
     cleanup::Pictures pictures_;
     image::Limits limits_;
+    form::BodyLimits body_limits_;
     auth::JwtSettings jwt_;
 };
 

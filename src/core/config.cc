@@ -73,6 +73,18 @@ Setter integer(int Config::*field, int64_t min, int64_t max) {
 Setter integer64(int64_t Config::*field, int64_t min, int64_t max) {
     return [=](Config& c, const std::string& v) { return parse_int64(v, min, max, &(c.*field)); };
 }
+// Seconds with decimals ("0.5", "2"), within [min, max].
+Setter decimal(double Config::*field, double min, double max) {
+    return [=](Config& c, const std::string& v) {
+        if (v.empty()) return false;
+        errno = 0;
+        char* end = nullptr;
+        const double d = std::strtod(v.c_str(), &end);
+        if (errno != 0 || *end != '\0' || !(d >= min && d <= max)) return false;
+        c.*field = d;
+        return true;
+    };
+}
 Setter boolean(bool Config::*field) {
     return [=](Config& c, const std::string& v) { return parse_bool(v, &(c.*field)); };
 }
@@ -129,6 +141,8 @@ const std::map<std::string, Setter>& setters() {
         {"trusted_origins", list(&Config::trusted_origins)},
         {"cookie_name", str(&Config::cookie_name)},
         {"demo_login", boolean(&Config::demo_login)},
+        {"max_part_header_size", integer64(&Config::max_part_header_size, 64, 1 << 20)},
+        {"max_header_parameters", integer64(&Config::max_header_parameters, 2, 100000)},
         {"jwt_algorithm", one_of(&Config::jwt_algorithm, {"HS256", "HS384", "HS512", "RS256", "ES256"})},
         {"jwt_secret_file", str(&Config::jwt_secret_file)},
         {"jwt_public_key_file", str(&Config::jwt_public_key_file)},
@@ -149,6 +163,9 @@ const std::map<std::string, Setter>& setters() {
         {"max_progressive_scans", integer(&Config::max_progressive_scans, 1, 100000)},
         {"strip_metadata", boolean(&Config::strip_metadata)},
         {"strip_keep_icc", boolean(&Config::strip_keep_icc)},
+        {"max_decoded_bytes", integer64(&Config::max_decoded_bytes, 1, INT64_MAX)},
+        {"decode_cpu_limit", decimal(&Config::decode_cpu_limit, 0, 3600)},
+        {"max_icc_profile_size", integer64(&Config::max_icc_profile_size, 1024, INT64_MAX)},
         {"database", str(&Config::database)},
         {"database_busy_timeout", integer(&Config::database_busy_timeout, 0, 600000)},
         {"database_layout", one_of(&Config::database_layout, {"talentd", "django"})},

@@ -37,6 +37,8 @@ struct Config {
     std::vector<std::string> trusted_origins;    // e.g. https://app.example.com
     std::string cookie_name = "access_token";
     bool demo_login = false;                     // /demo/login sets the cookie (demo only)
+    int64_t max_part_header_size = 1024;         // bytes of one multipart part's header block
+    int64_t max_header_parameters = 64;          // parameters in one part header line (or the Content-Type)
 
     // --- authentication (simplejwt) ----------------------------------------
     std::string jwt_algorithm = "HS256";         // HS256 HS384 HS512 RS256 ES256
@@ -65,6 +67,9 @@ struct Config {
     int max_progressive_scans = 100;                // JPEG scans before a file is refused
     bool strip_metadata = true;                     // remove EXIF/XMP/IPTC/comments before storage
     bool strip_keep_icc = true;                     // ... but keep the ICC profile
+    int64_t max_decoded_bytes = 200LL << 20;        // what the codecs decode, summed over frames (estimate)
+    double decode_cpu_limit = 0.5;                  // seconds of CPU decoding one picture may take (0: none)
+    int64_t max_icc_profile_size = 1 << 20;         // PNG iCCP inflated at most this far
 
     // --- database -------------------------------------------------------------
     // An SQLite file, or PostgreSQL: postgresql://… or a libpq connection

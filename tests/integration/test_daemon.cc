@@ -439,6 +439,48 @@ START_TEST(programs_help) {
 }
 END_TEST
 
+START_TEST(stack_secrets_are_private) {
+    // tests/stack keeps the JWT secret and the store key in stack.env and the
+    // database beside it: owner-only files in an owner-only folder.
+    struct stat st{};
+    ck_assert_int_eq(stat(g_main->dir().c_str(), &st), 0);
+    // 0700, or 0711 when tests/stack runs PostgreSQL as nobody: never
+    // readable or writable by others.
+    ck_assert_msg((st.st_mode & 0777) == 0700 || (st.st_mode & 0777) == 0711, "%s is %o", g_main->dir().c_str(),
+                  st.st_mode & 0777);
+    int checked = 0;
+    for (const char* name : {"stack.env", "talentd.db", "jwt_secret", "s3_secret", "db_password"}) {
+        const std::string path = g_main->dir() + "/" + name;
+        // talentd.db with SQLite, db_password with PostgreSQL.
+        if (stat(path.c_str(), &st) != 0 && (std::string(name) == "talentd.db" || std::string(name) == "db_password"))
+            continue;
+        ck_assert_int_eq(stat(path.c_str(), &st), 0);
+        ++checked;
+        ck_assert_msg((st.st_mode & 0777) == 0600, "%s is %o", path.c_str(), st.st_mode & 0777);
+    }
+    ck_assert_int_eq(checked, 4);  // one of the two database files
+}
+END_TEST
+
+START_TEST(demo_login_warns_at_start) {
+    // The main stack runs without demo_login: no warning there.
+    ck_assert(g_main->talentd_log().find("demo_login is on") == std::string::npos);
+    std::string build = t::stack_build_dir();
+    t::TempDir dir("talentd-demo-warn");
+    const std::string conf = dir.file("talentd.conf");
+    ck_assert(t::write_file(dir.file("secret"), "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t\n"));
+    ck_assert(t::write_file(conf, "demo_login = true\njwt_secret_file = secret\ndatabase = " + dir.file("none.db") + "\n"));
+    std::string out;
+    // -t checks the configuration (and fails on the missing database) after
+    // the start-up warnings.
+    t::run_command({build + "/talentd", "-t", "-c", conf}, {}, &out);
+    ck_assert_msg(out.find("demo_login is on") != std::string::npos, "%s", out.c_str());
+    ck_assert(t::write_file(conf, "demo_login = false\njwt_secret_file = secret\ndatabase = " + dir.file("none.db") + "\n"));
+    t::run_command({build + "/talentd", "-t", "-c", conf}, {}, &out);
+    ck_assert_msg(out.find("demo_login is on") == std::string::npos, "%s", out.c_str());
+}
+END_TEST
+
 int main() {
     // No reaper in these stacks: its child would count as a worker.
     std::string why;
@@ -496,6 +538,8 @@ int main() {
     tcase_set_timeout(programs, 60);
     tcase_add_test(programs, config_test_mode);
     tcase_add_test(programs, programs_help);
+    tcase_add_test(programs, stack_secrets_are_private);
+    tcase_add_test(programs, demo_login_warns_at_start);
     suite_add_tcase(suite, programs);
 
     SRunner* runner = srunner_create(suite);

@@ -100,7 +100,8 @@ const std::vector<std::string> kAllKeys = {
     "max_decode_memory", "max_progressive_scans", "strip_metadata", "strip_keep_icc", "database", "database_busy_timeout", "s3_endpoint", "s3_bucket",
     "s3_protocol", "s3_uri_style", "s3_access_key", "s3_secret_key_file", "s3_acl", "s3_timeout", "media_prefix",
     "public_base_url", "retry_after", "reap_interval", "pending_grace", "reap_backoff_base", "reap_backoff_max",
-    "test_crash_at"};
+    "test_crash_at", "max_decoded_bytes", "decode_cpu_limit", "max_icc_profile_size", "max_part_header_size",
+    "max_header_parameters"};
 
 }  // namespace
 
