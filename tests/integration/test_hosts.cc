@@ -192,12 +192,19 @@ Stack* start(const std::map<std::string, std::string>& env) {
     return s;
 }
 
-void start_hosts() { hosts_stack = start({{"STACK_HOSTS", "2"}, {"STACK_WORKERS", "3"}}); }
+// store_concurrency = workers: these tests are about the database, not
+// about the bulkhead that turns away uploads beyond it (issue #11).
+void start_hosts() {
+    hosts_stack = start({{"STACK_HOSTS", "2"}, {"STACK_WORKERS", "3"}, {"STACK_EXTRA_CONF", "store_concurrency = 3"}});
+}
 void stop_hosts() {
     delete hosts_stack;
     hosts_stack = nullptr;
 }
-void start_bouncer() { bouncer_stack = start({{"STACK_PGBOUNCER", "1"}, {"STACK_WORKERS", "4"}}); }
+void start_bouncer() {
+    bouncer_stack =
+        start({{"STACK_PGBOUNCER", "1"}, {"STACK_WORKERS", "4"}, {"STACK_EXTRA_CONF", "store_concurrency = 4"}});
+}
 void stop_bouncer() {
     delete bouncer_stack;
     bouncer_stack = nullptr;
