@@ -37,6 +37,7 @@ void usage(FILE* out) {
                  "  user set --id N [--email E] [--first-name F] [--last-name L]\n"
                  "           [--talent|--no-talent] [--active|--inactive]\n"
                  "  user list                 one line per user\n"
+                 "                            (add, set and import refuse with database_layout = django)\n"
                  "  user import FILE          CSV: id,email,first_name,last_name,is_talent,is_active\n"
                  "                            (header row required; all rows or none)\n"
                  "  token --user N [--ttl S]  mint an access token (default ttl jwt_access_token_lifetime)\n"

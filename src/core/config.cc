@@ -281,7 +281,7 @@ bool validate_config(const Config& c, ConfigError* error) {
         const std::string& loc = c.django_media_location;
         if (loc.empty() || loc.front() == '/' || loc.back() == '/')
             return fail(error, "django_media_location must be a key prefix without slashes at its ends, such as media");
-        if (c.media_prefix.compare(0, loc.size() + 1, loc + "/") != 0 || c.media_prefix.size() <= loc.size() + 1)
+        if (c.media_prefix.compare(0, loc.size() + 1, loc + "/") != 0)
             return fail(error, "media_prefix must lie under django_media_location (" + loc +
                                    "/…) so Django and talentd build the same URL");
     }

@@ -224,6 +224,11 @@ START_TEST(test_django_user_served_at_once) {
     const int64_t id = fresh_user(s);
     const std::string n = std::to_string(id);
     EXPECT_STR(sql(s, "SELECT count(*) FROM talent_profile WHERE user_id = " + n), "0");
+    // talentctl init made one table, its journal, and nothing else is talentd's.
+    EXPECT_STR(sql(s, "SELECT string_agg(tablename, ',') FROM pg_tables WHERE tableowner = 'talentd'"),
+               "talentd_storage_journal");
+    EXPECT_STR(sql(s, "SELECT obj_description('talentd_storage_journal'::regclass, 'pg_class')"),
+               "talentd schema version 1");
     HttpResponse r = get(s, id);
     ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body.c_str());
     // get_or_create: the row Django's model defaults would make.
