@@ -377,6 +377,18 @@ START_TEST(webp_chunks) {
     ck_assert_uint_eq(out2.size(), 3);
     ck_assert_int_eq(uint8_t(out2[0].body[0]) & (0x20 | 0x08 | 0x04), 0);
 
+    // Simple format (VP8 first): decoders read that chunk only, so whatever
+    // follows inside the RIFF goes, even bytes that are no chunk (found by
+    // fuzz_strip: a bogus chunk header after libwebp's test.webp INFO chunks).
+    const std::string simple = corpus("valid/webp/test.webp");
+    const std::string tail = simple.substr(12) + std::string("\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFFPRIVATESECRET!", 22);
+    const std::string odd = riff(tail);
+    ck_assert_msg(validate(odd).ok, "libwebp refuses the simple file with a bogus tail");
+    const img::Stripped t = strip(odd);
+    assert_lossless("webp simple with a tail", odd, t, true);
+    ck_assert(removed_has(t, "IART") && removed_has(t, "RIFF tail"));
+    ck_assert_uint_eq(t.bytes.size(), 12 + 8 + 4860);  // RIFF header + the VP8 chunk
+
     // Animated: XMP after the frames, an unknown chunk inside a frame.
     auto anim = chunks_of(corpus("valid/webp/animated_lossy_fire.webp"));
     size_t frames = 0;
