@@ -83,6 +83,7 @@ bool strip_webp(Rewrite& w) {
             w.removed(printable(d + pos, 4, 4), whole);
             pos += whole;
         }
+        if (out.size() - 8 < riff) w.must_revalidate();
         put_le32(out, 4, uint32_t(out.size() - 8));
         return true;
     }
