@@ -61,8 +61,12 @@ bool partial_requested(const std::string& query) {
     return v == "true" || v == "1" || v == "yes";
 }
 
-ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& store)
-    : config_(config), db_(db), store_(store), pictures_(config, db, store), jwt_(auth::jwt_settings_from(config)) {
+ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& store, storage::StoreGate* gate)
+    : config_(config),
+      db_(db),
+      store_(store),
+      pictures_(config, db, store, gate),
+      jwt_(auth::jwt_settings_from(config)) {
     limits_.max_image_size = config.max_image_size;
     limits_.max_image_pixels = config.max_image_pixels;
     limits_.max_total_pixels = config.max_total_pixels;

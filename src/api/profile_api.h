@@ -20,6 +20,7 @@
 #include "image/validate.h"
 #include "profile/rules.h"
 #include "storage/store.h"
+#include "storage/store_gate.h"
 
 namespace talentd::api {
 
@@ -39,7 +40,8 @@ struct Answer {
 
 class ProfileApi : public http::Handler {
 public:
-    ProfileApi(const Config& config, db::Database& db, storage::Store& store);
+    // gate: the workers' shared bulkhead and breaker (nullptr: calls go straight to the store).
+    ProfileApi(const Config& config, db::Database& db, storage::Store& store, storage::StoreGate* gate = nullptr);
 
     http::Response handle(const http::Request& request, http::BodySource& body, http::RequestNote* note) override;
 
