@@ -323,6 +323,17 @@ std::optional<ApiError> ProfileApi::strip_picture(const profile::Changes& change
         errors.push_back({"profile_picture", {image::kInvalidMessage}});
         return ApiError::fields(errors);
     }
+    if (s.revalidate) {
+        const image::Verdict again = image::validate(reinterpret_cast<const uint8_t*>(s.bytes.data()), s.bytes.size(), limits_);
+        if (!again.ok) {
+            // Its image data reached into what the stripper removed.
+            LOG_INFO("user=%lld picture refused: needs its metadata to decode: %s", static_cast<long long>(user_id),
+                     again.reason.c_str());
+            FieldErrors errors;
+            errors.push_back({"profile_picture", {image::kInvalidMessage}});
+            return ApiError::fields(errors);
+        }
+    }
     LOG_DEBUG("user=%lld picture metadata: %zu -> %zu bytes; removed %s; kept orientation %d, ICC %zu bytes",
               static_cast<long long>(user_id), canonical.size(), s.bytes.size(),
               image::describe_removed(s.removed).c_str(), s.orientation, s.icc_size);
