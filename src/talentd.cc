@@ -10,12 +10,14 @@
 #include <cstring>
 #include <string>
 
+#include "api/operator_api.h"
 #include "api/profile_api.h"
 #include "cleanup/pictures.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "daemon/listener.h"
 #include "daemon/master.h"
+#include "daemon/scoreboard.h"
 #include "daemon/worker.h"
 #include "db/database.h"
 #include "storage/store.h"
@@ -96,7 +98,7 @@ struct ChildServices {
     }
 };
 
-bool open_child_services(const Config& config, ChildServices* services) {
+bool open_child_services(const Config& config, ChildServices* services, trace::Recorder* recorder) {
     services->db = open_database(config);
     if (!services->db) return false;
     storage::StoreSettings settings = storage::store_settings_from(config);
@@ -106,11 +108,12 @@ bool open_child_services(const Config& config, ChildServices* services) {
         return false;
     }
     services->store = std::make_unique<storage::Store>(settings);
+    services->store->set_recorder(recorder);
     return true;
 }
 
 // Fork first, then open: everything below runs in the worker process.
-int worker_main(const Config& config, int listen_fd) {
+int worker_main(const Config& config, int listen_fd, daemon::Scoreboard& board) {
     log::configure(config.log_level, "talentd");
     limit_worker_memory(config);
     // Upload bodies and decoder buffers (megabytes) get their own mappings,
@@ -118,22 +121,29 @@ int worker_main(const Config& config, int listen_fd) {
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
     ChildServices services;
-    if (!open_child_services(config, &services)) return 2;
-    api::ProfileApi api(config, *services.db, *services.store);
-    return daemon::run_worker(config, listen_fd, api);
+    if (!open_child_services(config, &services, &board)) return 2;
+    api::ProfileApi api(config, *services.db, *services.store, board);
+    api::OperatorApi pages(config, *services.db, board, listen_fd, api);
+    return daemon::run_worker(config, listen_fd, pages, &board);
 }
 
-int reaper_main(const Config& config) {
+int reaper_main(const Config& config, daemon::Scoreboard& board) {
     log::configure(config.log_level, "talentd-reaper");
     ChildServices services;
-    if (!open_child_services(config, &services)) return 2;
+    if (!open_child_services(config, &services, &board)) {
+        board.reaper_pass(false, 0, 0, 0);
+        return 2;
+    }
     cleanup::ReapReport report;
     std::string why;
     if (!cleanup::reap(config, *services.db, *services.store, static_cast<int64_t>(::time(nullptr)), &report,
                        &why)) {
+        board.reaper_pass(false, report.removed, report.failed, report.claimed_pending);
+        board.db_error();
         LOG_ERROR("reaper: %s", why.c_str());
         return 1;
     }
+    board.reaper_pass(true, report.removed, report.failed, report.claimed_pending);
     if (report.removed || report.failed || report.claimed_pending || report.dropped_referenced)
         LOG_INFO("reaper: removed %d, failed %d, abandoned uploads %d, stale entries %d", report.removed,
                  report.failed, report.claimed_pending, report.dropped_referenced);
@@ -188,9 +198,17 @@ int main(int argc, char** argv) {
     // Fail at start, not in every worker, when the database is missing or old.
     if (!open_database(config)) return 1;
 
+    // Before the first fork: every child shares it.
+    auto board = daemon::Scoreboard::create(&why);
+    if (!board) {
+        LOG_ERROR("%s", why.c_str());
+        return 1;
+    }
+    daemon::Scoreboard* shared = board.get();
     daemon::MasterHooks hooks;
-    hooks.worker = worker_main;
-    hooks.reaper = reaper_main;
+    hooks.worker = [shared](const Config& c, int fd) { return worker_main(c, fd, *shared); };
+    hooks.reaper = [shared](const Config& c) { return reaper_main(c, *shared); };
+    hooks.scoreboard = shared;
     hooks.reload = [config_path](Config* fresh, std::string* reason) { return load(config_path, fresh, reason); };
     int status = daemon::run_master(config, listen_fd, hooks);
     std::string path;

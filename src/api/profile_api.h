@@ -13,6 +13,7 @@
 #include "auth/jwt.h"
 #include "cleanup/pictures.h"
 #include "core/config.h"
+#include "core/trace.h"
 #include "db/database.h"
 #include "form/body.h"
 #include "http/handler.h"
@@ -38,7 +39,10 @@ struct Answer {
 
 class ProfileApi : public http::Handler {
 public:
-    ProfileApi(const Config& config, db::Database& db, storage::Store& store);
+    // `recorder` hears each step of a request, its user, upload size,
+    // decode time and database errors (the daemon's scoreboard).
+    ProfileApi(const Config& config, db::Database& db, storage::Store& store,
+               trace::Recorder& recorder = trace::no_recorder());
 
     http::Response handle(const http::Request& request, http::BodySource& body, http::RequestNote* note) override;
 
@@ -78,6 +82,7 @@ private:
     const Config& config_;
     db::Database& db_;
     storage::Store& store_;
+    trace::Recorder& recorder_;
     cleanup::Pictures pictures_;
     image::Limits limits_;
     auth::JwtSettings jwt_;

@@ -8,7 +8,9 @@
 //              on failure keep running with the old configuration
 //   SIGTERM/INT  stop: sd_notify STOPPING=1, SIGTERM to every worker, wait
 //              up to drain_timeout for in-flight requests, SIGKILL the rest
-//   timer      every reap_interval seconds fork the reaper (hooks.reaper)
+//   timer      every reap_interval seconds fork the reaper (hooks.reaper);
+//              every second sample the listen queue and log requests running
+//              longer than slow_request_threshold (hooks.scoreboard)
 //
 // The master opens no database and no storage connection: fork first, then
 // open — each child does its own.
@@ -21,6 +23,8 @@
 
 namespace talentd::daemon {
 
+class Scoreboard;
+
 struct MasterHooks {
     // Runs in a forked worker; returns its exit status.
     std::function<int(const Config& config, int listen_fd)> worker;
@@ -28,6 +32,10 @@ struct MasterHooks {
     std::function<int(const Config& config)> reaper;
     // Re-reads the configuration (SIGHUP); false with *why on error.
     std::function<bool(Config* config, std::string* why)> reload;
+    // Shared memory made before the first fork (may be null): the master
+    // gives each worker its slot, clears the slot of a worker it reaps and
+    // counts respawns by cause.
+    Scoreboard* scoreboard = nullptr;
 };
 
 int run_master(Config config, int listen_fd, const MasterHooks& hooks);

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <string_view>
 
 namespace talentd::db {
 namespace {
@@ -72,6 +73,7 @@ enum Stmt {
     kIsReferenced,
     kReferencedKeys,
     kUserIsTalent,
+    kJournalSummary,
     kCount
 };
 
@@ -565,5 +567,20 @@ bool Database::referenced_keys(std::vector<std::string>* out, std::string* why) 
 }
 
 bool Database::ping(std::string* why) { return exec("SELECT 1", why); }
+
+bool Database::journal_summary(JournalSummary* out, std::string* why) {
+    Use s(statement(kJournalSummary,
+                    "SELECT state, COUNT(*), MIN(created_at) FROM storage_journal GROUP BY state", why));
+    if (!s) return false;
+    *out = JournalSummary{};
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+        const char* state = reinterpret_cast<const char*>(sqlite3_column_text(s.get(), 0));
+        const int64_t rows = sqlite3_column_int64(s.get(), 1), oldest = sqlite3_column_int64(s.get(), 2);
+        if (state && std::string_view(state) == "pending") out->pending = rows, out->oldest_pending = oldest;
+        else if (state && std::string_view(state) == "remove") out->remove = rows, out->oldest_remove = oldest;
+    }
+    return rc == SQLITE_DONE || FAIL_DB();
+}
 
 }  // namespace talentd::db
