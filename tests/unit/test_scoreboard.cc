@@ -3,6 +3,9 @@
 // worker that dies mid-request accounted and its slot freed), the operator
 // pages' gate (TALENTD_OPERATOR) in front of the real profile API on a
 // SQLite file, the metrics' shape, and talentctl's FastCGI answer reader.
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 #include "api/operator_api.h"
 #include "api/profile_api.h"
 #include "core/config.h"
+#include "daemon/listen_queue.h"
 #include "daemon/scoreboard.h"
 #include "db/database.h"
 #include "http/fcgi_client.h"
@@ -225,6 +229,54 @@ START_TEST(fcgi_answer_in_any_slices) {
 }
 END_TEST
 
+// Connections nobody accepted yet, as the kernel counts them: a unix socket
+// through sock_diag, a TCP socket through TCP_INFO.
+START_TEST(listen_queue_from_the_kernel) {
+    t::TempDir dir("talentd-queue");
+    for (int family : {AF_UNIX, AF_INET}) {
+        int server = socket(family, SOCK_STREAM, 0);
+        ck_assert_int_ge(server, 0);
+        sockaddr_storage addr{};
+        socklen_t len;
+        if (family == AF_UNIX) {
+            auto* un = reinterpret_cast<sockaddr_un*>(&addr);
+            un->sun_family = AF_UNIX;
+            std::string path = dir.file("q.sock");
+            std::snprintf(un->sun_path, sizeof un->sun_path, "%s", path.c_str());
+            len = sizeof(sockaddr_un);
+        } else {
+            auto* in = reinterpret_cast<sockaddr_in*>(&addr);
+            in->sin_family = AF_INET;
+            in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            len = sizeof(sockaddr_in);
+        }
+        ck_assert_int_eq(bind(server, reinterpret_cast<sockaddr*>(&addr), len), 0);
+        ck_assert_int_eq(listen(server, 17), 0);
+        len = sizeof addr;
+        getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len);
+        talentd::daemon::ListenQueue q;
+        std::string why;
+        ck_assert_msg(talentd::daemon::read_listen_queue(server, &q, &why), "%s", why.c_str());
+        ck_assert_uint_eq(q.waiting, 0);
+        ck_assert_uint_eq(q.backlog, 17);
+        std::vector<int> clients;
+        for (int i = 0; i < 3; ++i) {
+            int c = socket(family, SOCK_STREAM, 0);
+            ck_assert_int_eq(connect(c, reinterpret_cast<sockaddr*>(&addr), len), 0);
+            clients.push_back(c);
+        }
+        ck_assert_msg(talentd::daemon::read_listen_queue(server, &q, &why), "%s", why.c_str());
+        ck_assert_msg(q.waiting == 3, "family %d: %llu waiting, 3 connected", family,
+                      static_cast<unsigned long long>(q.waiting));
+        close(accept(server, nullptr, nullptr));
+        ck_assert(talentd::daemon::read_listen_queue(server, &q, &why));
+        ck_assert_uint_eq(q.waiting, 2);
+        for (int c : clients) close(c);
+        close(server);
+    }
+}
+END_TEST
+
 int main() {
     Suite* suite = suite_create("scoreboard");
     TCase* tc = tcase_create("scoreboard");
@@ -234,6 +286,7 @@ int main() {
     tcase_add_test(tc, operator_pages_need_the_operator_mark);
     tcase_add_test(tc, metrics_shape);
     tcase_add_test(tc, fcgi_answer_in_any_slices);
+    tcase_add_test(tc, listen_queue_from_the_kernel);
     suite_add_tcase(suite, tc);
     SRunner* runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
