@@ -34,7 +34,7 @@ endif
 
 # Every C library talentd uses.  libs3 ships no .pc file: it is a static
 # archive that needs curl, libxml2 and OpenSSL after it.
-PKGS      := fcgi libjpeg libpng16 libwebp libwebpdemux libwebpmux jansson \
+PKGS      := fcgi libjpeg libpng16 libwebp libwebpdemux libwebpmux jansson libpq \
              libjwt sqlite3 libsystemd libcurl libxml-2.0 openssl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) check)
 PKG_LIBS   = -ls3 $(shell pkg-config --libs $(PKGS)) -lgif -lpthread
@@ -56,8 +56,14 @@ INTEG_TESTS := $(patsubst tests/integration/%.cc,$(BUILD)/tests/integration/%,$(
 TEST_TOOLS  := $(patsubst tests/tools/%.cc,$(BUILD)/tests/tools/%,$(sort $(wildcard tests/tools/*.cc)))
 
 CORPUS ?= $(abspath ../shared/corpus)
+# The Django site's database as Django creates it (tests on its tables).
+DJANGO_SCHEMA ?= $(abspath ../shared/django/schema.sql)
+# Run a second time on PostgreSQL in Django's layout (test_hosts always is;
+# test_storage has no database).
+PG_INTEG_TESTS := $(filter-out %/test_storage %/test_hosts,$(INTEG_TESTS))
+TEST_ENV = TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) TALENTD_DJANGO_SCHEMA=$(DJANGO_SCHEMA)
 
-.PHONY: all check check-run unit-tests integration-tests browser-tests deps demo install uninstall \
+.PHONY: all check check-run unit-tests integration-tests postgresql-tests browser-tests deps demo install uninstall \
         clean fuzz bench man-lint tests
 .DEFAULT_GOAL := all
 # Keep objects and test programs: make would otherwise delete them as intermediates.
@@ -100,8 +106,10 @@ check: deps
 # both always run, and either failing fails the check.
 check-run: tests man-lint
 	@rc=0; \
-	TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS) || rc=1; \
-	TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/browser/run || rc=1; \
+	$(TEST_ENV) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS) || rc=1; \
+	echo "== the integration tests again, on PostgreSQL in Django's layout"; \
+	$(TEST_ENV) STACK_DATABASE=postgresql STACK_DB_LAYOUT=django tests/run-tests $(PG_INTEG_TESTS) || rc=1; \
+	$(TEST_ENV) tests/browser/run || rc=1; \
 	exit $$rc
 
 browser-tests: all
@@ -111,7 +119,12 @@ unit-tests: $(UNIT_TESTS)
 	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/run-tests $(UNIT_TESTS)
 
 integration-tests: tests
-	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/run-tests $(INTEG_TESTS)
+	@$(TEST_ENV) tests/run-tests $(INTEG_TESTS)
+
+# The integration tests on PostgreSQL in Django's layout only (part of check).
+postgresql-tests: tests
+	@$(TEST_ENV) STACK_DATABASE=postgresql STACK_DB_LAYOUT=django tests/run-tests $(PG_INTEG_TESTS) \
+	  $(BUILD)/tests/integration/test_hosts
 
 man-lint:
 	@for m in man/*.[0-9]; do \

@@ -58,17 +58,25 @@ bool load(const std::string& path, Config* config, std::string* why) {
     return true;
 }
 
+// Opens the database and checks its schema.  A PostgreSQL server that is
+// down is no reason to stop: requests get 503 until it is back, and every
+// connection is made lazily (and remade) by the backend.
 std::unique_ptr<db::Database> open_database(const Config& config) {
     std::string why;
-    auto db = db::Database::open(config.database, config.database_busy_timeout, &why);
+    auto db = db::Database::open(config, &why);
     if (!db) {
         LOG_ERROR("%s", why.c_str());
         return nullptr;
     }
     int version = db->schema_version();
-    if (version != db::Database::latest_schema_version()) {
+    if (version < 0 && db->failure() == db::Failure::Unavailable) {
+        LOG_WARN("database %s unreachable: requests get 503 until it answers",
+                 db::Database::describe(config.database).c_str());
+        return db;
+    }
+    if (version != db->expected_schema_version()) {
         LOG_ERROR("database %s has schema version %d, this talentd needs %d: run `talentctl init`",
-                  config.database.c_str(), version, db::Database::latest_schema_version());
+                  db::Database::describe(config.database).c_str(), version, db->expected_schema_version());
         return nullptr;
     }
     return db;

@@ -109,7 +109,9 @@ http::Response ProfileApi::handle(const http::Request& request, http::BodySource
         if (!db_.ping(&why)) {
             recorder_.db_error();
             LOG_ERROR("healthz: %s", why.c_str());
-            return respond_error(ApiError::detail(503, "Database unavailable."), request);
+            return respond_error(ApiError::detail(503, "Database unavailable.")
+                                     .with_header("Retry-After", std::to_string(config_.retry_after)),
+                                 request);
         }
         return respond_json(200, "{\"status\":\"ok\"}", request);
     }
@@ -226,7 +228,7 @@ std::optional<ApiError> ProfileApi::authenticate(const http::Request& request, C
         if (!why.empty()) {
             recorder_.db_error();
             LOG_ERROR("loading user %lld: %s", static_cast<long long>(identity->user_id), why.c_str());
-            return ApiError::detail(500, "A server error occurred.");
+            return cleanup::database_error(config_, db_);   // 503 when unreachable, else 500
         }
         return ApiError::detail_code(401, "User not found", "user_not_found")
             .with_header("WWW-Authenticate", kWwwAuthenticate);
@@ -343,7 +345,8 @@ std::optional<ApiError> ProfileApi::store_picture(const profile::Changes& change
     ApiError error;
     auto key = pictures_.store(user.id, bytes, &error);
     if (!key) {
-        if (error.status == 500) recorder_.db_error();  // the journal could not be written
+        // Not the store's 503: the journal could not be written.
+        if (error.body != cleanup::storage_unavailable(config_).body) recorder_.db_error();
         return error;
     }
     *update = {db::PictureUpdate::Kind::Replace, *key};
@@ -365,7 +368,8 @@ std::optional<ApiError> ProfileApi::commit(const profile::User& user, const prof
         case db::CommitResult::Error: recorder_.db_error(); break;
     }
     LOG_ERROR("user=%lld commit failed: %s", static_cast<long long>(user.id), why.c_str());
-    return ApiError::detail(500, "A server error occurred.");
+    // The pending row (if any) stays: the reaper removes the uploaded object.
+    return cleanup::database_error(config_, db_);
 }
 
 // ---------------------------------------------------------------------------

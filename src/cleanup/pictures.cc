@@ -21,6 +21,16 @@ ApiError storage_unavailable(const Config& config) {
         .with_header("Retry-After", std::to_string(config.retry_after));
 }
 
+ApiError database_unavailable(const Config& config) {
+    return ApiError::detail(503, "Database temporarily unavailable, please retry.")
+        .with_header("Retry-After", std::to_string(config.retry_after));
+}
+
+ApiError database_error(const Config& config, const db::Database& db) {
+    if (db.failure() == db::Failure::Unavailable) return database_unavailable(config);
+    return ApiError::detail(500, "A server error occurred.");
+}
+
 Pictures::Pictures(const Config& config, db::Database& db, storage::Store& store)
     : config_(config), db_(db), store_(store) {}
 
@@ -36,7 +46,7 @@ std::optional<std::string> Pictures::store(int64_t user_id, const PictureBytes& 
     std::string why;
     if (!db_.journal_pending(key, user_id, wall_now(), &why)) {
         LOG_ERROR("user=%lld journal pending %s: %s", static_cast<long long>(user_id), key.c_str(), why.c_str());
-        *error = ApiError::detail(500, "A server error occurred.");
+        *error = database_error(config_, db_);
         return std::nullopt;
     }
     crash_point("after_pending");
@@ -111,7 +121,26 @@ bool reap(const Config& config, db::Database& db, storage::Store& store, int64_t
           std::string* why) {
     std::vector<db::JournalEntry> due;
     if (!db.due_entries(now, now - config.pending_grace, &due, why)) return false;
-    for (const db::JournalEntry& entry : due) {
+    // Releases the hold of the entry being worked on, whatever path ends it.
+    struct Hold {
+        db::Database& db;
+        bool held = false;
+        ~Hold() {
+            std::string ignored;
+            if (held) db.release_entry(&ignored);
+        }
+        bool release(std::string* why) {
+            held = false;
+            return db.release_entry(why);
+        }
+    };
+    for (const db::JournalEntry& listed : due) {
+        Hold hold{db};
+        db::JournalEntry entry;
+        bool taken = false;
+        if (!db.take_entry(listed.key, now, now - config.pending_grace, &entry, &taken, why)) return false;
+        if (!taken) continue;   // done meanwhile, or another host's reaper has it
+        hold.held = true;
         if (entry.state == "pending") {
             bool claimed = false;
             if (!db.claim_pending(entry.key, now, &claimed, why)) return false;
@@ -122,20 +151,20 @@ bool reap(const Config& config, db::Database& db, storage::Store& store, int64_t
         if (!db.is_referenced(entry.key, &referenced, why)) return false;
         if (referenced) {
             // Never delete what a profile shows; the row is stale.
-            if (!db.journal_done(entry.key, why)) return false;
+            if (!db.journal_done(entry.key, why) || !hold.release(why)) return false;
             ++report->dropped_referenced;
             LOG_INFO("reaper: %s is referenced by a profile: journal entry dropped", entry.key.c_str());
             continue;
         }
         storage::Result del = store.remove(entry.key);
         if (del.ok()) {
-            if (!db.journal_done(entry.key, why)) return false;
+            if (!db.journal_done(entry.key, why) || !hold.release(why)) return false;
             ++report->removed;
             LOG_INFO("reaper: removed %s", entry.key.c_str());
         } else {
             const int attempts = entry.attempts + 1;
             const int64_t next = now + backoff_seconds(attempts, config.reap_backoff_base, config.reap_backoff_max);
-            if (!db.journal_retry_later(entry.key, next, del.detail, why)) return false;
+            if (!db.journal_retry_later(entry.key, next, del.detail, why) || !hold.release(why)) return false;
             ++report->failed;
             report->errors.push_back(entry.key + ": " + del.detail);
             LOG_WARN("reaper: delete %s failed (%s), attempt %d, next in %lld s", entry.key.c_str(),

@@ -37,6 +37,11 @@ struct PictureBytes {
 
 // 503 {"detail": "Storage temporarily unavailable, please retry."} with Retry-After.
 ApiError storage_unavailable(const Config& config);
+// 503 {"detail": "Database temporarily unavailable, please retry."} with
+// Retry-After: the database is unreachable or timed out (db::Failure::Unavailable).
+ApiError database_unavailable(const Config& config);
+// database_unavailable() when db's last failure says so, else the 500.
+ApiError database_error(const Config& config, const db::Database& db);
 
 class Pictures {
 public:
@@ -44,7 +49,8 @@ public:
 
     // Steps 1-2.  Returns the new key, or nullopt with *error = 503
     // (storage unavailable; nothing referenced, the pending row is left for
-    // the reaper if the PUT may have landed) or 500 (database).
+    // the reaper if the PUT may have landed; or database unavailable before
+    // the PUT) or 500 (database error).
     std::optional<std::string> store(int64_t user_id, const PictureBytes& picture, ApiError* error);
 
     // Step 3: the transaction.  *old_key gets the key to delete afterwards.
@@ -81,6 +87,8 @@ struct ReapReport {
 };
 
 // One reaper pass at `now` (unix seconds).  Returns false on a database error.
+// Each due row is worked on under the database's hold (take_entry): reapers
+// on several hosts at once never delete a key twice and never skip one.
 bool reap(const Config& config, db::Database& db, storage::Store& store, int64_t now, ReapReport* report,
           std::string* why);
 

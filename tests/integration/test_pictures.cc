@@ -156,7 +156,7 @@ int ctl(const Stack& s, const std::vector<std::string>& args, const std::map<std
 
 std::unique_ptr<talentd::db::Database> database(const Stack& s) {
     std::string why;
-    auto db = talentd::db::Database::open(s.dir() + "/talentd.db", 5000, &why);
+    auto db = s.open_database(&why);
     if (!db) ck_abort_msg("open database: %s", why.c_str());
     return db;
 }
