@@ -272,13 +272,15 @@ std::vector<RunningRequest> Scoreboard::running_longer_than(double seconds) cons
 
 // --- worker --------------------------------------------------------------------------
 
-void Scoreboard::become_worker(int slot) { slot_ = slot >= 0 && slot < kSlotCapacity ? slot : -1; }
+void Scoreboard::become_worker(int slot) {
+    slot_ = slot >= 0 && slot < kSlotCapacity ? slot : -1;
+    cpu_start_ns_ = cpu_ns();
+}
 
 void Scoreboard::begin(std::string_view method, std::string_view path) {
     shared_->accepted.fetch_add(1, relaxed);
     method_ = method_index(method);
     request_start_ns_ = monotonic_ns();
-    cpu_start_ns_ = cpu_ns();
     steps_.clear();
     steps_.push_back({trace::Step::Starting, request_start_ns_});
     if (slot_ < 0) return;
@@ -309,7 +311,12 @@ RequestTimes Scoreboard::finish(int status, trace::Route route) {
     const int64_t end = monotonic_ns();
     RequestTimes times;
     times.seconds = (end - request_start_ns_) / 1e9;
-    times.cpu_seconds = (cpu_ns() - cpu_start_ns_) / 1e9;
+    // The process CPU clock is a system call (no vDSO): read once per
+    // request, so a request's CPU time runs from the previous answer (its
+    // log line, the wait and the accept included, which cost little).
+    const int64_t cpu_now = cpu_ns();
+    times.cpu_seconds = (cpu_now - cpu_start_ns_) / 1e9;
+    cpu_start_ns_ = cpu_now;
     for (size_t i = 0; i < steps_.size(); ++i) {
         int64_t until = i + 1 < steps_.size() ? steps_[i + 1].second : end;
         times.steps.push_back({steps_[i].first, (until - steps_[i].second) / 1e9});

@@ -136,7 +136,7 @@ struct RunningRequest {
 // Step timings of one finished request, for the slow log.
 struct RequestTimes {
     double seconds = 0;
-    double cpu_seconds = 0;
+    double cpu_seconds = 0;  // since the previous request's answer (or the worker's start)
     std::vector<std::pair<trace::Step, double>> steps;  // in order; a step may repeat
 };
 
