@@ -16,7 +16,13 @@
 #include "core/log.h"
 #include "db/database.h"
 #include "http/fcgi_client.h"
+#include "storage/egress_check.h"
 #include "storage/store.h"
+
+// TALENTD_VERSION: from the file VERSION, passed by the Makefile.
+#ifndef TALENTD_VERSION
+#error "TALENTD_VERSION is not defined: build with make (it passes -DTALENTD_VERSION from VERSION)"
+#endif
 
 using namespace talentd;
 
@@ -45,6 +51,7 @@ void usage(FILE* out) {
                  "\n"
                  "  -c, --config PATH  configuration file (default %s)\n"
                  "  -h, --help         this text\n"
+                 "  -V, --version      the version\n"
                  "Exit status: 0 ok, 1 failure, 64 usage, 78 configuration.  See talentctl(8).\n",
                  kDefaultConfigPath);
 }
@@ -447,6 +454,19 @@ int check_command(const Config& config) {
             ++failures;
         }
     }
+    // One deadline: the egress proxy must not answer before s3_timeout.
+    if (config.s3_egress_config.empty()) {
+        std::printf("egress proxy: not checked (s3_egress_config unset)\n");
+    } else {
+        std::string why;
+        if (storage::check_egress_file(config.s3_egress_config, config.s3_timeout, &why)) {
+            std::printf("egress proxy: ok (%s: its timeouts are longer than s3_timeout, %d s)\n",
+                        config.s3_egress_config.c_str(), config.s3_timeout);
+        } else {
+            std::printf("egress proxy: FAILED %s\n", why.c_str());
+            ++failures;
+        }
+    }
     return failures ? 1 : 0;
 }
 
@@ -461,6 +481,7 @@ int main(int argc, char** argv) {
         if ((a == "-c" || a == "--config") && i + 1 < argc) config_path = argv[++i];
         else if (a.rfind("--config=", 0) == 0) config_path = a.substr(9);
         else if (a == "-h" || a == "--help") return usage(stdout), 0;
+        else if (a == "-V" || a == "--version") return std::puts("talentctl " TALENTD_VERSION), 0;
         else break;
     }
     if (i >= argc) return usage(stderr), 64;

@@ -20,13 +20,20 @@
 #include "daemon/scoreboard.h"
 #include "daemon/worker.h"
 #include "db/database.h"
+#include "storage/egress_check.h"
 #include "storage/store.h"
+#include "storage/store_gate.h"
 
 using namespace talentd;
 
 namespace {
 
-constexpr const char* kVersion = "talentd 1.0.0";
+// TALENTD_VERSION comes from the file VERSION, through the Makefile: the one
+// place the version is written (debian/changelog is checked against it).
+#ifndef TALENTD_VERSION
+#error "TALENTD_VERSION is not defined: build with make (it passes -DTALENTD_VERSION from VERSION)"
+#endif
+constexpr const char* kVersion = "talentd " TALENTD_VERSION;
 
 void usage(FILE* out) {
     std::fprintf(out,
@@ -38,7 +45,8 @@ void usage(FILE* out) {
                  "\n"
                  "  -c, --config PATH  configuration file (default %s);\n"
                  "                     every key may be overridden by TALENTD_<KEY>\n"
-                 "  -t, --test         check the configuration and the database schema, then exit\n"
+                 "  -t, --test         check the configuration, the database schema and, with\n"
+                 "                     s3_egress_config, the egress proxy's timeouts; then exit\n"
                  "  -h, --help         this text\n"
                  "  -V, --version      the version\n"
                  "\n"
@@ -122,7 +130,7 @@ bool open_child_services(const Config& config, ChildServices* services, trace::R
 }
 
 // Fork first, then open: everything below runs in the worker process.
-int worker_main(const Config& config, int listen_fd, daemon::Scoreboard& board) {
+int worker_main(const Config& config, int listen_fd, storage::StoreGate* gate, daemon::Scoreboard& board) {
     log::configure(config.log_level, "talentd");
     limit_worker_memory(config);
     // Upload bodies and decoder buffers (megabytes) get their own mappings,
@@ -131,8 +139,8 @@ int worker_main(const Config& config, int listen_fd, daemon::Scoreboard& board) 
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
     ChildServices services;
     if (!open_child_services(config, &services, &board)) return 2;
-    api::ProfileApi api(config, *services.db, *services.store, board);
-    api::OperatorApi pages(config, *services.db, board, listen_fd, api);
+    api::ProfileApi api(config, *services.db, *services.store, gate, board);
+    api::OperatorApi pages(config, *services.db, board, listen_fd, api, gate);
     return daemon::run_worker(config, listen_fd, pages, &board);
 }
 
@@ -192,6 +200,14 @@ int main(int argc, char** argv) {
         return 78;
     }
     log::configure(config.log_level, "talentd");
+    const bool egress_checked = !config.s3_egress_config.empty();
+    if (egress_checked && !storage::check_egress_file(config.s3_egress_config, config.s3_timeout, &why)) {
+        if (test_only) {
+            LOG_ERROR("configuration: %s", why.c_str());
+            return 78;
+        }
+        LOG_WARN("%s", why.c_str());
+    }
     if (test_only) {
         auto db = open_database(config);
         if (!db) return 1;
@@ -207,7 +223,13 @@ int main(int argc, char** argv) {
     // Fail at start, not in every worker, when the database is missing or old.
     if (!open_database(config)) return 1;
 
-    // Before the first fork: every child shares it.
+    // The bulkhead and breaker every worker shares: mapped before the first fork.
+    auto gate = storage::StoreGate::create(&why);
+    if (!gate) {
+        LOG_ERROR("%s", why.c_str());
+        return 1;
+    }
+    // The scoreboard, also before the first fork: every child shares it.
     auto board = daemon::Scoreboard::create(&why);
     if (!board) {
         LOG_ERROR("%s", why.c_str());
@@ -215,10 +237,15 @@ int main(int argc, char** argv) {
     }
     daemon::Scoreboard* shared = board.get();
     daemon::MasterHooks hooks;
-    hooks.worker = [shared](const Config& c, int fd) { return worker_main(c, fd, *shared); };
+    hooks.worker = [&gate, shared](const Config& c, int fd) { return worker_main(c, fd, gate.get(), *shared); };
+    hooks.worker_exited = [&gate](pid_t pid) { gate->release_process(pid); };
     hooks.reaper = [shared](const Config& c) { return reaper_main(c, *shared); };
     hooks.scoreboard = shared;
-    hooks.reload = [config_path](Config* fresh, std::string* reason) { return load(config_path, fresh, reason); };
+    hooks.reload = [config_path, &gate](Config* fresh, std::string* reason) {
+        if (!load(config_path, fresh, reason)) return false;
+        gate->next_generation();   // the new workers count in the other half of the bulkhead
+        return true;
+    };
     int status = daemon::run_master(config, listen_fd, hooks);
     std::string path;
     if (daemon::listener_is_unix_path(config.listen, &path)) unlink(path.c_str());

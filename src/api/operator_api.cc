@@ -61,6 +61,12 @@ std::vector<std::pair<std::string, std::string>> summary_lines(const StatusView&
         {"respawns recycle", std::to_string(s.respawns[1])},
         {"respawns reload", std::to_string(s.respawns[2])},
     };
+    if (v.gate_known) {
+        out.push_back({"store calls in flight", std::to_string(v.gate.in_store)});
+        out.push_back({"store breaker", storage::breaker_state_name(v.gate.breaker)});
+        out.push_back({"store refused busy", std::to_string(v.gate.refused_busy)});
+        out.push_back({"store refused open", std::to_string(v.gate.refused_open)});
+    }
     return out;
 }
 
@@ -145,6 +151,12 @@ std::string render_status_json(const StatusView& v, bool full) {
     json_t* statuses = json_object();
     for (const auto& [code, n] : by_status(s)) set(statuses, code.c_str(), json_integer(static_cast<json_int_t>(n)));
     set(o, "statuses", statuses);
+    if (v.gate_known) {
+        set(o, "store calls in flight", json_integer(v.gate.in_store));
+        set(o, "store breaker", json_string(storage::breaker_state_name(v.gate.breaker)));
+        set(o, "store refused busy", json_integer(static_cast<json_int_t>(v.gate.refused_busy)));
+        set(o, "store refused open", json_integer(static_cast<json_int_t>(v.gate.refused_open)));
+    }
     if (full) {
         json_t* rows = json_array();
         for (const WorkerRow& w : s.workers) {
@@ -336,14 +348,31 @@ std::string render_metrics(const StatusView& v, const db::JournalSummary* journa
     e.sample("talentd_reaper_abandoned_uploads_total", "", s.reaper_abandoned);
     e.family("talentd_db_errors_total", "counter", "Database calls that failed.");
     e.sample("talentd_db_errors_total", "", s.db_errors);
+    if (v.gate_known) {
+        const storage::GateSnapshot& g = v.gate;
+        e.family("talentd_store_calls_in_flight", "gauge", "Workers inside a store call now (the bulkhead's slots).");
+        e.sample("talentd_store_calls_in_flight", "", static_cast<uint64_t>(g.in_store));
+        e.family("talentd_store_breaker_state", "gauge", "The store circuit breaker: 1 for its current state.");
+        for (auto st : {storage::BreakerState::Closed, storage::BreakerState::Open, storage::BreakerState::HalfOpen})
+            e.sample("talentd_store_breaker_state", label("state", storage::breaker_state_name(st)),
+                     static_cast<uint64_t>(g.breaker == st ? 1 : 0));
+        e.family("talentd_store_gate_admitted_total", "counter", "Store calls the bulkhead and breaker let through.");
+        e.sample("talentd_store_gate_admitted_total", "", g.admitted);
+        e.family("talentd_store_gate_refused_total", "counter",
+                 "Store calls refused at once, by reason (busy: bulkhead full; open: breaker).");
+        e.sample("talentd_store_gate_refused_total", label("reason", "busy"), g.refused_busy);
+        e.sample("talentd_store_gate_refused_total", label("reason", "open"), g.refused_open);
+        e.family("talentd_store_breaker_openings_total", "counter", "Times the store circuit breaker opened.");
+        e.sample("talentd_store_breaker_openings_total", "", g.openings);
+    }
     return e.take();
 }
 
 // --- the handler ---------------------------------------------------------------------
 
 OperatorApi::OperatorApi(const Config& config, db::Database& db, daemon::Scoreboard& board, int listen_fd,
-                         http::Handler& next)
-    : config_(config), db_(db), board_(board), listen_fd_(listen_fd), next_(next) {}
+                         http::Handler& next, const storage::StoreGate* gate)
+    : config_(config), db_(db), board_(board), listen_fd_(listen_fd), next_(next), gate_(gate) {}
 
 StatusView OperatorApi::gather() {
     StatusView v;
@@ -353,6 +382,10 @@ StatusView OperatorApi::gather() {
     if (v.queue_known) board_.note_listen_queue(v.queue.waiting);
     else LOG_DEBUG("listen queue: %s", why.c_str());
     v.snapshot = board_.snapshot();
+    if (gate_) {
+        v.gate_known = true;
+        v.gate = gate_->snapshot();
+    }
     return v;
 }
 

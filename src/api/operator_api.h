@@ -22,6 +22,7 @@
 #include "daemon/scoreboard.h"
 #include "db/database.h"
 #include "http/handler.h"
+#include "storage/store_gate.h"
 
 namespace talentd::api {
 
@@ -31,6 +32,8 @@ struct StatusView {
     bool queue_known = false;
     daemon::ListenQueue queue;        // now
     std::string listen;               // talentd.conf's listen
+    bool gate_known = false;
+    storage::GateSnapshot gate;       // the store's bulkhead and breaker (storage/store_gate.h)
 };
 
 std::string render_status_text(const StatusView& view, bool full);
@@ -43,8 +46,9 @@ std::string render_metrics(const StatusView& view, const db::JournalSummary* jou
 
 class OperatorApi : public http::Handler {
 public:
+    // gate: the store's bulkhead and breaker, shown beside the rest (may be null).
     OperatorApi(const Config& config, db::Database& db, daemon::Scoreboard& board, int listen_fd,
-                http::Handler& next);
+                http::Handler& next, const storage::StoreGate* gate = nullptr);
     http::Response handle(const http::Request& request, http::BodySource& body, http::RequestNote* note) override;
 
 private:
@@ -55,6 +59,7 @@ private:
     daemon::Scoreboard& board_;
     int listen_fd_;
     http::Handler& next_;
+    const storage::StoreGate* gate_;
 };
 
 }  // namespace talentd::api

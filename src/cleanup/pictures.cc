@@ -31,8 +31,24 @@ ApiError database_error(const Config& config, const db::Database& db) {
     return ApiError::detail(500, "A server error occurred.");
 }
 
-Pictures::Pictures(const Config& config, db::Database& db, storage::Store& store)
-    : config_(config), db_(db), store_(store) {}
+Pictures::Pictures(const Config& config, db::Database& db, storage::Store& store, storage::StoreGate* gate)
+    : config_(config), db_(db), store_(store), gate_(gate), gate_settings_(storage::gate_settings_from(config)) {
+    // Constructed in the worker after fork: the generation it belongs to.
+    if (gate_) gate_settings_.generation = gate_->generation();
+}
+
+namespace {
+
+// Enters the gate, if any: an ungated call is always admitted.
+storage::StoreGate::Pass enter(storage::StoreGate* gate, const storage::GateSettings& settings) {
+    return gate ? gate->enter(settings) : storage::StoreGate::Pass::ungated();
+}
+
+const char* refusal(const storage::StoreGate::Pass& pass) {
+    return pass.verdict() == storage::StoreGate::Verdict::Busy ? "store_concurrency reached" : "store breaker open";
+}
+
+}  // namespace
 
 void Pictures::crash_point(const char* step) const {
     if (!config_.test_crash_at.empty() && config_.test_crash_at == step) {
@@ -42,6 +58,13 @@ void Pictures::crash_point(const char* step) const {
 }
 
 std::optional<std::string> Pictures::store(int64_t user_id, const PictureBytes& picture, ApiError* error) {
+    // The gate first: a refused upload journals nothing.
+    storage::StoreGate::Pass pass = enter(gate_, gate_settings_);
+    if (!pass.admitted()) {
+        LOG_WARN("user=%lld upload refused at once: %s", static_cast<long long>(user_id), refusal(pass));
+        *error = storage_unavailable(config_);
+        return std::nullopt;
+    }
     const std::string key = storage::new_object_key(config_.media_prefix, user_id, picture.extension);
     std::string why;
     if (!db_.journal_pending(key, user_id, wall_now(), &why)) {
@@ -51,15 +74,23 @@ std::optional<std::string> Pictures::store(int64_t user_id, const PictureBytes& 
     }
     crash_point("after_pending");
     storage::Result put = store_.put(key, picture.data, picture.size, picture.content_type);
+    pass.finish(put.outcome == storage::Outcome::Unavailable);
     LOG_DEBUG("user=%lld put %s (%zu bytes, %s): %s %d %s %.1fms", static_cast<long long>(user_id), key.c_str(),
               picture.size, picture.content_type.c_str(), put.ok() ? "ok" : "failed", put.http_status,
               put.detail.c_str(), put.seconds * 1e3);
     if (!put.ok()) {
         LOG_WARN("user=%lld storage put failed for %s: %s", static_cast<long long>(user_id), key.c_str(),
                  put.detail.c_str());
+        *error = storage_unavailable(config_);
+        if (put.nothing_written) {
+            // Nothing can be in the store under this key: the row goes now.
+            if (!db_.journal_drop_pending(key, &why))
+                LOG_WARN("user=%lld dropping pending %s: %s (left to the reaper)", static_cast<long long>(user_id),
+                         key.c_str(), why.c_str());
+            return std::nullopt;
+        }
         // The PUT may have landed even though we saw no answer: the pending
         // row stays and the reaper removes the object after pending_grace.
-        *error = storage_unavailable(config_);
         return std::nullopt;
     }
     crash_point("after_put");
@@ -97,10 +128,19 @@ void Pictures::clean_up(const std::string& old_key, int64_t user_id) {
 }
 
 void Pictures::remove_now(const std::string& key, int64_t user_id) {
+    storage::StoreGate::Pass pass = enter(gate_, gate_settings_);
+    std::string why;
+    if (!pass.admitted()) {
+        LOG_INFO("user=%lld delete of %s left to the reaper: %s", static_cast<long long>(user_id), key.c_str(),
+                 refusal(pass));
+        if (!db_.journal_retry_later(key, wall_now() + config_.reap_backoff_base, refusal(pass), &why))
+            LOG_WARN("journal retry %s: %s", key.c_str(), why.c_str());
+        return;
+    }
     storage::Result del = store_.remove(key);
+    pass.finish(del.outcome == storage::Outcome::Unavailable);
     LOG_DEBUG("user=%lld delete %s: %s %d %s %.1fms", static_cast<long long>(user_id), key.c_str(),
               del.ok() ? "ok" : "failed", del.http_status, del.detail.c_str(), del.seconds * 1e3);
-    std::string why;
     if (del.ok()) {
         if (!db_.journal_done(key, &why)) LOG_WARN("journal done %s: %s", key.c_str(), why.c_str());
     } else {

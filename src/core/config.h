@@ -64,6 +64,8 @@ struct Config {
     int64_t max_frames = 500;
     int64_t max_decode_memory = 64 * 1024 * 1024;   // bytes a decoder may allocate
     int max_progressive_scans = 100;                // JPEG scans before a file is refused
+    bool strip_metadata = true;                     // remove EXIF/XMP/IPTC/comments before storage
+    bool strip_keep_icc = true;                     // ... but keep the ICC profile
 
     // --- database -------------------------------------------------------------
     // An SQLite file, or PostgreSQL: postgresql://… or a libpq connection
@@ -90,6 +92,11 @@ struct Config {
     std::string s3_secret_key;                      // loaded from s3_secret_key_file
     std::string s3_acl = "public-read";             // private | public-read | public-read-write | authenticated-read
     int s3_timeout = 10;                            // seconds, deadline of every store call
+    std::string s3_egress_config;                   // the egress proxy's nginx file: its timeouts are
+                                                    // checked against s3_timeout ("" = not checked)
+    int store_concurrency = 0;                      // workers inside a store call at once (0: workers - 1, min 1)
+    int store_breaker_failures = 3;                 // consecutive unavailable store calls that open the breaker (0: never)
+    int store_breaker_cooldown = 10;                // seconds an open breaker refuses uploads before a probe
     std::string media_prefix = "media/profile_pictures/";
     std::string public_base_url = "https://gan7club-spaces.fra1.cdn.digitaloceanspaces.com";
     int retry_after = 30;                           // seconds, Retry-After on 503

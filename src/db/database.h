@@ -164,6 +164,9 @@ public:
     virtual bool claim_pending(const std::string& key, int64_t now, bool* claimed, std::string* why) = 0;
     virtual bool journal_remove(const std::string& key, int64_t user_id, int64_t now, std::string* why) = 0;
     virtual bool journal_done(const std::string& key, std::string* why) = 0;
+    // A worker's PUT certainly wrote nothing: drops the key's row if it is
+    // still pending (a row the reaper already claimed stays its own).
+    virtual bool journal_drop_pending(const std::string& key, std::string* why) = 0;
     virtual bool journal_retry_later(const std::string& key, int64_t next_attempt_at, const std::string& error,
                                      std::string* why) = 0;
     virtual bool is_referenced(const std::string& key, bool* referenced, std::string* why) = 0;

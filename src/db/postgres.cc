@@ -723,6 +723,10 @@ bool PostgresDatabase::journal_done(const std::string& key, std::string* why) {
     return unit(false, [&] { return run_command(sql_journal_done_, {key}, why); }, why);
 }
 
+bool PostgresDatabase::journal_drop_pending(const std::string& key, std::string* why) {
+    return unit(false, [&] { return run_command(sql_drop_pending_, {key}, why); }, why);
+}
+
 bool PostgresDatabase::journal_retry_later(const std::string& key, int64_t next_attempt_at, const std::string& error,
                                            std::string* why) {
     return unit(false, [&] {

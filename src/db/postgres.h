@@ -85,6 +85,7 @@ public:
     bool claim_pending(const std::string& key, int64_t now, bool* claimed, std::string* why) override;
     bool journal_remove(const std::string& key, int64_t user_id, int64_t now, std::string* why) override;
     bool journal_done(const std::string& key, std::string* why) override;
+    bool journal_drop_pending(const std::string& key, std::string* why) override;
     bool journal_retry_later(const std::string& key, int64_t next_attempt_at, const std::string& error,
                              std::string* why) override;
     bool is_referenced(const std::string& key, bool* referenced, std::string* why) override;

@@ -562,6 +562,13 @@ bool SqliteDatabase::journal_done(const std::string& key, std::string* why) {
     return sqlite3_step(s.get()) == SQLITE_DONE || FAIL_DB();
 }
 
+bool SqliteDatabase::journal_drop_pending(const std::string& key, std::string* why) {
+    Use s(statement(kDropPending, "DELETE FROM storage_journal WHERE key = ? AND state = 'pending'", why));
+    if (!s) return false;
+    bind_text(s.get(), 1, key);
+    return sqlite3_step(s.get()) == SQLITE_DONE || FAIL_DB();
+}
+
 bool SqliteDatabase::journal_retry_later(const std::string& key, int64_t next_attempt_at, const std::string& error,
                                    std::string* why) {
     Use s(statement(kJournalRetry,

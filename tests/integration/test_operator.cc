@@ -349,6 +349,10 @@ START_TEST(promtool_accepts_metrics) {
           "talentd_listen_queue_connections", "talentd_workers{state=\"busy\"}"})
         ck_assert_msg(metric(m, series) >= 0, "no %s in\n%s", series, m.c_str());
     ck_assert_msg(metric(m, "talentd_upload_size_bytes_count") >= 1, "upload not counted");
+    // Issue 11's store gate, beside the rest: closed, the upload admitted.
+    ck_assert_msg(metric(m, "talentd_store_breaker_state{state=\"closed\"}") == 1, "breaker state");
+    ck_assert_msg(metric(m, "talentd_store_gate_admitted_total") >= 1, "gate admissions");
+    ck_assert_msg(metric(m, "talentd_store_calls_in_flight") == 0, "store calls in flight");
     // Nothing secret: no token, no e-mail address.
     ck_assert_msg(m.find("@example.com") == std::string::npos, "an e-mail address in the metrics");
     ck_assert_msg(m.find("Bearer") == std::string::npos && m.find("eyJ") == std::string::npos, "a token");

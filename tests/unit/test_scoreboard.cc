@@ -147,7 +147,7 @@ START_TEST(operator_pages_need_the_operator_mark) {
     ck_assert(board != nullptr);
     talentd::Config config;
     talentd::storage::Store store(talentd::storage::store_settings_from(config));
-    talentd::api::ProfileApi profile(config, *db, store, *board);
+    talentd::api::ProfileApi profile(config, *db, store, nullptr, *board);
     talentd::api::OperatorApi pages(config, *db, *board, -1, profile);
     EmptyBody body;
     for (const char* path : {"/status", "/metrics"}) {
