@@ -10,12 +10,14 @@
 #include <cstring>
 #include <string>
 
+#include "api/operator_api.h"
 #include "api/profile_api.h"
 #include "cleanup/pictures.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "daemon/listener.h"
 #include "daemon/master.h"
+#include "daemon/scoreboard.h"
 #include "daemon/worker.h"
 #include "db/database.h"
 #include "storage/egress_check.h"
@@ -38,7 +40,8 @@ void usage(FILE* out) {
                  "usage: talentd [-c PATH] [-t] [-h] [-V]\n"
                  "\n"
                  "The talent profile service: a master that pre-forks FastCGI workers\n"
-                 "behind nginx.  Serves /api/profile/talent/ and /healthz.\n"
+                 "behind nginx.  Serves /api/profile/talent/ and /healthz, and for operators\n"
+                 "(nginx's operator server only) /status and /metrics.\n"
                  "\n"
                  "  -c, --config PATH  configuration file (default %s);\n"
                  "                     every key may be overridden by TALENTD_<KEY>\n"
@@ -112,7 +115,7 @@ struct ChildServices {
     }
 };
 
-bool open_child_services(const Config& config, ChildServices* services) {
+bool open_child_services(const Config& config, ChildServices* services, trace::Recorder* recorder) {
     services->db = open_database(config);
     if (!services->db) return false;
     storage::StoreSettings settings = storage::store_settings_from(config);
@@ -122,11 +125,12 @@ bool open_child_services(const Config& config, ChildServices* services) {
         return false;
     }
     services->store = std::make_unique<storage::Store>(settings);
+    services->store->set_recorder(recorder);
     return true;
 }
 
 // Fork first, then open: everything below runs in the worker process.
-int worker_main(const Config& config, int listen_fd, storage::StoreGate* gate) {
+int worker_main(const Config& config, int listen_fd, storage::StoreGate* gate, daemon::Scoreboard& board) {
     log::configure(config.log_level, "talentd");
     limit_worker_memory(config);
     // Upload bodies and decoder buffers (megabytes) get their own mappings,
@@ -134,22 +138,29 @@ int worker_main(const Config& config, int listen_fd, storage::StoreGate* gate) {
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
     ChildServices services;
-    if (!open_child_services(config, &services)) return 2;
-    api::ProfileApi api(config, *services.db, *services.store, gate);
-    return daemon::run_worker(config, listen_fd, api);
+    if (!open_child_services(config, &services, &board)) return 2;
+    api::ProfileApi api(config, *services.db, *services.store, gate, board);
+    api::OperatorApi pages(config, *services.db, board, listen_fd, api, gate);
+    return daemon::run_worker(config, listen_fd, pages, &board);
 }
 
-int reaper_main(const Config& config) {
+int reaper_main(const Config& config, daemon::Scoreboard& board) {
     log::configure(config.log_level, "talentd-reaper");
     ChildServices services;
-    if (!open_child_services(config, &services)) return 2;
+    if (!open_child_services(config, &services, &board)) {
+        board.reaper_pass(false, 0, 0, 0);
+        return 2;
+    }
     cleanup::ReapReport report;
     std::string why;
     if (!cleanup::reap(config, *services.db, *services.store, static_cast<int64_t>(::time(nullptr)), &report,
                        &why)) {
+        board.reaper_pass(false, report.removed, report.failed, report.claimed_pending);
+        board.db_error();
         LOG_ERROR("reaper: %s", why.c_str());
         return 1;
     }
+    board.reaper_pass(true, report.removed, report.failed, report.claimed_pending);
     if (report.removed || report.failed || report.claimed_pending || report.dropped_referenced)
         LOG_INFO("reaper: removed %d, failed %d, abandoned uploads %d, stale entries %d", report.removed,
                  report.failed, report.claimed_pending, report.dropped_referenced);
@@ -221,10 +232,18 @@ int main(int argc, char** argv) {
         LOG_ERROR("%s", why.c_str());
         return 1;
     }
+    // The scoreboard, also before the first fork: every child shares it.
+    auto board = daemon::Scoreboard::create(&why);
+    if (!board) {
+        LOG_ERROR("%s", why.c_str());
+        return 1;
+    }
+    daemon::Scoreboard* shared = board.get();
     daemon::MasterHooks hooks;
-    hooks.worker = [&gate](const Config& c, int fd) { return worker_main(c, fd, gate.get()); };
+    hooks.worker = [&gate, shared](const Config& c, int fd) { return worker_main(c, fd, gate.get(), *shared); };
     hooks.worker_exited = [&gate](pid_t pid) { gate->release_process(pid); };
-    hooks.reaper = reaper_main;
+    hooks.reaper = [shared](const Config& c) { return reaper_main(c, *shared); };
+    hooks.scoreboard = shared;
     hooks.reload = [config_path, &gate](Config* fresh, std::string* reason) {
         if (!load(config_path, fresh, reason)) return false;
         gate->next_generation();   // the new workers count in the other half of the bulkhead

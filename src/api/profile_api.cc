@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <cstdlib>
 
@@ -51,6 +52,16 @@ void insert_picture_error(FieldErrors& errors, const std::string& message) {
     errors.insert(it, {"profile_picture", {message}});
 }
 
+trace::ImageFormat traced_format(image::Format format) {
+    switch (format) {
+        case image::Format::Jpeg: return trace::ImageFormat::Jpeg;
+        case image::Format::Png: return trace::ImageFormat::Png;
+        case image::Format::Gif: return trace::ImageFormat::Gif;
+        case image::Format::Webp: return trace::ImageFormat::Webp;
+        default: return trace::ImageFormat::Other;
+    }
+}
+
 }  // namespace
 
 bool partial_requested(const std::string& query) {
@@ -61,10 +72,12 @@ bool partial_requested(const std::string& query) {
     return v == "true" || v == "1" || v == "yes";
 }
 
-ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& store, storage::StoreGate* gate)
+ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& store, storage::StoreGate* gate,
+                       trace::Recorder& recorder)
     : config_(config),
       db_(db),
       store_(store),
+      recorder_(recorder),
       pictures_(config, db, store, gate),
       jwt_(auth::jwt_settings_from(config)) {
     limits_.max_image_size = config.max_image_size;
@@ -85,8 +98,12 @@ ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& s
 // Routing.
 
 http::Response ProfileApi::handle(const http::Request& request, http::BodySource& body, http::RequestNote* note) {
-    if (request.path == kProfilePath) return profile_endpoint(request, body, note);
+    if (request.path == kProfilePath) {
+        note->route = trace::Route::Profile;
+        return profile_endpoint(request, body, note);
+    }
     if (request.path == "/api/profile/talent") {
+        note->route = trace::Route::ProfileRedirect;
         http::Response r;
         r.status = 308;
         r.content_type.clear();
@@ -94,8 +111,10 @@ http::Response ProfileApi::handle(const http::Request& request, http::BodySource
         return r;
     }
     if (request.path == "/healthz" && (request.method == "GET" || request.method == "HEAD")) {
+        note->route = trace::Route::Healthz;
         std::string why;
         if (!db_.ping(&why)) {
+            recorder_.db_error();
             LOG_ERROR("healthz: %s", why.c_str());
             return respond_error(ApiError::detail(503, "Database unavailable.")
                                      .with_header("Retry-After", std::to_string(config_.retry_after)),
@@ -103,8 +122,14 @@ http::Response ProfileApi::handle(const http::Request& request, http::BodySource
         }
         return respond_json(200, "{\"status\":\"ok\"}", request);
     }
-    if (request.path == "/" && (request.method == "GET" || request.method == "HEAD")) return page(request, note);
-    if (request.path == "/demo/login" && config_.demo_login && request.method == "GET") return demo_login(request);
+    if (request.path == "/" && (request.method == "GET" || request.method == "HEAD")) {
+        note->route = trace::Route::Page;
+        return page(request, note);
+    }
+    if (request.path == "/demo/login" && config_.demo_login && request.method == "GET") {
+        note->route = trace::Route::DemoLogin;
+        return demo_login(request);
+    }
     return respond_error(ApiError::detail(404, "Not found."), request);
 }
 
@@ -119,6 +144,7 @@ http::Response ProfileApi::profile_endpoint(const http::Request& request, http::
     Answer answer;
     answer.html = prefers_html(request.header("accept")) && !request.has_header("authorization") &&
                   request.method != "GET" && request.method != "HEAD";
+    recorder_.step(trace::Step::Authenticating);
     if (auto e = authenticate(request, &caller, note)) return respond_error(*e, request, answer);  // 401
     answer.html = answer.html && caller.via_cookie;
     answer.caller = &caller;
@@ -152,9 +178,11 @@ http::Response ProfileApi::update(const http::Request& request, http::BodySource
 
     auto fail = [&](const ApiError& e) { return respond_error(e, request, answer); };
     if (auto e = check_size(request)) return fail(*e);                                     // 413
+    recorder_.step(trace::Step::Reading);
     if (auto e = read_and_parse(request, body, &raw, &fields)) return fail(*e);            // 400, 415
     answer.fields = &fields;
     if (auto e = check_form_talent_flag(caller, fields)) return fail(*e);                  // 403
+    recorder_.step(trace::Step::Decoding);
     if (auto e = validate(fields, partial, &changes, &picture)) return fail(*e);           // 400
     std::string stripped;
     std::span<const uint8_t> picture_bytes;
@@ -167,8 +195,11 @@ http::Response ProfileApi::update(const http::Request& request, http::BodySource
     db::PictureUpdate picture_update;
     std::optional<std::string> old_key;
 
+    recorder_.step(trace::Step::Storing);
     if (auto e = store_picture(changes, picture, picture_bytes, user, &prof, &picture_update)) return fail(*e);  // 503
+    recorder_.step(trace::Step::Committing);
     if (auto e = commit(user, prof, picture_update, &old_key)) return fail(*e);            // 503, 500
+    recorder_.step(trace::Step::CleaningUp);
     if (old_key) pictures_.clean_up(*old_key, user.id);                                    // best effort
 
     if (picture_update.kind == db::PictureUpdate::Kind::Replace) note->detail = "picture " + picture_update.new_key;
@@ -206,6 +237,7 @@ std::optional<ApiError> ProfileApi::authenticate(const http::Request& request, C
     auto account = db_.load_account(identity->user_id, &why);
     if (!account) {
         if (!why.empty()) {
+            recorder_.db_error();
             LOG_ERROR("loading user %lld: %s", static_cast<long long>(identity->user_id), why.c_str());
             return cleanup::database_error(config_, db_);   // 503 when unreachable, else 500
         }
@@ -216,6 +248,7 @@ std::optional<ApiError> ProfileApi::authenticate(const http::Request& request, C
         return ApiError::detail_code(401, "User is inactive", "user_inactive")
             .with_header("WWW-Authenticate", kWwwAuthenticate);
     note->user_id = account->user.id;
+    recorder_.user(account->user.id);
     caller->account = std::move(*account);
     return std::nullopt;
 }
@@ -263,6 +296,8 @@ std::optional<ApiError> ProfileApi::read_and_parse(const http::Request& request,
         if (too_large) return ApiError::detail(413, "Request body too large.");
         return ApiError::detail(400, "Request body could not be read.");
     }
+    recorder_.upload(static_cast<int64_t>(raw->size()));
+    recorder_.step(trace::Step::Parsing);
     ApiError error;
     auto parsed = form::parse_body(request.content_type, *raw, &error, body_limits_);
     if (!parsed) return error;
@@ -291,7 +326,10 @@ std::optional<ApiError> ProfileApi::validate(const form::Fields& fields, bool pa
     auto file = fields.find("profile_picture");
     if (file != fields.end() && file->second.kind == form::Value::Kind::File) {
         const std::string& data = file->second.file.data;
+        const auto started = std::chrono::steady_clock::now();
         *picture = image::validate(reinterpret_cast<const uint8_t*>(data.data()), data.size(), limits_);
+        recorder_.decoded(traced_format(picture->format),
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         for (const auto& w : picture->warnings) LOG_INFO("picture accepted with a metadata warning: %s", w.c_str());
         if (!picture->ok) {
             LOG_INFO("picture refused: %s", picture->reason.c_str());
@@ -355,7 +393,11 @@ std::optional<ApiError> ProfileApi::store_picture(const profile::Changes& change
                                 picture.content_type};
     ApiError error;
     auto key = pictures_.store(user.id, bytes, &error);
-    if (!key) return error;
+    if (!key) {
+        // Not the store's 503: the journal could not be written.
+        if (error.body != cleanup::storage_unavailable(config_).body) recorder_.db_error();
+        return error;
+    }
     *update = {db::PictureUpdate::Kind::Replace, *key};
     prof->picture_key = *key;
     return std::nullopt;
@@ -372,7 +414,7 @@ std::optional<ApiError> ProfileApi::commit(const profile::User& user, const prof
                      picture_update.new_key.c_str());
             return cleanup::storage_unavailable(config_);
         case db::CommitResult::NoProfile: return forbidden();
-        case db::CommitResult::Error: break;
+        case db::CommitResult::Error: recorder_.db_error(); break;
     }
     LOG_ERROR("user=%lld commit failed: %s", static_cast<long long>(user.id), why.c_str());
     // The pending row (if any) stays: the reaper removes the uploaded object.

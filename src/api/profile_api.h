@@ -14,6 +14,7 @@
 #include "auth/jwt.h"
 #include "cleanup/pictures.h"
 #include "core/config.h"
+#include "core/trace.h"
 #include "db/database.h"
 #include "form/body.h"
 #include "http/handler.h"
@@ -40,8 +41,12 @@ struct Answer {
 
 class ProfileApi : public http::Handler {
 public:
-    // gate: the workers' shared bulkhead and breaker (nullptr: calls go straight to the store).
-    ProfileApi(const Config& config, db::Database& db, storage::Store& store, storage::StoreGate* gate = nullptr);
+    // gate: the workers' shared bulkhead and breaker (nullptr: calls go
+    // straight to the store).  `recorder` hears each step of a request, its
+    // user, upload size, decode time and database errors (the daemon's
+    // scoreboard).
+    ProfileApi(const Config& config, db::Database& db, storage::Store& store, storage::StoreGate* gate = nullptr,
+               trace::Recorder& recorder = trace::no_recorder());
 
     http::Response handle(const http::Request& request, http::BodySource& body, http::RequestNote* note) override;
 
@@ -85,6 +90,7 @@ private:
     const Config& config_;
     db::Database& db_;
     storage::Store& store_;
+    trace::Recorder& recorder_;
     cleanup::Pictures pictures_;
     image::Limits limits_;
     form::BodyLimits body_limits_;

@@ -136,6 +136,7 @@ const std::map<std::string, Setter>& setters() {
         {"drain_timeout", integer(&Config::drain_timeout, 0, 86400)},
         {"respawn_backoff_max", integer(&Config::respawn_backoff_max, 1, 3600)},
         {"worker_memory_limit", integer64(&Config::worker_memory_limit, 0, INT64_MAX)},
+        {"slow_request_threshold", integer(&Config::slow_request_threshold, 0, 86400)},
         {"log_level", one_of(&Config::log_level, {"error", "warn", "info", "debug"})},
         {"max_request_size", integer64(&Config::max_request_size, 1, INT64_MAX)},
         {"trusted_origins", list(&Config::trusted_origins)},

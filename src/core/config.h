@@ -31,6 +31,7 @@ struct Config {
     int respawn_backoff_max = 30;         // seconds, cap of the crash-loop backoff
     std::string log_level = "info";       // error | warn | info | debug
     int64_t worker_memory_limit = 512LL << 20;   // RLIMIT_DATA of a worker, bytes (0: none)
+    int slow_request_threshold = 5;       // seconds; a slower request is logged with its steps (0: off)
 
     // --- request ------------------------------------------------------------
     int64_t max_request_size = 6 * 1024 * 1024;
