@@ -7,6 +7,7 @@
 #   make install    PREFIX=/usr/local DESTDIR= (GNU conventions)
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (not part of check)
 #   make bench      load and validation benchmarks (not part of check)
+#   make mutate     mutation testing of the safety-critical modules (not part of check)
 
 PREFIX      ?= /usr/local
 EXEC_PREFIX ?= $(PREFIX)
@@ -23,10 +24,12 @@ SANITIZE    ?= 0
 FUZZ_SECONDS ?= 60
 
 ifeq ($(SANITIZE),1)
+TIME_SCALE ?= 4
 BUILD    ?= build/asan
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT      := -O1 -g
 else
+TIME_SCALE ?= 1
 BUILD    ?= build
 SANFLAGS :=
 OPT      := -O2 -g
@@ -58,7 +61,7 @@ TEST_TOOLS  := $(patsubst tests/tools/%.cc,$(BUILD)/tests/tools/%,$(sort $(wildc
 CORPUS ?= $(abspath ../shared/corpus)
 
 .PHONY: all check check-run unit-tests integration-tests browser-tests deps demo install uninstall \
-        clean fuzz bench man-lint tests
+        clean fuzz bench mutate man-lint tests
 .DEFAULT_GOAL := all
 # Keep objects and test programs: make would otherwise delete them as intermediates.
 .SECONDARY:
@@ -98,10 +101,15 @@ check: deps
 
 # Check programs first, then the browser tests (node --test, Chromium);
 # both always run, and either failing fails the check.
+# Every process the tests start carries TALENTD_CHECK_RUN in its environment;
+# tests/leftovers fails the check if one outlives them.  Time bounds in the
+# tests are scaled by TALENTD_TIME_SCALE (4 under SANITIZE).
 check-run: tests man-lint
 	@rc=0; \
+	export TALENTD_CHECK_RUN="check-$$$$-$$(date +%s%N)" TALENTD_TIME_SCALE=$(TIME_SCALE); \
 	TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS) || rc=1; \
 	TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/browser/run || rc=1; \
+	tests/leftovers "$$TALENTD_CHECK_RUN" || rc=1; \
 	exit $$rc
 
 browser-tests: all
@@ -132,6 +140,14 @@ fuzz: deps
 bench: deps
 	$(MAKE) --no-print-directory all
 	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) bench/run
+
+# Mutation testing (tests/mutate/mutate.py, docs/MUTATION.md): builds each
+# mutant in build/mutate from a copy of the tree and runs the tests that
+# guard its module.  MUTATE_MODULES=cleanup,daemon  MUTATE_MAX=N (a stable
+# sample per module)  MUTATE_TIMEOUT=s (per mutant)  MUTATE_BUDGET=s (the run)
+# MUTATE_FILTER=regex.  Hours for every mutant: not part of check.
+mutate: deps
+	@TALENTD_CORPUS=$(CORPUS) python3 tests/mutate/mutate.py
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
