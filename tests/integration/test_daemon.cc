@@ -39,14 +39,8 @@ t::Stack* g_main = nullptr;     // 4 workers: health, nginx answers, crash, relo
 t::Stack* g_recycle = nullptr;  // 1 worker, max_requests = 5
 t::Stack* g_drain = nullptr;    // 4 workers, stopped by the drain test
 
-bool wait_until(const std::function<bool()>& done, double seconds) {
-    auto end = Clock::now() + std::chrono::duration<double>(seconds);
-    for (;;) {
-        if (done()) return true;
-        if (Clock::now() >= end) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-}
+// Generous waits, scaled by TALENTD_TIME_SCALE (tests/support/timing.h).
+bool wait_until(const std::function<bool()>& done, double seconds) { return t::wait_for(done, seconds); }
 
 std::string without_spaces(const std::string& s) {
     std::string out;

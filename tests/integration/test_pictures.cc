@@ -793,10 +793,7 @@ START_TEST(test_pending_claimed_while_in_flight) {
 
     // In flight: the key is journaled as pending and `talentctl journal` shows it.
     std::vector<talentd::db::JournalEntry> rows;
-    for (int i = 0; i < 100 && rows.empty(); ++i) {
-        usleep(20 * 1000);
-        rows = journal_of(s, id);
-    }
+    t::wait_for([&] { return !(rows = journal_of(s, id)).empty(); }, 5);
     ck_assert_uint_eq(rows.size(), 1);
     EXPECT_STR(rows[0].state, "pending");
     std::string out;
