@@ -339,6 +339,44 @@ START_TEST(sigterm_drains_in_flight_requests) {
 }
 END_TEST
 
+// --- reload through the real configuration file ----------------------------------------
+
+// SIGHUP re-reads talentd.conf: a changed value takes effect (workers 1 -> 2);
+// a file that does not load keeps the running configuration and workers,
+// still serving.  The file is put back as it was at the end.
+START_TEST(reload_changed_and_broken_configuration) {
+    t::Stack& s = *g_recycle;
+    const std::string conf = s.get("TALENTD_CONF");
+    const std::string original = t::read_file(conf);
+    pid_t master = s.talentd_pid();
+    ck_assert_int_eq(steady_workers(s, 1).size(), 1);
+
+    ck_assert(t::write_file(conf, original + "\nworkers = 2\n"));
+    ck_assert_int_eq(kill(master, SIGHUP), 0);
+    std::vector<pid_t> two = steady_workers(s, 2);
+    ck_assert_msg(two.size() == 2, "%zu workers after a reload to workers = 2\n%s", two.size(),
+                  s.talentd_log().c_str());
+    ck_assert_msg(wait_until([&] { return s.talentd_log().find("reloaded: generation 2, 2 workers") != std::string::npos; },
+                             10),
+                  "%s", s.talentd_log().c_str());
+
+    ck_assert(t::write_file(conf, original + "\nworkers = 2\nwrokers = 3\n"));
+    ck_assert_int_eq(kill(master, SIGHUP), 0);
+    ck_assert_msg(wait_until([&] { return s.talentd_log().find("reload failed") != std::string::npos; }, 20), "%s",
+                  s.talentd_log().c_str());
+    const std::string log = s.talentd_log();
+    ck_assert_msg(log.find("wrokers", log.find("reload failed")) != std::string::npos, "the bad key is not named");
+    ck_assert_msg(s.talentd_workers() == two, "a broken reload changed the workers");
+    t::HttpResponse r = s.request("GET", "/healthz");
+    ck_assert_msg(r.status == 200, "after a broken reload: %ld %s", r.status, r.error.c_str());
+    ck_assert_msg(t::process_alive(master) && s.talentd_pid() == master, "the master changed");
+
+    ck_assert(t::write_file(conf, original));
+    ck_assert_int_eq(kill(master, SIGHUP), 0);
+    ck_assert_int_eq(steady_workers(s, 1).size(), 1);
+}
+END_TEST
+
 // --- the programs --------------------------------------------------------------------
 
 START_TEST(config_test_mode) {
@@ -430,6 +468,11 @@ int main() {
     tcase_add_test(workers, reload_under_load_loses_nothing);
     tcase_add_test(workers, sigterm_drains_in_flight_requests);
     suite_add_tcase(suite, workers);
+
+    TCase* reload = tcase_create("reload");
+    tcase_set_timeout(reload, 120);
+    tcase_add_test(reload, reload_changed_and_broken_configuration);
+    suite_add_tcase(suite, reload);
 
     TCase* programs = tcase_create("programs");
     tcase_set_timeout(programs, 60);

@@ -76,6 +76,7 @@ import sys
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+interrupted = False
 SOURCE = ROOT   # the tree mutated and tested (--source: another checkout, e.g. an older commit)
 
 # --- what is mutated, and which tests guard it --------------------------------
@@ -430,16 +431,34 @@ def seed_build(build_dir):
     their times, so make rebuilds nothing the copy did not change): saves a
     full build.  Only for the working tree itself, only once."""
     own = os.path.join(ROOT, "build")
-    if SOURCE != ROOT or os.path.exists(build_dir) or not os.path.exists(os.path.join(own, "libtalentd.a")):
+    if os.path.exists(build_dir) or not os.path.exists(os.path.join(own, "libtalentd.a")):
+        return
+    # Another checkout (--source) shares only the library's objects, and only
+    # if its src/ is this one's byte for byte.
+    shared = ("src", "tests") if SOURCE == ROOT else ("src",)
+    if SOURCE != ROOT and not same_tree(os.path.join(SOURCE, "src"), os.path.join(ROOT, "src")):
         return
     os.makedirs(build_dir)
-    for name in ("src", "tests"):
+    for name in shared:
         if os.path.isdir(os.path.join(own, name)):
             shutil.copytree(os.path.join(own, name), os.path.join(build_dir, name), symlinks=True,
                             ignore=shutil.ignore_patterns("test-output"))
     for name in ("libtalentd.a", "talentd", "talentctl"):
         if os.path.exists(os.path.join(own, name)):
             shutil.copy2(os.path.join(own, name), os.path.join(build_dir, name))
+
+
+def same_tree(a, b):
+    for dirpath, _, filenames in os.walk(a):
+        for name in filenames:
+            other = os.path.join(b, os.path.relpath(os.path.join(dirpath, name), a))
+            try:
+                with open(os.path.join(dirpath, name), "rb") as x, open(other, "rb") as y:
+                    if x.read() != y.read():
+                        return False
+            except OSError:
+                return False
+    return True
 
 
 def copy_if_changed(src, dst):
@@ -591,6 +610,13 @@ def main():
     seed_build(build_dir)
     started = time.monotonic()
     results = {}
+    # SIGINT/SIGTERM: finish the mutant under way, then report what ran.
+    def stop_soon(signum, frame):
+        global interrupted
+        interrupted = True
+        say("mutate: stopping after this mutant (signal %d)" % signum)
+    signal.signal(signal.SIGINT, stop_soon)
+    signal.signal(signal.SIGTERM, stop_soon)
     for name in names:
         everything, chosen = plan[name]
         module = MODULES[name]
@@ -616,7 +642,7 @@ def main():
             if reason:
                 m.outcome, m.detail = "equivalent", reason
                 continue
-            if args.budget and time.monotonic() - started > args.budget:
+            if interrupted or (args.budget and time.monotonic() - started > args.budget):
                 m.outcome = "not run"
                 continue
             m.outcome, m.detail, m.seconds = run_mutant(m, tree, build_dir, targets, tests, timeout, args.jobs,
