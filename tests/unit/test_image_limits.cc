@@ -126,6 +126,20 @@ START_TEST(total_pixel_limit_is_inclusive) {
 }
 END_TEST
 
+// The smallest ISOBMFF ftyp box (HEIC, AVIF) is 16 bytes: size, "ftyp",
+// major brand, minor version.  A 15-byte one is no image at all (the
+// invalid-image message), a 16-byte one a HEIC refused by name.
+START_TEST(ftyp_box_needs_sixteen_bytes) {
+    const std::string box16("\0\0\0\x10" "ftyp" "heic" "\0\0\0\0", 16);
+    img::Verdict whole = run(box16, img::Limits());
+    ck_assert(!whole.ok);
+    ck_assert_msg(whole.message.find("heic") != std::string::npos, "16 bytes: %s", whole.message.c_str());
+    img::Verdict cut = run(box16.substr(0, 15), img::Limits());
+    ck_assert(!cut.ok);
+    ck_assert_str_eq(cut.message.c_str(), img::kInvalidMessage);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("image limits");
     TCase* tc = tcase_create("boundaries");
@@ -134,6 +148,7 @@ int main() {
     tcase_add_test(tc, pixel_limit_is_inclusive);
     tcase_add_test(tc, frame_limit_is_inclusive);
     tcase_add_test(tc, total_pixel_limit_is_inclusive);
+    tcase_add_test(tc, ftyp_box_needs_sixteen_bytes);
     suite_add_tcase(s, tc);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
