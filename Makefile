@@ -8,6 +8,10 @@
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (not part of check)
 #   make bench      load and validation benchmarks (not part of check)
 #   make mutate     mutation testing of the safety-critical modules (not part of check)
+#   make soak       load with faults for SOAK_SECONDS, then the books (not part of check)
+#   make deb        the Debian package (dpkg-buildpackage, lintian) into build/deb/
+#   make package-check  build it and install/upgrade/remove/purge it in a
+#                   throwaway root (root needed; not part of check)
 
 PREFIX      ?= /usr/local
 EXEC_PREFIX ?= $(PREFIX)
@@ -22,6 +26,8 @@ INSTALL     ?= install
 CXX         ?= g++
 SANITIZE    ?= 0
 FUZZ_SECONDS ?= 60
+SOAK_SECONDS ?= 120
+SOAK_FAULT_INTERVAL ?= 4
 
 ifeq ($(SANITIZE),1)
 TIME_SCALE ?= 4
@@ -37,7 +43,7 @@ endif
 
 # Every C library talentd uses.  libs3 ships no .pc file: it is a static
 # archive that needs curl, libxml2 and OpenSSL after it.
-PKGS      := fcgi libjpeg libpng16 libwebp libwebpdemux libwebpmux jansson \
+PKGS      := fcgi libjpeg libpng16 zlib libwebp libwebpdemux libwebpmux jansson libpq \
              libjwt sqlite3 libsystemd libcurl libxml-2.0 openssl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) check)
 PKG_LIBS   = -ls3 $(shell pkg-config --libs $(PKGS)) -lgif -lpthread
@@ -56,12 +62,23 @@ SUPPORT_SRCS := $(sort $(wildcard tests/support/*.cc))
 SUPPORT_OBJS := $(SUPPORT_SRCS:%.cc=$(BUILD)/%.o)
 UNIT_TESTS  := $(patsubst tests/unit/%.cc,$(BUILD)/tests/unit/%,$(sort $(wildcard tests/unit/test_*.cc)))
 INTEG_TESTS := $(patsubst tests/integration/%.cc,$(BUILD)/tests/integration/%,$(sort $(wildcard tests/integration/test_*.cc)))
+SOAK        := $(BUILD)/tests/soak/soak
 TEST_TOOLS  := $(patsubst tests/tools/%.cc,$(BUILD)/tests/tools/%,$(sort $(wildcard tests/tools/*.cc)))
 
 CORPUS ?= $(abspath ../shared/corpus)
+# The Django site's database as Django creates it (tests on its tables).
+DJANGO_SCHEMA ?= $(abspath ../shared/django/schema.sql)
+# Run a second time on PostgreSQL in Django's layout (test_hosts always is;
+# test_storage has no database; test_metadata checks picture bytes only).
+PG_INTEG_TESTS := $(filter-out %/test_storage %/test_hosts %/test_metadata,$(INTEG_TESTS))
+TEST_ENV = TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) TALENTD_DJANGO_SCHEMA=$(DJANGO_SCHEMA)
 
-.PHONY: all check check-run unit-tests integration-tests browser-tests deps demo install uninstall \
-        clean fuzz bench mutate man-lint tests
+# The version: written once, in the file VERSION.  The programs print it
+# (--version); debian/changelog must carry it (make deb checks).
+VERSION := $(shell cat VERSION)
+
+.PHONY: all check check-run unit-tests integration-tests postgresql-tests browser-tests deps demo install uninstall \
+        clean fuzz bench soak mutate man-lint tests deb package-check
 .DEFAULT_GOAL := all
 # Keep objects and test programs: make would otherwise delete them as intermediates.
 .SECONDARY:
@@ -76,6 +93,10 @@ $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# Only the programs' mains use the version; they rebuild when it changes.
+$(BUILD)/src/talentd.o $(BUILD)/src/talentctl.o: CPPFLAGS += -DTALENTD_VERSION='"$(VERSION)"'
+$(BUILD)/src/talentd.o $(BUILD)/src/talentctl.o: VERSION
+
 $(BUILD)/talentd: $(BUILD)/src/talentd.o $(LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -88,10 +109,13 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(LIB)
 $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(SUPPORT_OBJS) $(LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
+$(BUILD)/tests/soak/%: $(BUILD)/tests/soak/%.o $(SUPPORT_OBJS) $(LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-tests: $(PROGRAMS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_TOOLS)
+tests: $(PROGRAMS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_TOOLS) $(SOAK)
 
 # `make check` is one command on a fresh Debian 12 machine: it installs what
 # is missing first, then builds and tests in a sub-make (so pkg-config sees
@@ -107,8 +131,10 @@ check: deps
 check-run: tests man-lint
 	@rc=0; \
 	export TALENTD_CHECK_RUN="check-$$$$-$$(date +%s%N)" TALENTD_TIME_SCALE=$(TIME_SCALE); \
-	TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS) || rc=1; \
-	TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/browser/run || rc=1; \
+	$(TEST_ENV) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS) || rc=1; \
+	echo "== the integration tests again, on PostgreSQL in Django's layout"; \
+	$(TEST_ENV) STACK_DATABASE=postgresql STACK_DB_LAYOUT=django tests/run-tests $(PG_INTEG_TESTS) || rc=1; \
+	$(TEST_ENV) tests/browser/run || rc=1; \
 	tests/leftovers "$$TALENTD_CHECK_RUN" || rc=1; \
 	exit $$rc
 
@@ -119,7 +145,12 @@ unit-tests: $(UNIT_TESTS)
 	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/run-tests $(UNIT_TESTS)
 
 integration-tests: tests
-	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/run-tests $(INTEG_TESTS)
+	@$(TEST_ENV) tests/run-tests $(INTEG_TESTS)
+
+# The integration tests on PostgreSQL in Django's layout only (part of check).
+postgresql-tests: tests
+	@$(TEST_ENV) STACK_DATABASE=postgresql STACK_DB_LAYOUT=django tests/run-tests $(PG_INTEG_TESTS) \
+	  $(BUILD)/tests/integration/test_hosts
 
 man-lint:
 	@for m in man/*.[0-9]; do \
@@ -148,6 +179,34 @@ bench: deps
 # MUTATE_FILTER=regex.  Hours for every mutant: not part of check.
 mutate: deps
 	@TALENTD_CORPUS=$(CORPUS) python3 tests/mutate/mutate.py
+
+# The soak: a fresh stack under load and faults (docs/RELIABILITY.md).
+soak: deps
+	$(MAKE) --no-print-directory all $(SOAK)
+	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) SOAK_SECONDS=$(SOAK_SECONDS) \
+	  SOAK_FAULT_INTERVAL=$(SOAK_FAULT_INTERVAL) $(SOAK)
+
+# The Debian package, built by dpkg-buildpackage from a copy of the tree
+# (what git tracks plus new files it does not ignore) in build/deb/, so the
+# work tree stays clean and the .deb lands in build/deb/; then lintian on the
+# .changes must report neither an error nor a warning.  See debian/README.source.
+DEB_DIR := build/deb
+deb:
+	@debian/check-version
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/talentd-$(VERSION)
+	{ git ls-files -z --cached --others --exclude-standard 2>/dev/null || \
+	  find . -path ./build -prune -o -path ./.git -prune -o -type f -print0; } | \
+	  xargs -0 cp --parents -t $(DEB_DIR)/talentd-$(VERSION)
+	cd $(DEB_DIR)/talentd-$(VERSION) && \
+	  DEB_BUILD_OPTIONS="$${DEB_BUILD_OPTIONS:-parallel=2}" dpkg-buildpackage -b -us -uc
+	lintian --fail-on error,warning --info $(DEB_DIR)/talentd_*.changes
+	@ls -l $(DEB_DIR)/*.deb
+
+# Builds the package (and one with a higher version) and runs the install,
+# reinstall, upgrade, remove and purge cycle in a throwaway root: an overlay
+# of this system in a private mount and network namespace (tests/package-check).
+package-check: deb
+	@tests/package-check $(DEB_DIR)
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \

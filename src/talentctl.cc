@@ -15,7 +15,13 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "db/database.h"
+#include "storage/egress_check.h"
 #include "storage/store.h"
+
+// TALENTD_VERSION: from the file VERSION, passed by the Makefile.
+#ifndef TALENTD_VERSION
+#error "TALENTD_VERSION is not defined: build with make (it passes -DTALENTD_VERSION from VERSION)"
+#endif
 
 using namespace talentd;
 
@@ -41,6 +47,7 @@ void usage(FILE* out) {
                  "\n"
                  "  -c, --config PATH  configuration file (default %s)\n"
                  "  -h, --help         this text\n"
+                 "  -V, --version      the version\n"
                  "Exit status: 0 ok, 1 failure, 64 usage, 78 configuration.  See talentctl(8).\n",
                  kDefaultConfigPath);
 }
@@ -52,17 +59,33 @@ int die(const std::string& message, int status = 1) {
 
 std::unique_ptr<db::Database> open_db(const Config& config, bool require_current) {
     std::string why;
-    auto db = db::Database::open(config.database, config.database_busy_timeout, &why);
+    auto db = db::Database::open(config, &why);
     if (!db) {
         die(why);
         return nullptr;
     }
-    if (require_current && db->schema_version() != db::Database::latest_schema_version()) {
-        die("database " + config.database + " is at schema version " + std::to_string(db->schema_version()) +
-            ", expected " + std::to_string(db::Database::latest_schema_version()) + ": run `talentctl init`");
+    if (!require_current) return db;
+    const int version = db->schema_version();
+    if (version < 0) {
+        db->ping(&why);
+        die("database " + db::Database::describe(config.database) + " unreachable: " + why);
+        return nullptr;
+    }
+    if (version != db->expected_schema_version()) {
+        die("database " + db::Database::describe(config.database) + " is at schema version " +
+            std::to_string(version) + ", expected " + std::to_string(db->expected_schema_version()) +
+            ": run `talentctl init`");
         return nullptr;
     }
     return db;
+}
+
+// Django's layout: the site owns its users; talentd only reads them.
+bool refuse_user_changes(const db::Database& db) {
+    if (db.manages_users()) return false;
+    die("users belong to the Django site in database_layout = django: create and change them in Django "
+        "(its admin or manage.py); talentd serves them as soon as they exist");
+    return true;
 }
 
 bool parse_id(const char* text, int64_t* id) {
@@ -184,6 +207,7 @@ int user_import(const Config& config, const char* path) {
     }
     auto db = open_db(config, true);
     if (!db) return 1;
+    if (refuse_user_changes(*db)) return 1;
     std::string why;
     if (!db->import_users(users, &why)) return die(std::string(path) + ": " + why + "; nothing imported");
     std::printf("imported %zu users\n", users.size());
@@ -218,6 +242,7 @@ int user_command(const Config& config, int argc, char** argv) {
     if (!parse_user_options(argc - 1, argv + 1, &o, &why)) return die(why, 64);
     auto db = open_db(config, true);
     if (!db) return 1;
+    if (refuse_user_changes(*db)) return 1;
     if (sub == "add") {
         if (!o.has_email) return die("--email is required", 64);
         o.user.is_talent = o.talent == 1;
@@ -348,12 +373,13 @@ int check_command(const Config& config) {
         if (!db->ping(&why)) {
             std::printf("database: FAILED %s\n", why.c_str());
             ++failures;
-        } else if (version != db::Database::latest_schema_version()) {
+        } else if (version != db->expected_schema_version()) {
             std::printf("database: FAILED schema version %d, expected %d (run talentctl init)\n", version,
-                        db::Database::latest_schema_version());
+                        db->expected_schema_version());
             ++failures;
         } else {
-            std::printf("database: ok (%s, schema %d)\n", config.database.c_str(), version);
+            std::printf("database: ok (%s, %s layout, schema %d)\n",
+                        db::Database::describe(config.database).c_str(), config.database_layout.c_str(), version);
         }
     }
     StoreSession s;
@@ -371,6 +397,19 @@ int check_command(const Config& config) {
             ++failures;
         }
     }
+    // One deadline: the egress proxy must not answer before s3_timeout.
+    if (config.s3_egress_config.empty()) {
+        std::printf("egress proxy: not checked (s3_egress_config unset)\n");
+    } else {
+        std::string why;
+        if (storage::check_egress_file(config.s3_egress_config, config.s3_timeout, &why)) {
+            std::printf("egress proxy: ok (%s: its timeouts are longer than s3_timeout, %d s)\n",
+                        config.s3_egress_config.c_str(), config.s3_timeout);
+        } else {
+            std::printf("egress proxy: FAILED %s\n", why.c_str());
+            ++failures;
+        }
+    }
     return failures ? 1 : 0;
 }
 
@@ -385,6 +424,7 @@ int main(int argc, char** argv) {
         if ((a == "-c" || a == "--config") && i + 1 < argc) config_path = argv[++i];
         else if (a.rfind("--config=", 0) == 0) config_path = a.substr(9);
         else if (a == "-h" || a == "--help") return usage(stdout), 0;
+        else if (a == "-V" || a == "--version") return std::puts("talentctl " TALENTD_VERSION), 0;
         else break;
     }
     if (i >= argc) return usage(stderr), 64;
@@ -403,8 +443,9 @@ int main(int argc, char** argv) {
         int applied = 0;
         std::string why;
         if (!db->migrate(&applied, &why)) return die(why);
-        std::printf("database %s: schema version %d (%d migration%s applied)\n", config->database.c_str(),
-                    db->schema_version(), applied, applied == 1 ? "" : "s");
+        std::printf("database %s: schema version %d (%d migration%s applied)\n",
+                    db::Database::describe(config->database).c_str(), db->schema_version(), applied,
+                    applied == 1 ? "" : "s");
         return 0;
     }
     if (command == "check") return check_command(*config);
