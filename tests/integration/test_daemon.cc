@@ -28,6 +28,7 @@
 #include "../support/payload.h"
 #include "../support/stack.h"
 #include "../support/temp_dir.h"
+#include "../support/timing.h"
 
 // Last: check.h defines a fail() macro that breaks the standard headers.
 #include <check.h>
@@ -42,14 +43,8 @@ t::Stack* g_recycle = nullptr;  // 1 worker, max_requests = 5
 t::Stack* g_drain = nullptr;    // 4 workers, stopped by the drain test
 t::Stack* g_busy = nullptr;     // 2 workers under sustained load: a worker's own SIGTERM
 
-bool wait_until(const std::function<bool()>& done, double seconds) {
-    auto end = Clock::now() + std::chrono::duration<double>(seconds);
-    for (;;) {
-        if (done()) return true;
-        if (Clock::now() >= end) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-}
+// Generous waits, scaled by TALENTD_TIME_SCALE (tests/support/timing.h).
+bool wait_until(const std::function<bool()>& done, double seconds) { return t::wait_for(done, seconds); }
 
 std::string without_spaces(const std::string& s) {
     std::string out;
@@ -196,6 +191,50 @@ START_TEST(ceiling_location_is_nginx_alone) {
     t::HttpResponse r = g_main->request("GET", "/nginx-ceiling");
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body.c_str(), "ok");
+}
+END_TEST
+
+// --- hardening ------------------------------------------------------------------------
+
+// The soft and hard "Max data size" of a /proc/PID/limits file.
+bool data_limit(const std::string& limits_file, std::string* soft, std::string* hard) {
+    std::string limits = t::read_file(limits_file);
+    size_t at = limits.find("Max data size");
+    if (at == std::string::npos) return false;
+    char s[32] = "", h[32] = "";
+    if (std::sscanf(limits.c_str() + at, "Max data size %31s %31s", s, h) != 2) return false;
+    *soft = s;
+    *hard = h;
+    return true;
+}
+
+// The socket talentd created has socket_mode (0600 in this stack), and every
+// worker runs under RLIMIT_DATA = worker_memory_limit (300000000 here;
+// sanitizer builds skip the limit: ASan reserves terabytes).
+START_TEST(socket_mode_and_worker_memory_limit) {
+    struct stat st;
+    const std::string socket = g_main->get("TALENTD_SOCKET");
+    ck_assert_msg(stat(socket.c_str(), &st) == 0, "no socket at %s", socket.c_str());
+    ck_assert_msg((st.st_mode & 07777) == 0600, "socket mode %o, socket_mode = 0600", st.st_mode & 07777);
+    std::vector<pid_t> workers = steady_workers(*g_main, 4);
+    ck_assert_int_eq(workers.size(), 4);
+#if defined(__SANITIZE_ADDRESS__)
+    const std::string expected = "unlimited";
+#else
+    const std::string expected = "300000000";
+#endif
+    for (pid_t worker : workers) {
+        std::string soft, hard;
+        ck_assert_msg(data_limit("/proc/" + std::to_string(worker) + "/limits", &soft, &hard), "no limits of %d",
+                      static_cast<int>(worker));
+        ck_assert_msg(expected == soft && expected == hard, "worker %d: RLIMIT_DATA %s %s, expected %s",
+                      static_cast<int>(worker), soft.c_str(), hard.c_str(), expected.c_str());
+    }
+    // The master keeps what it inherited (from this test, through the stack).
+    std::string master_soft, master_hard, own_soft, own_hard;
+    ck_assert(data_limit("/proc/" + std::to_string(g_main->talentd_pid()) + "/limits", &master_soft, &master_hard));
+    ck_assert(data_limit("/proc/self/limits", &own_soft, &own_hard));
+    ck_assert_msg(master_soft == own_soft, "the master runs under RLIMIT_DATA %s", master_soft.c_str());
 }
 END_TEST
 
@@ -376,6 +415,44 @@ START_TEST(sigterm_drains_in_flight_requests) {
 }
 END_TEST
 
+// --- reload through the real configuration file ----------------------------------------
+
+// SIGHUP re-reads talentd.conf: a changed value takes effect (workers 1 -> 2);
+// a file that does not load keeps the running configuration and workers,
+// still serving.  The file is put back as it was at the end.
+START_TEST(reload_changed_and_broken_configuration) {
+    t::Stack& s = *g_recycle;
+    const std::string conf = s.get("TALENTD_CONF");
+    const std::string original = t::read_file(conf);
+    pid_t master = s.talentd_pid();
+    ck_assert_int_eq(steady_workers(s, 1).size(), 1);
+
+    ck_assert(t::write_file(conf, original + "\nworkers = 2\n"));
+    ck_assert_int_eq(kill(master, SIGHUP), 0);
+    std::vector<pid_t> two = steady_workers(s, 2);
+    ck_assert_msg(two.size() == 2, "%zu workers after a reload to workers = 2\n%s", two.size(),
+                  s.talentd_log().c_str());
+    ck_assert_msg(wait_until([&] { return s.talentd_log().find("reloaded: generation 2, 2 workers") != std::string::npos; },
+                             10),
+                  "%s", s.talentd_log().c_str());
+
+    ck_assert(t::write_file(conf, original + "\nworkers = 2\nwrokers = 3\n"));
+    ck_assert_int_eq(kill(master, SIGHUP), 0);
+    ck_assert_msg(wait_until([&] { return s.talentd_log().find("reload failed") != std::string::npos; }, 20), "%s",
+                  s.talentd_log().c_str());
+    const std::string log = s.talentd_log();
+    ck_assert_msg(log.find("wrokers", log.find("reload failed")) != std::string::npos, "the bad key is not named");
+    ck_assert_msg(s.talentd_workers() == two, "a broken reload changed the workers");
+    t::HttpResponse r = s.request("GET", "/healthz");
+    ck_assert_msg(r.status == 200, "after a broken reload: %ld %s", r.status, r.error.c_str());
+    ck_assert_msg(t::process_alive(master) && s.talentd_pid() == master, "the master changed");
+
+    ck_assert(t::write_file(conf, original));
+    ck_assert_int_eq(kill(master, SIGHUP), 0);
+    ck_assert_int_eq(steady_workers(s, 1).size(), 1);
+}
+END_TEST
+
 // --- the programs --------------------------------------------------------------------
 
 START_TEST(config_test_mode) {
@@ -485,9 +562,12 @@ int main() {
     // No reaper in these stacks: its child would count as a worker.
     std::string why;
     // store_concurrency = workers: every upload passes the bulkhead, so the
-    // load tests see 200 for every request.
+    // load tests see 200 for every request.  socket_mode and
+    // worker_memory_limit are not their defaults: the hardening test checks them.
     auto main_stack = t::Stack::start(
-        {{"STACK_REAP_INTERVAL", "0"}, {"STACK_EXTRA_CONF", "max_request_size = 5242880\nstore_concurrency = 4"}},
+        {{"STACK_REAP_INTERVAL", "0"},
+         {"STACK_EXTRA_CONF",
+          "max_request_size = 5242880\nstore_concurrency = 4\nsocket_mode = 0600\nworker_memory_limit = 300000000"}},
         &why);
     if (!main_stack) {
         std::fprintf(stderr, "test_daemon: %s\n", why.c_str());
@@ -525,6 +605,11 @@ int main() {
     tcase_add_test(edge, ceiling_location_is_nginx_alone);
     suite_add_tcase(suite, edge);
 
+    TCase* hardening = tcase_create("hardening");
+    tcase_set_timeout(hardening, 60);
+    tcase_add_test(hardening, socket_mode_and_worker_memory_limit);
+    suite_add_tcase(suite, hardening);
+
     TCase* workers = tcase_create("workers");
     tcase_set_timeout(workers, 300);
     tcase_add_test(workers, killed_worker_is_replaced);
@@ -533,6 +618,11 @@ int main() {
     tcase_add_test(workers, sigterm_worker_under_load_accepts_no_other_request);
     tcase_add_test(workers, sigterm_drains_in_flight_requests);
     suite_add_tcase(suite, workers);
+
+    TCase* reload = tcase_create("reload");
+    tcase_set_timeout(reload, 120);
+    tcase_add_test(reload, reload_changed_and_broken_configuration);
+    suite_add_tcase(suite, reload);
 
     TCase* programs = tcase_create("programs");
     tcase_set_timeout(programs, 60);
