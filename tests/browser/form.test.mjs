@@ -412,7 +412,7 @@ for (const javaScriptEnabled of [true, false]) {
       assert.equal(await page.locator('#banner.error').count(), 1);
       // What was typed stays; the picture shown is still the current one.
       assert.equal(await page.inputValue('#city'), 'Nowhere');
-      await assertPictureShown(page, JPEG_NOJS);
+      await assertPictureShown(page, JPEG_JS);
       assert.equal(await page.locator('img#current-picture').getAttribute('src'), before.profile_picture);
       await shot(page, `3-invalid-${mode}`);
 

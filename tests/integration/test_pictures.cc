@@ -166,6 +166,16 @@ std::unique_ptr<talentd::db::Database> database(const Stack& s) {
 
 // Sets a journal row's next_attempt_at, nothing else (attempts unchanged).
 void set_next_attempt(const Stack& s, const std::string& key, int64_t when) {
+    if (s.database_kind() == "postgresql") {
+        const std::string table = s.django_layout() ? "talentd_storage_journal" : "storage_journal";
+        std::string changed;
+        ck_assert_int_eq(s.sql("WITH u AS (UPDATE " + table + " SET next_attempt_at = " + std::to_string(when) +
+                                   " WHERE key = '" + key + "' RETURNING 1) SELECT count(*) FROM u",
+                               &changed),
+                         0);
+        ck_assert_msg(changed.find('1') == 0, "rows changed: %s", changed.c_str());
+        return;
+    }
     sqlite3* db = nullptr;
     ck_assert_int_eq(sqlite3_open((s.dir() + "/talentd.db").c_str(), &db), SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
