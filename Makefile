@@ -35,7 +35,7 @@ endif
 # Every C library talentd uses.  libs3 ships no .pc file: it is a static
 # archive that needs curl, libxml2 and OpenSSL after it.
 PKGS      := fcgi libjpeg libpng16 libwebp libwebpdemux libwebpmux jansson \
-             libjwt sqlite3 libsystemd libcurl libxml-2.0 openssl
+             libjwt sqlite3 libsystemd libcurl libxml-2.0 openssl libseccomp
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) check)
 PKG_LIBS   = -ls3 $(shell pkg-config --libs $(PKGS)) -lgif -lpthread
 TEST_LIBS  = $(shell pkg-config --libs check)

@@ -18,6 +18,8 @@
 #include "daemon/master.h"
 #include "daemon/worker.h"
 #include "db/database.h"
+#include "image/decoder_process.h"
+#include "image/sandbox.h"
 #include "storage/store.h"
 
 using namespace talentd;
@@ -86,6 +88,33 @@ void limit_worker_memory(const Config& config) {
 #endif
 }
 
+// The worker's own binary: its decoder zygote is a fresh image of it.
+constexpr const char* kSelf = "/proc/self/exe";
+
+image::SandboxSettings sandbox_settings(const Config& config) {
+    image::SandboxSettings s;
+    s.cpu_limit = config.decode_cpu_limit;
+    s.memory_limit = config.decode_memory_limit;
+    s.test_hooks = config.test_decoder_hooks;
+    return s;
+}
+
+// Start-up (and -t): decoding in a sandbox must work here, or be switched off.
+bool check_sandbox(const Config& config) {
+    if (!config.decode_sandbox) {
+        LOG_WARN("decode_sandbox is off: the image codecs run inside the workers, which hold the secrets "
+                 "and the connections (see SECURITY in talentd(8))");
+        return true;
+    }
+    std::string why;
+    if (!image::probe_sandbox(kSelf, sandbox_settings(config), &why)) {
+        LOG_ERROR("decoder sandbox: %s (decode_sandbox = off runs the codecs without it; see talentd(8))",
+                  why.c_str());
+        return false;
+    }
+    return true;
+}
+
 // What a child process opens after fork: its own database connection and
 // its own libs3 state.
 struct ChildServices {
@@ -117,9 +146,20 @@ int worker_main(const Config& config, int listen_fd) {
     // returned to the system when freed, so an idle worker shrinks back.
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+    // The zygote first, while this process has opened nothing: it is a fresh
+    // execve anyway, but it then inherits no descriptor even by mistake.
+    std::unique_ptr<image::DecoderSandbox> sandbox;
+    if (config.decode_sandbox) {
+        std::string why;
+        sandbox = image::DecoderSandbox::start(kSelf, sandbox_settings(config), &why);
+        if (!sandbox) {
+            LOG_ERROR("decoder sandbox: %s", why.c_str());
+            return 2;
+        }
+    }
     ChildServices services;
     if (!open_child_services(config, &services)) return 2;
-    api::ProfileApi api(config, *services.db, *services.store);
+    api::ProfileApi api(config, *services.db, *services.store, sandbox.get());
     return daemon::run_worker(config, listen_fd, api);
 }
 
@@ -143,6 +183,9 @@ int reaper_main(const Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A worker's decoder zygote (image/decoder_process.h): nothing else runs.
+    if (argc == 2 && std::strcmp(argv[1], image::kZygoteArgument) == 0)
+        return image::run_decoder_zygote(image::kZygoteFd);
     std::string config_path = kDefaultConfigPath;
     bool test_only = false;
     static const option options[] = {{"config", required_argument, nullptr, 'c'},
@@ -176,6 +219,7 @@ int main(int argc, char** argv) {
     if (test_only) {
         auto db = open_database(config);
         if (!db) return 1;
+        if (!check_sandbox(config)) return 1;
         std::printf("talentd: configuration %s ok\n", config_path.c_str());
         return 0;
     }
@@ -185,8 +229,10 @@ int main(int argc, char** argv) {
         LOG_ERROR("%s", why.c_str());
         return 1;
     }
-    // Fail at start, not in every worker, when the database is missing or old.
+    // Fail at start, not in every worker, when the database is missing or old
+    // or the decoder sandbox cannot be set up.
     if (!open_database(config)) return 1;
+    if (!check_sandbox(config)) return 1;
 
     daemon::MasterHooks hooks;
     hooks.worker = worker_main;

@@ -60,8 +60,13 @@ bool partial_requested(const std::string& query) {
     return v == "true" || v == "1" || v == "yes";
 }
 
-ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& store)
-    : config_(config), db_(db), store_(store), pictures_(config, db, store), jwt_(auth::jwt_settings_from(config)) {
+ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& store, image::DecoderSandbox* sandbox)
+    : config_(config),
+      db_(db),
+      store_(store),
+      pictures_(config, db, store),
+      sandbox_(sandbox),
+      jwt_(auth::jwt_settings_from(config)) {
     limits_.max_image_size = config.max_image_size;
     limits_.max_image_pixels = config.max_image_pixels;
     limits_.max_total_pixels = config.max_total_pixels;
@@ -274,8 +279,14 @@ std::optional<ApiError> ProfileApi::validate(const form::Fields& fields, bool pa
     // DRF validates every field, the picture included, and reports all errors together.
     auto file = fields.find("profile_picture");
     if (file != fields.end() && file->second.kind == form::Value::Kind::File) {
-        const std::string& data = file->second.file.data;
-        *picture = image::validate(reinterpret_cast<const uint8_t*>(data.data()), data.size(), limits_);
+        const auto* data = reinterpret_cast<const uint8_t*>(file->second.file.data.data());
+        const size_t size = file->second.file.data.size();
+        bool unavailable = false;
+        *picture = sandbox_ ? sandbox_->validate(data, size, limits_, &unavailable)
+                            : image::validate(data, size, limits_);
+        if (unavailable)
+            return ApiError::detail(503, "Picture validation temporarily unavailable, please retry.")
+                .with_header("Retry-After", std::to_string(config_.retry_after));
         for (const auto& w : picture->warnings) LOG_INFO("picture accepted with a metadata warning: %s", w.c_str());
         if (!picture->ok) {
             LOG_INFO("picture refused: %s", picture->reason.c_str());

@@ -16,6 +16,7 @@
 #include "db/database.h"
 #include "form/body.h"
 #include "http/handler.h"
+#include "image/sandbox.h"
 #include "image/validate.h"
 #include "profile/rules.h"
 #include "storage/store.h"
@@ -38,7 +39,10 @@ struct Answer {
 
 class ProfileApi : public http::Handler {
 public:
-    ProfileApi(const Config& config, db::Database& db, storage::Store& store);
+    // sandbox: where pictures are decoded (decode_sandbox = on); nullptr
+    // decodes them in this process.
+    ProfileApi(const Config& config, db::Database& db, storage::Store& store,
+               image::DecoderSandbox* sandbox = nullptr);
 
     http::Response handle(const http::Request& request, http::BodySource& body, http::RequestNote* note) override;
 
@@ -80,6 +84,7 @@ private:
     storage::Store& store_;
     cleanup::Pictures pictures_;
     image::Limits limits_;
+    image::DecoderSandbox* sandbox_;
     auth::JwtSettings jwt_;
 };
 

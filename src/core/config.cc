@@ -73,6 +73,18 @@ Setter integer(int Config::*field, int64_t min, int64_t max) {
 Setter integer64(int64_t Config::*field, int64_t min, int64_t max) {
     return [=](Config& c, const std::string& v) { return parse_int64(v, min, max, &(c.*field)); };
 }
+// Decimal seconds ("2", "0.5"); strtod's other forms (hex, inf, nan) are refused.
+Setter seconds(double Config::*field, double min, double max) {
+    return [=](Config& c, const std::string& v) {
+        if (v.empty() || v.find_first_not_of("0123456789.") != std::string::npos) return false;
+        errno = 0;
+        char* end = nullptr;
+        double d = std::strtod(v.c_str(), &end);
+        if (errno != 0 || *end != '\0' || !(d >= min && d <= max)) return false;
+        c.*field = d;
+        return true;
+    };
+}
 Setter boolean(bool Config::*field) {
     return [=](Config& c, const std::string& v) { return parse_bool(v, &(c.*field)); };
 }
@@ -129,6 +141,9 @@ const std::map<std::string, Setter>& setters() {
         {"max_frames", integer64(&Config::max_frames, 1, INT64_MAX)},
         {"max_decode_memory", integer64(&Config::max_decode_memory, 1 << 20, INT64_MAX)},
         {"max_progressive_scans", integer(&Config::max_progressive_scans, 1, 100000)},
+        {"decode_sandbox", boolean(&Config::decode_sandbox)},
+        {"decode_cpu_limit", seconds(&Config::decode_cpu_limit, 0.001, 3600)},
+        {"decode_memory_limit", integer64(&Config::decode_memory_limit, 16 << 20, INT64_MAX)},
         {"database", str(&Config::database)},
         {"database_busy_timeout", integer(&Config::database_busy_timeout, 0, 600000)},
         {"s3_endpoint", str(&Config::s3_endpoint)},
@@ -148,6 +163,7 @@ const std::map<std::string, Setter>& setters() {
         {"reap_backoff_max", integer(&Config::reap_backoff_max, 1, 30 * 86400)},
         {"test_crash_at", one_of(&Config::test_crash_at,
                                  {"", "after_pending", "after_put", "after_commit", "after_delete"})},
+        {"test_decoder_hooks", boolean(&Config::test_decoder_hooks)},
     };
     return table;
 }
@@ -224,6 +240,8 @@ bool validate_config(const Config& c, ConfigError* error) {
     if (c.reap_backoff_base > c.reap_backoff_max)
         return fail(error, "reap_backoff_base must not exceed reap_backoff_max");
     if (c.listen.empty()) return fail(error, "listen is required");
+    if (c.decode_memory_limit < c.max_decode_memory)
+        return fail(error, "decode_memory_limit must not be below max_decode_memory");
     return true;
 }
 

@@ -64,6 +64,11 @@ struct Config {
     int64_t max_decode_memory = 64 * 1024 * 1024;   // bytes a decoder may allocate
     int max_progressive_scans = 100;                // JPEG scans before a file is refused
 
+    // --- the decoder sandbox (talentd(8), SECURITY) ----------------------------
+    bool decode_sandbox = true;                     // decode uploads in a sandboxed process
+    double decode_cpu_limit = 2.0;                  // seconds of CPU one picture's decode may use
+    int64_t decode_memory_limit = 192LL << 20;      // RLIMIT_DATA of a decoder process, bytes
+
     // --- database -------------------------------------------------------------
     std::string database = "/var/lib/talentd/talentd.db";
     int database_busy_timeout = 5000;               // milliseconds
@@ -90,6 +95,7 @@ struct Config {
 
     // --- testing only ---------------------------------------------------------------
     std::string test_crash_at;        // a replacement step at which a worker SIGKILLs itself
+    bool test_decoder_hooks = false;  // an upload may ask its decoder to misbehave (tests only)
 
     std::string source_path;          // the file this was read from ("" = defaults only)
 };

@@ -265,7 +265,7 @@ bool FrameBudget::check(Decoded& d) const {
 
 }  // namespace detail
 
-Verdict validate(const uint8_t* data, size_t size, const Limits& limits) {
+Verdict screen(const uint8_t* data, size_t size, const Limits& limits) {
     Verdict v;
     if (size == 0 || data == nullptr) return refuse(std::move(v), kEmptyMessage, "empty file");
     if (limits.max_image_size >= 0 && size > uint64_t(limits.max_image_size))
@@ -278,38 +278,56 @@ Verdict validate(const uint8_t* data, size_t size, const Limits& limits) {
     if (!allowed(v.format, limits.allowed_types))
         return refuse(std::move(v), extension_message(v.extension, limits.allowed_types),
                       std::string("format not allowed: ") + format_name(v.format));
+    v.ok = true;  // not yet a verdict: the decode decides
+    return v;
+}
 
-    detail::Decoded d;
-    switch (v.format) {
-    case Format::Jpeg: d = detail::decode_jpeg(data, size, limits); break;
-    case Format::Png: d = detail::decode_png(data, size, limits); break;
-    case Format::Gif: d = detail::decode_gif(data, size, limits); break;
-    case Format::Webp: d = detail::decode_webp(data, size, limits); break;
+namespace detail {
+
+Decoded decode(Format format, const uint8_t* data, size_t size, const Limits& limits) {
+    Decoded d;
+    switch (format) {
+    case Format::Jpeg: d = decode_jpeg(data, size, limits); break;
+    case Format::Png: d = decode_png(data, size, limits); break;
+    case Format::Gif: d = decode_gif(data, size, limits); break;
+    case Format::Webp: d = decode_webp(data, size, limits); break;
     default: d.reason = "no decoder"; break;
     }
+    return d;
+}
+
+Verdict conclude(Verdict v, Decoded d, const Limits& limits) {
     v.warnings = std::move(d.warnings);
     v.width = d.width;
     v.height = d.height;
     v.frames = d.frames;
     switch (d.outcome) {
-    case detail::Outcome::Ok:
+    case Outcome::Ok:
         v.ok = true;
         v.content_type = content_type_of(v.format);
         v.canonical_length = d.canonical_length;
         return v;
-    case detail::Outcome::Dimensions:
+    case Outcome::Dimensions:
         return refuse(std::move(v), dimensions_message(d.bad_width, d.bad_height, limits.max_image_pixels),
                       "dimensions over max_image_pixels");
-    case detail::Outcome::Frames:
-        return refuse(std::move(v), frames_message(d.frame_count, limits.max_frames),
-                      "frames over max_frames");
-    case detail::Outcome::TotalPixels:
+    case Outcome::Frames:
+        return refuse(std::move(v), frames_message(d.frame_count, limits.max_frames), "frames over max_frames");
+    case Outcome::TotalPixels:
         return refuse(std::move(v), total_pixels_message(d.total_pixels, limits.max_total_pixels),
                       "frame pixels over max_total_pixels");
-    case detail::Outcome::Invalid:
+    case Outcome::Invalid:
         break;
     }
     return refuse(std::move(v), kInvalidMessage, d.reason.empty() ? "invalid image" : std::move(d.reason));
+}
+
+}  // namespace detail
+
+Verdict validate(const uint8_t* data, size_t size, const Limits& limits) {
+    Verdict v = screen(data, size, limits);
+    if (!v.ok) return v;
+    detail::Decoded d = detail::decode(v.format, data, size, limits);
+    return detail::conclude(std::move(v), std::move(d), limits);
 }
 
 }  // namespace talentd::image
