@@ -367,7 +367,7 @@ int check_command(const Config& config) {
         settings.cpu_limit = config.decode_cpu_limit;
         settings.memory_limit = config.decode_memory_limit;
         std::string why;
-        if (image::probe_sandbox("/proc/self/exe", settings, &why)) {
+        if (image::probe_sandbox(image::default_decoder_program(), settings, &why)) {
             std::printf("decoder sandbox: ok (seccomp, decode_cpu_limit %g s, decode_memory_limit %lld bytes)\n",
                         config.decode_cpu_limit, static_cast<long long>(config.decode_memory_limit));
         } else {

@@ -88,9 +88,6 @@ void limit_worker_memory(const Config& config) {
 #endif
 }
 
-// The worker's own binary: its decoder zygote is a fresh image of it.
-constexpr const char* kSelf = "/proc/self/exe";
-
 image::SandboxSettings sandbox_settings(const Config& config) {
     image::SandboxSettings s;
     s.cpu_limit = config.decode_cpu_limit;
@@ -107,7 +104,7 @@ bool check_sandbox(const Config& config) {
         return true;
     }
     std::string why;
-    if (!image::probe_sandbox(kSelf, sandbox_settings(config), &why)) {
+    if (!image::probe_sandbox(image::default_decoder_program(), sandbox_settings(config), &why)) {
         LOG_ERROR("decoder sandbox: %s (decode_sandbox = off runs the codecs without it; see talentd(8))",
                   why.c_str());
         return false;
@@ -151,7 +148,7 @@ int worker_main(const Config& config, int listen_fd) {
     std::unique_ptr<image::DecoderSandbox> sandbox;
     if (config.decode_sandbox) {
         std::string why;
-        sandbox = image::DecoderSandbox::start(kSelf, sandbox_settings(config), &why);
+        sandbox = image::DecoderSandbox::start(image::default_decoder_program(), sandbox_settings(config), &why);
         if (!sandbox) {
             LOG_ERROR("decoder sandbox: %s", why.c_str());
             return 2;

@@ -120,6 +120,11 @@ private:
 };
 
 bool build_filter(std::vector<sock_filter>* program, std::string* why) {
+    // libseccomp would probe the kernel with seccomp(2), which systemd's
+    // SystemCallFilter=@system-service denies, and then refuse
+    // SCMP_ACT_KILL_PROCESS.  The program is only exported here and loaded
+    // with prctl(2) by the child, which fails on a kernel that lacks it.
+    seccomp_api_set(3);
     FilterContext ctx;
     if (!ctx.get()) return *why = "seccomp_init failed", false;
     int rc = 0;

@@ -26,7 +26,10 @@
 
 namespace talentd::image::wire {
 
-inline constexpr uint32_t kMagic = 0x74646563;  // "tdec"
+// Changes with every change of these messages: a worker and a decoder
+// program of different versions (an upgrade under a running talentd)
+// refuse each other instead of misreading each other.
+inline constexpr uint32_t kMagic = 0x74646301;
 
 struct Settings {
     uint32_t magic = kMagic;

@@ -258,6 +258,23 @@ Verdict DecoderSandbox::validate(const uint8_t* data, size_t size, const Limits&
     return detail::conclude(std::move(v), std::move(d), limits);
 }
 
+std::string default_decoder_program() {
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        std::string path(self, size_t(n));
+        // A binary replaced by an upgrade reads "/usr/sbin/talentd (deleted)".
+        const std::string deleted = " (deleted)";
+        if (path.size() > deleted.size() && path.ends_with(deleted)) path.resize(path.size() - deleted.size());
+        const size_t slash = path.rfind('/');
+        if (slash != std::string::npos) {
+            std::string sibling = path.substr(0, slash + 1) + "talentd-decoder";
+            if (access(sibling.c_str(), X_OK) == 0) return sibling;
+        }
+    }
+    return "/proc/self/exe";
+}
+
 bool probe_sandbox(const std::string& program, const SandboxSettings& settings, std::string* why) {
     auto sandbox = DecoderSandbox::start(program, settings, why);
     if (!sandbox) return false;

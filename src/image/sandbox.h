@@ -15,7 +15,9 @@
 // memfd: the child maps it read-only and cannot change the worker's copy.
 //
 // `program` is an executable that runs run_decoder_zygote() when given the
-// single argument --decoder-zygote: talentd and talentctl do.  It is started
+// single argument --decoder-zygote: talentd-decoder (the small one, linked
+// with the codecs only: see default_decoder_program()), and talentd and
+// talentctl themselves.  It is started
 // with fork + execve, so the zygote is a fresh image whatever this process
 // holds, with descriptor 3 its socket, no other descriptor but 0-2, and the
 // environment without TALENTD_* and CREDENTIALS_DIRECTORY.  The zygote dies
@@ -72,6 +74,10 @@ private:
     pid_t zygote_ = -1;
     int socket_ = -1;
 };
+
+// talentd-decoder beside this process's executable when it is there, else
+// this executable itself (/proc/self/exe).
+std::string default_decoder_program();
 
 // Starts a sandbox and validates a tiny built-in picture through it: true
 // when decoding in a sandbox works on this machine (talentd's start-up,

@@ -267,6 +267,9 @@ START_TEST(test_decoder_memory_holds_no_secret) {
     auto zygotes = children_named(worker, "talentd-zygote");
     ck_assert_msg(zygotes.size() == 1, "%zu decoder zygotes under worker %d", zygotes.size(), worker);
     const pid_t zygote = zygotes[0];
+    char exe[4096] = {};
+    ck_assert(readlink(("/proc/" + std::to_string(zygote) + "/exe").c_str(), exe, sizeof exe - 1) > 0);
+    ck_assert_msg(std::string(exe).ends_with("/talentd-decoder"), "the zygote runs %s", exe);
     auto in_zygote = search_memory(zygote, secrets, &scanned);
     ck_assert_msg(in_zygote.empty(), "the decoder zygote holds a secret (%zu bytes read)", scanned);
     ck_assert_uint_gt(scanned, 1 << 20);
@@ -318,9 +321,12 @@ START_TEST(test_seccomp_unavailable_is_a_startup_error) {
     ck_assert_msg(out.find("serving") == std::string::npos && out.find("workers on") == std::string::npos,
                   "it started serving:\n%s", out.c_str());
 
-    // The same without the wrapper passes the check (-t probes the sandbox too).
+    // Without the wrapper the check passes (-t probes the sandbox too), and
+    // under a filter like the systemd unit's (seccomp(2) denied, prctl allowed).
     rc = t::run_command({build + "/talentd", "-t", "-c", s.get("TALENTD_CONF")}, env, &out);
     ck_assert_msg(rc == 0, "talentd -t: %d\n%s", rc, out.c_str());
+    rc = t::run_command({wrapper, "--like-unit", build + "/talentd", "-t", "-c", s.get("TALENTD_CONF")}, env, &out);
+    ck_assert_msg(rc == 0, "talentd -t under the unit's filter: %d\n%s", rc, out.c_str());
 
     // Switched off: starts (here: -t), with a warning.
     auto off = env;

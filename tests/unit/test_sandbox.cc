@@ -1,5 +1,5 @@
 // Unit tests of image/sandbox and image/decoder_process (Check): the
-// decoder zygote is the built talentd ($TALENTD_BUILD/talentd), exactly as a
+// decoder zygote is the built talentd-decoder ($TALENTD_BUILD), exactly as a
 // worker starts it.
 //
 //   * every MANIFEST.tsv row of the corpus gets the same verdict through the
@@ -54,7 +54,7 @@ Bytes corpus(const std::string& rel) {
 std::string program() {
     std::string build = talentd::test::stack_build_dir();
     ck_assert_msg(!build.empty(), "no build directory with talentd (TALENTD_BUILD)");
-    return build + "/talentd";
+    return build + "/talentd-decoder";
 }
 
 std::unique_ptr<img::DecoderSandbox> start(double cpu_limit = 1.0, bool hooks = true,
@@ -190,6 +190,8 @@ START_TEST(unstartable_zygote_is_reported) {
     ck_assert_msg(why.find("did not start") != std::string::npos, "why: %s", why.c_str());
     ck_assert(!img::probe_sandbox("/nonexistent/talentd", s, &why));
     ck_assert(img::probe_sandbox(program(), s, &why));
+    // talentd itself can be the zygote too (the fallback when talentd-decoder is missing).
+    ck_assert_msg(img::probe_sandbox(talentd::test::stack_build_dir() + "/talentd", s, &why), "%s", why.c_str());
 }
 END_TEST
 
