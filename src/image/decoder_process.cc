@@ -288,7 +288,11 @@ void run_test_hook(const uint8_t* data, size_t size, const wire::Settings& setti
     const auto* data = static_cast<const uint8_t*>(mapped);
     if (settings.test_hooks) run_test_hook(data, job.size, settings);
     detail::Decoded decoded = detail::decode(static_cast<Format>(job.format), data, job.size, wire::limits_of(job));
-    const std::string out = wire::encode_decoded(decoded);
+    // Length first: the zygote answers the worker as soon as it has it all.
+    const std::string body = wire::encode_decoded(decoded);
+    const uint64_t length = body.size();
+    std::string out(reinterpret_cast<const char*>(&length), sizeof length);
+    out += body;
     write_all(kChildFd, out.data(), out.size());
     _exit(0);
 }
@@ -327,6 +331,7 @@ private:
     std::vector<sock_filter> program_;
     pid_t warm_pid_ = -1;
     int warm_fd_ = -1;
+    pid_t unreaped_ = -1;   // a decoder that answered; killed and reaped after the reply
 };
 
 bool Zygote::spawn(std::string* why) {
@@ -425,10 +430,20 @@ wire::Reply Zygote::decode(const wire::Job& job, int memfd, std::string* outcome
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;  // the child is gone
         outcome->append(buf, size_t(n));
-        if (outcome->size() > wire::kMaxOutcomeBytes) {
+        uint64_t length = 0;
+        if (outcome->size() >= sizeof length) std::memcpy(&length, outcome->data(), sizeof length);
+        if (length > wire::kMaxOutcomeBytes || outcome->size() > sizeof length + wire::kMaxOutcomeBytes) {
             killed_for = "sent an oversized outcome";
             kill(pid, SIGKILL);
             break;
+        }
+        if (outcome->size() >= sizeof length && outcome->size() - sizeof length >= length) {
+            // Complete: the worker gets it now; the child is reaped after.
+            *outcome = outcome->substr(sizeof length, length);
+            close(fd);
+            unreaped_ = pid;
+            r.ended = wire::Ended::Decoded;
+            return r;
         }
     }
     close(fd);
@@ -441,14 +456,14 @@ wire::Reply Zygote::decode(const wire::Job& job, int memfd, std::string* outcome
     } else if (WIFSIGNALED(status)) {
         wire::set_cause(r.cause, signal_cause(WTERMSIG(status)));
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        r.ended = wire::Ended::Decoded;
+        wire::set_cause(r.cause, "exited without an answer");
     } else if (WIFEXITED(status) && WEXITSTATUS(status) == kExitOutOfMemory) {
         wire::set_cause(r.cause, "out of memory (decode_memory_limit = " + std::to_string(settings_.memory_limit) +
                                      " bytes)");
     } else {
         wire::set_cause(r.cause, "exited with status " + std::to_string(WEXITSTATUS(status)));
     }
-    if (r.ended != wire::Ended::Decoded) outcome->clear();
+    outcome->clear();
     return r;
 }
 
@@ -491,6 +506,13 @@ int Zygote::run() {
         }
         if (memfd >= 0) close(memfd);
         reply(r, outcome);
+        if (unreaped_ > 0) {
+            // It has answered: nothing it does from now on may count, or last.
+            kill(unreaped_, SIGKILL);
+            while (waitpid(unreaped_, nullptr, 0) < 0 && errno == EINTR) {
+            }
+            unreaped_ = -1;
+        }
         // The next picture's child, while the worker answers this one.
         if (warm_pid_ <= 0 && !spawn(&why)) LOG_ERROR("decoder zygote: %s", why.c_str());
     }

@@ -23,13 +23,16 @@
 //     the ASan/UBSan runtimes call (see kSanitizerSyscalls in the .cc).
 //   then it tells the zygote it is armed and waits for one Job: the
 //     picture's memfd arrives by SCM_RIGHTS, is mapped read-only, decoded
-//     (detail::decode), the outcome written back, and the child exits.
+//     (detail::decode), the outcome written back (its length first), and the
+//     child exits.
 //
 // The zygote watches the child's CPU clock and kills it at decode_cpu_limit
 // (RLIMIT_CPU, whole seconds, is the backstop), and at 10 x
 // decode_cpu_limit + 5 s of wall-clock time (a child has nothing to wait
-// for, so only an overloaded machine gets there); it reaps it and tells the worker how it ended
-// (wire::Reply).  Then it forks the next warm child.
+// for, so only an overloaded machine gets there).  As soon as the whole
+// outcome is in, the worker has it (wire::Reply) and the child is killed
+// and reaped; a child that dies first is reaped and the worker told how it
+// ended.  Then the zygote forks the next warm child.
 //
 // The seccomp program is generated once per zygote with libseccomp and
 // exported; each child only patches its own pid into the tgkill rule and
