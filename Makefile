@@ -7,6 +7,7 @@
 #   make install    PREFIX=/usr/local DESTDIR= (GNU conventions)
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (not part of check)
 #   make bench      load and validation benchmarks (not part of check)
+#   make soak       load with faults for SOAK_SECONDS, then the books (not part of check)
 
 PREFIX      ?= /usr/local
 EXEC_PREFIX ?= $(PREFIX)
@@ -21,6 +22,8 @@ INSTALL     ?= install
 CXX         ?= g++
 SANITIZE    ?= 0
 FUZZ_SECONDS ?= 60
+SOAK_SECONDS ?= 120
+SOAK_FAULT_INTERVAL ?= 4
 
 ifeq ($(SANITIZE),1)
 BUILD    ?= build/asan
@@ -34,7 +37,7 @@ endif
 
 # Every C library talentd uses.  libs3 ships no .pc file: it is a static
 # archive that needs curl, libxml2 and OpenSSL after it.
-PKGS      := fcgi libjpeg libpng16 libwebp libwebpdemux libwebpmux jansson \
+PKGS      := fcgi libjpeg libpng16 zlib libwebp libwebpdemux libwebpmux jansson libpq \
              libjwt sqlite3 libsystemd libcurl libxml-2.0 openssl libseccomp
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) check)
 PKG_LIBS   = -ls3 $(shell pkg-config --libs $(PKGS)) -lgif -lpthread
@@ -55,12 +58,19 @@ SUPPORT_SRCS := $(sort $(wildcard tests/support/*.cc))
 SUPPORT_OBJS := $(SUPPORT_SRCS:%.cc=$(BUILD)/%.o)
 UNIT_TESTS  := $(patsubst tests/unit/%.cc,$(BUILD)/tests/unit/%,$(sort $(wildcard tests/unit/test_*.cc)))
 INTEG_TESTS := $(patsubst tests/integration/%.cc,$(BUILD)/tests/integration/%,$(sort $(wildcard tests/integration/test_*.cc)))
+SOAK        := $(BUILD)/tests/soak/soak
 TEST_TOOLS  := $(patsubst tests/tools/%.cc,$(BUILD)/tests/tools/%,$(sort $(wildcard tests/tools/*.cc)))
 
 CORPUS ?= $(abspath ../shared/corpus)
+# The Django site's database as Django creates it (tests on its tables).
+DJANGO_SCHEMA ?= $(abspath ../shared/django/schema.sql)
+# Run a second time on PostgreSQL in Django's layout (test_hosts always is;
+# test_storage has no database; test_metadata checks picture bytes only).
+PG_INTEG_TESTS := $(filter-out %/test_storage %/test_hosts %/test_metadata,$(INTEG_TESTS))
+TEST_ENV = TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) TALENTD_DJANGO_SCHEMA=$(DJANGO_SCHEMA)
 
-.PHONY: all check check-run unit-tests integration-tests browser-tests deps demo install uninstall \
-        clean fuzz bench man-lint tests
+.PHONY: all check check-run unit-tests integration-tests postgresql-tests browser-tests deps demo install uninstall \
+        clean fuzz bench soak man-lint tests
 .DEFAULT_GOAL := all
 # Keep objects and test programs: make would otherwise delete them as intermediates.
 .SECONDARY:
@@ -90,10 +100,13 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(LIB)
 $(BUILD)/tests/integration/%: $(BUILD)/tests/integration/%.o $(SUPPORT_OBJS) $(LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
 
+$(BUILD)/tests/soak/%: $(BUILD)/tests/soak/%.o $(SUPPORT_OBJS) $(LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(BUILD)/tests/tools/%: $(BUILD)/tests/tools/%.o $(LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-tests: $(PROGRAMS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_TOOLS)
+tests: $(PROGRAMS) $(UNIT_TESTS) $(INTEG_TESTS) $(TEST_TOOLS) $(SOAK)
 
 # `make check` is one command on a fresh Debian 12 machine: it installs what
 # is missing first, then builds and tests in a sub-make (so pkg-config sees
@@ -105,8 +118,10 @@ check: deps
 # both always run, and either failing fails the check.
 check-run: tests man-lint
 	@rc=0; \
-	TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS) || rc=1; \
-	TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/browser/run || rc=1; \
+	$(TEST_ENV) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS) || rc=1; \
+	echo "== the integration tests again, on PostgreSQL in Django's layout"; \
+	$(TEST_ENV) STACK_DATABASE=postgresql STACK_DB_LAYOUT=django tests/run-tests $(PG_INTEG_TESTS) || rc=1; \
+	$(TEST_ENV) tests/browser/run || rc=1; \
 	exit $$rc
 
 browser-tests: all
@@ -116,7 +131,12 @@ unit-tests: $(UNIT_TESTS)
 	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/run-tests $(UNIT_TESTS)
 
 integration-tests: tests
-	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) tests/run-tests $(INTEG_TESTS)
+	@$(TEST_ENV) tests/run-tests $(INTEG_TESTS)
+
+# The integration tests on PostgreSQL in Django's layout only (part of check).
+postgresql-tests: tests
+	@$(TEST_ENV) STACK_DATABASE=postgresql STACK_DB_LAYOUT=django tests/run-tests $(PG_INTEG_TESTS) \
+	  $(BUILD)/tests/integration/test_hosts
 
 man-lint:
 	@for m in man/*.[0-9]; do \
@@ -137,6 +157,12 @@ fuzz: deps
 bench: deps
 	$(MAKE) --no-print-directory all
 	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) bench/run
+
+# The soak: a fresh stack under load and faults (docs/RELIABILITY.md).
+soak: deps
+	$(MAKE) --no-print-directory all $(SOAK)
+	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) SOAK_SECONDS=$(SOAK_SECONDS) \
+	  SOAK_FAULT_INTERVAL=$(SOAK_FAULT_INTERVAL) $(SOAK)
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \

@@ -127,6 +127,48 @@ row $f/webp_lossy_2000x1500_q80.webp "dwebp -ppm -scale 250 187" dwebp -ppm -sca
 row $f/webp_lossless_1000x750.webp "dwebp -ppm (full)" dwebp -ppm -o /dev/null $f/webp_lossless_1000x750.webp
 row $f/webp_anim_400x300_20frames.webp "none (dwebp refuses animation)"
 
+# Metadata stripping (image/strip) next to validation, in process, best of
+# RUNS: the one-pass container rewrite against the full validation.  The
+# photo copies carry what a phone writes (EXIF with GPS and a thumbnail, XMP,
+# IPTC, a comment, an ICC profile), written by exiftool when it is installed.
+if command -v exiftool >/dev/null; then
+    for src in jpeg_2000x1500_q85.jpg jpeg_4000x3000_q90.jpg png_1200x900_rgb.png webp_lossy_2000x1500_q80.webp \
+               gif_400x300_20frames.gif; do
+        dst=$f/meta_$src
+        [ -s "$dst" ] && continue
+        cp -f $f/$src "$dst"
+        [ -s $f/icc.icc ] || exiftool -b -ICC_Profile "$CORPUS/policy/monkey12.jpg" > $f/icc.icc
+        djpeg -scale 1/8 $f/jpeg_2000x1500_q85.jpg | cjpeg -quality 75 > $f/thumb.jpg
+        exiftool -q -q -overwrite_original -GPSLatitude=52.52 -GPSLatitudeRef=N -GPSLongitude=13.405 \
+            -GPSLongitudeRef=E -SerialNumber=SERIAL-4711 -OwnerName="Jane Owner" -Make=PhoneCo -Model=Phone9 \
+            -XMP-dc:Creator="Jane Owner" -IPTC:By-line="Jane Owner" -Comment=bench -Orientation#=6 \
+            "-ThumbnailImage<=$f/thumb.jpg" "-ICC_Profile<=$f/icc.icc" "$dst" || true
+    done
+fi
+{
+echo
+echo "Metadata stripping (strip_metadata), in process, best of RUNS: validate() and strip_metadata() CPU (wall) in ms:"
+echo
+echo "| file | size | validate() CPU (wall) | strip CPU (wall) | strip / validate CPU | removed |"
+echo "|---|---|---|---|---|---|"
+} >> "$results"
+for file in $f/jpeg_2000x1500_q85.jpg $f/meta_jpeg_2000x1500_q85.jpg $f/jpeg_progressive_2000x1500_q85.jpg \
+            $f/jpeg_4000x3000_q90.jpg $f/meta_jpeg_4000x3000_q90.jpg $f/png_1200x900_rgb.png $f/meta_png_1200x900_rgb.png \
+            $f/gif_400x300_20frames.gif $f/meta_gif_400x300_20frames.gif $f/webp_lossy_2000x1500_q80.webp \
+            $f/meta_webp_lossy_2000x1500_q80.webp $f/webp_anim_400x300_20frames.webp; do
+    [ -s "$file" ] || continue
+    out=$($TV --strip --repeat "$RUNS" "$file")
+    v=$(head -1 <<<"$out"); st=$(sed -n 's/^  strip: //p' <<<"$out")
+    vcpu=$(sed -n 's/.* cpu_us=\([0-9]*\).*/\1/p' <<<"$v"); vus=$(sed -n 's/.* us=\([0-9]*\).*/\1/p' <<<"$v")
+    scpu=$(sed -n 's/.*cpu_us=\([0-9]*\).*/\1/p' <<<"$st"); sus=$(sed -n 's/^us=\([0-9]*\).*/\1/p' <<<"$st")
+    removed=$(sed -n 's/.* removed=\(.*\) orientation=.*/\1/p' <<<"$st")
+    printf '| %s | %s | %.2f (%.2f) | %.3f (%.3f) | %s %% | %s |\n' "$(basename "$file")" "$(stat -c %s "$file")" \
+        "$(awk -v c="$vcpu" 'BEGIN{print c/1000}')" "$(awk -v c="$vus" 'BEGIN{print c/1000}')" \
+        "$(awk -v c="$scpu" 'BEGIN{print c/1000}')" "$(awk -v c="$sus" 'BEGIN{print c/1000}')" \
+        "$(awk -v a="$scpu" -v b="$vcpu" 'BEGIN{ if (b > 0) printf "%.1f", 100 * a / b; else print "-" }')" \
+        "$removed" >> "$results"
+done
+
 {
 echo
 echo "Bombs (corpus invalid/bomb, default limits):"
@@ -142,24 +184,11 @@ for b in "$CORPUS"/invalid/bomb/*; do
 done
 
 # ---------------------------------------------------------------- the decoder sandbox
-fork_cpu_us=$(python3 - <<'PY'
-import os, resource
-n = 200
-r0 = resource.getrusage(resource.RUSAGE_SELF); c0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-for _ in range(n):
-    pid = os.fork()
-    if pid == 0:
-        os._exit(0)
-    os.waitpid(pid, 0)
-r1 = resource.getrusage(resource.RUSAGE_SELF); c1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-cpu = sum(getattr(b, f) - getattr(a, f) for a, b in ((r0, r1), (c0, c1)) for f in ("ru_utime", "ru_stime"))
-print("%.0f" % (cpu / n * 1e6))
-PY
-)
+fork_cpu_us=$($SB --calibrate | sed -n 's/fork_exit_wait_cpu_us=//p')
 {
 echo
 echo "Decoder sandbox (talentd-sandbox-bench, $SANDBOX_RUNS runs each, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
-echo "a bare fork + exit + wait of a small process (python3) costs $fork_cpu_us µs of CPU on this machine now."
+echo "a bare fork + exit + wait of a small process (talentd-sandbox-bench --calibrate) costs $fork_cpu_us µs of CPU on this machine now."
 echo
 echo "| file | size | in process µs median/best | sandboxed µs median/best | added µs median/best | added CPU µs per upload |"
 echo "|---|---|---|---|---|---|"

@@ -17,6 +17,7 @@
 #include "db/database.h"
 #include "image/decoder_process.h"
 #include "image/sandbox.h"
+#include "storage/egress_check.h"
 #include "storage/store.h"
 
 using namespace talentd;
@@ -55,17 +56,33 @@ int die(const std::string& message, int status = 1) {
 
 std::unique_ptr<db::Database> open_db(const Config& config, bool require_current) {
     std::string why;
-    auto db = db::Database::open(config.database, config.database_busy_timeout, &why);
+    auto db = db::Database::open(config, &why);
     if (!db) {
         die(why);
         return nullptr;
     }
-    if (require_current && db->schema_version() != db::Database::latest_schema_version()) {
-        die("database " + config.database + " is at schema version " + std::to_string(db->schema_version()) +
-            ", expected " + std::to_string(db::Database::latest_schema_version()) + ": run `talentctl init`");
+    if (!require_current) return db;
+    const int version = db->schema_version();
+    if (version < 0) {
+        db->ping(&why);
+        die("database " + db::Database::describe(config.database) + " unreachable: " + why);
+        return nullptr;
+    }
+    if (version != db->expected_schema_version()) {
+        die("database " + db::Database::describe(config.database) + " is at schema version " +
+            std::to_string(version) + ", expected " + std::to_string(db->expected_schema_version()) +
+            ": run `talentctl init`");
         return nullptr;
     }
     return db;
+}
+
+// Django's layout: the site owns its users; talentd only reads them.
+bool refuse_user_changes(const db::Database& db) {
+    if (db.manages_users()) return false;
+    die("users belong to the Django site in database_layout = django: create and change them in Django "
+        "(its admin or manage.py); talentd serves them as soon as they exist");
+    return true;
 }
 
 bool parse_id(const char* text, int64_t* id) {
@@ -187,6 +204,7 @@ int user_import(const Config& config, const char* path) {
     }
     auto db = open_db(config, true);
     if (!db) return 1;
+    if (refuse_user_changes(*db)) return 1;
     std::string why;
     if (!db->import_users(users, &why)) return die(std::string(path) + ": " + why + "; nothing imported");
     std::printf("imported %zu users\n", users.size());
@@ -221,6 +239,7 @@ int user_command(const Config& config, int argc, char** argv) {
     if (!parse_user_options(argc - 1, argv + 1, &o, &why)) return die(why, 64);
     auto db = open_db(config, true);
     if (!db) return 1;
+    if (refuse_user_changes(*db)) return 1;
     if (sub == "add") {
         if (!o.has_email) return die("--email is required", 64);
         o.user.is_talent = o.talent == 1;
@@ -351,12 +370,13 @@ int check_command(const Config& config) {
         if (!db->ping(&why)) {
             std::printf("database: FAILED %s\n", why.c_str());
             ++failures;
-        } else if (version != db::Database::latest_schema_version()) {
+        } else if (version != db->expected_schema_version()) {
             std::printf("database: FAILED schema version %d, expected %d (run talentctl init)\n", version,
-                        db::Database::latest_schema_version());
+                        db->expected_schema_version());
             ++failures;
         } else {
-            std::printf("database: ok (%s, schema %d)\n", config.database.c_str(), version);
+            std::printf("database: ok (%s, %s layout, schema %d)\n",
+                        db::Database::describe(config.database).c_str(), config.database_layout.c_str(), version);
         }
     }
     if (!config.decode_sandbox) {
@@ -387,6 +407,19 @@ int check_command(const Config& config) {
             std::printf("storage: ok (%s, bucket %s)\n", config.s3_endpoint.c_str(), config.s3_bucket.c_str());
         } else {
             std::printf("storage: FAILED %s (%s)\n", r.detail.c_str(), config.s3_endpoint.c_str());
+            ++failures;
+        }
+    }
+    // One deadline: the egress proxy must not answer before s3_timeout.
+    if (config.s3_egress_config.empty()) {
+        std::printf("egress proxy: not checked (s3_egress_config unset)\n");
+    } else {
+        std::string why;
+        if (storage::check_egress_file(config.s3_egress_config, config.s3_timeout, &why)) {
+            std::printf("egress proxy: ok (%s: its timeouts are longer than s3_timeout, %d s)\n",
+                        config.s3_egress_config.c_str(), config.s3_timeout);
+        } else {
+            std::printf("egress proxy: FAILED %s\n", why.c_str());
             ++failures;
         }
     }
@@ -425,8 +458,9 @@ int main(int argc, char** argv) {
         int applied = 0;
         std::string why;
         if (!db->migrate(&applied, &why)) return die(why);
-        std::printf("database %s: schema version %d (%d migration%s applied)\n", config->database.c_str(),
-                    db->schema_version(), applied, applied == 1 ? "" : "s");
+        std::printf("database %s: schema version %d (%d migration%s applied)\n",
+                    db::Database::describe(config->database).c_str(), db->schema_version(), applied,
+                    applied == 1 ? "" : "s");
         return 0;
     }
     if (command == "check") return check_command(*config);

@@ -20,7 +20,9 @@
 #include "db/database.h"
 #include "image/decoder_process.h"
 #include "image/sandbox.h"
+#include "storage/egress_check.h"
 #include "storage/store.h"
+#include "storage/store_gate.h"
 
 using namespace talentd;
 
@@ -37,7 +39,8 @@ void usage(FILE* out) {
                  "\n"
                  "  -c, --config PATH  configuration file (default %s);\n"
                  "                     every key may be overridden by TALENTD_<KEY>\n"
-                 "  -t, --test         check the configuration and the database schema, then exit\n"
+                 "  -t, --test         check the configuration, the database schema and, with\n"
+                 "                     s3_egress_config, the egress proxy's timeouts; then exit\n"
                  "  -h, --help         this text\n"
                  "  -V, --version      the version\n"
                  "\n"
@@ -57,17 +60,25 @@ bool load(const std::string& path, Config* config, std::string* why) {
     return true;
 }
 
+// Opens the database and checks its schema.  A PostgreSQL server that is
+// down is no reason to stop: requests get 503 until it is back, and every
+// connection is made lazily (and remade) by the backend.
 std::unique_ptr<db::Database> open_database(const Config& config) {
     std::string why;
-    auto db = db::Database::open(config.database, config.database_busy_timeout, &why);
+    auto db = db::Database::open(config, &why);
     if (!db) {
         LOG_ERROR("%s", why.c_str());
         return nullptr;
     }
     int version = db->schema_version();
-    if (version != db::Database::latest_schema_version()) {
+    if (version < 0 && db->failure() == db::Failure::Unavailable) {
+        LOG_WARN("database %s unreachable: requests get 503 until it answers",
+                 db::Database::describe(config.database).c_str());
+        return db;
+    }
+    if (version != db->expected_schema_version()) {
         LOG_ERROR("database %s has schema version %d, this talentd needs %d: run `talentctl init`",
-                  config.database.c_str(), version, db::Database::latest_schema_version());
+                  db::Database::describe(config.database).c_str(), version, db->expected_schema_version());
         return nullptr;
     }
     return db;
@@ -136,7 +147,7 @@ bool open_child_services(const Config& config, ChildServices* services) {
 }
 
 // Fork first, then open: everything below runs in the worker process.
-int worker_main(const Config& config, int listen_fd) {
+int worker_main(const Config& config, int listen_fd, storage::StoreGate* gate) {
     log::configure(config.log_level, "talentd");
     limit_worker_memory(config);
     // Upload bodies and decoder buffers (megabytes) get their own mappings,
@@ -156,7 +167,7 @@ int worker_main(const Config& config, int listen_fd) {
     }
     ChildServices services;
     if (!open_child_services(config, &services)) return 2;
-    api::ProfileApi api(config, *services.db, *services.store, sandbox.get());
+    api::ProfileApi api(config, *services.db, *services.store, gate, sandbox.get());
     return daemon::run_worker(config, listen_fd, api);
 }
 
@@ -213,6 +224,14 @@ int main(int argc, char** argv) {
         return 78;
     }
     log::configure(config.log_level, "talentd");
+    const bool egress_checked = !config.s3_egress_config.empty();
+    if (egress_checked && !storage::check_egress_file(config.s3_egress_config, config.s3_timeout, &why)) {
+        if (test_only) {
+            LOG_ERROR("configuration: %s", why.c_str());
+            return 78;
+        }
+        LOG_WARN("%s", why.c_str());
+    }
     if (test_only) {
         auto db = open_database(config);
         if (!db) return 1;
@@ -231,10 +250,21 @@ int main(int argc, char** argv) {
     if (!open_database(config)) return 1;
     if (!check_sandbox(config)) return 1;
 
+    // The bulkhead and breaker every worker shares: mapped before the first fork.
+    auto gate = storage::StoreGate::create(&why);
+    if (!gate) {
+        LOG_ERROR("%s", why.c_str());
+        return 1;
+    }
     daemon::MasterHooks hooks;
-    hooks.worker = worker_main;
+    hooks.worker = [&gate](const Config& c, int fd) { return worker_main(c, fd, gate.get()); };
+    hooks.worker_exited = [&gate](pid_t pid) { gate->release_process(pid); };
     hooks.reaper = reaper_main;
-    hooks.reload = [config_path](Config* fresh, std::string* reason) { return load(config_path, fresh, reason); };
+    hooks.reload = [config_path, &gate](Config* fresh, std::string* reason) {
+        if (!load(config_path, fresh, reason)) return false;
+        gate->next_generation();   // the new workers count in the other half of the bulkhead
+        return true;
+    };
     int status = daemon::run_master(config, listen_fd, hooks);
     std::string path;
     if (daemon::listener_is_unix_path(config.listen, &path)) unlink(path.c_str());

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "api/page.h"
+#include "image/strip.h"
 #include "auth/credentials.h"
 #include "auth/jwt.h"
 #include "core/log.h"
@@ -60,11 +61,12 @@ bool partial_requested(const std::string& query) {
     return v == "true" || v == "1" || v == "yes";
 }
 
-ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& store, image::DecoderSandbox* sandbox)
+ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& store, storage::StoreGate* gate,
+                       image::DecoderSandbox* sandbox)
     : config_(config),
       db_(db),
       store_(store),
-      pictures_(config, db, store),
+      pictures_(config, db, store, gate),
       sandbox_(sandbox),
       jwt_(auth::jwt_settings_from(config)) {
     limits_.max_image_size = config.max_image_size;
@@ -92,7 +94,9 @@ http::Response ProfileApi::handle(const http::Request& request, http::BodySource
         std::string why;
         if (!db_.ping(&why)) {
             LOG_ERROR("healthz: %s", why.c_str());
-            return respond_error(ApiError::detail(503, "Database unavailable."), request);
+            return respond_error(ApiError::detail(503, "Database unavailable.")
+                                     .with_header("Retry-After", std::to_string(config_.retry_after)),
+                                 request);
         }
         return respond_json(200, "{\"status\":\"ok\"}", request);
     }
@@ -149,6 +153,10 @@ http::Response ProfileApi::update(const http::Request& request, http::BodySource
     answer.fields = &fields;
     if (auto e = check_form_talent_flag(caller, fields)) return fail(*e);                  // 403
     if (auto e = validate(fields, partial, &changes, &picture)) return fail(*e);           // 400
+    std::string stripped;
+    std::span<const uint8_t> picture_bytes;
+    if (auto e = strip_picture(changes, picture, caller.account.user.id, &stripped, &picture_bytes))
+        return fail(*e);                                                                   // 400
 
     profile::User user = caller.account.user;
     profile::Profile prof = *caller.account.profile;
@@ -156,7 +164,7 @@ http::Response ProfileApi::update(const http::Request& request, http::BodySource
     db::PictureUpdate picture_update;
     std::optional<std::string> old_key;
 
-    if (auto e = store_picture(changes, picture, user, &prof, &picture_update)) return fail(*e);  // 503
+    if (auto e = store_picture(changes, picture, picture_bytes, user, &prof, &picture_update)) return fail(*e);  // 503
     if (auto e = commit(user, prof, picture_update, &old_key)) return fail(*e);            // 503, 500
     if (old_key) pictures_.clean_up(*old_key, user.id);                                    // best effort
 
@@ -196,7 +204,7 @@ std::optional<ApiError> ProfileApi::authenticate(const http::Request& request, C
     if (!account) {
         if (!why.empty()) {
             LOG_ERROR("loading user %lld: %s", static_cast<long long>(identity->user_id), why.c_str());
-            return ApiError::detail(500, "A server error occurred.");
+            return cleanup::database_error(config_, db_);   // 503 when unreachable, else 500
         }
         return ApiError::detail_code(401, "User not found", "user_not_found")
             .with_header("WWW-Authenticate", kWwwAuthenticate);
@@ -298,18 +306,45 @@ std::optional<ApiError> ProfileApi::validate(const form::Fields& fields, bool pa
     return std::nullopt;
 }
 
+std::optional<ApiError> ProfileApi::strip_picture(const profile::Changes& changes, const image::Verdict& picture,
+                                                  int64_t user_id, std::string* stripped,
+                                                  std::span<const uint8_t>* bytes) {
+    if (changes.picture != profile::PictureChange::Replace) return std::nullopt;
+    // Only the canonical bytes: what follows the format's end is dropped.
+    const std::span<const uint8_t> canonical{reinterpret_cast<const uint8_t*>(changes.picture_file->data.data()),
+                                             picture.canonical_length};
+    *bytes = canonical;
+    if (!config_.strip_metadata) return std::nullopt;
+    image::StripOptions options;
+    options.keep_icc = config_.strip_keep_icc;
+    image::Stripped s = image::strip_metadata(canonical, picture.format, options);
+    if (!s.ok) {
+        // Validation walked the same structure: this cannot happen, and a
+        // picture whose metadata cannot be removed is not stored.
+        LOG_WARN("user=%lld picture refused: metadata stripper: %s", static_cast<long long>(user_id), s.reason.c_str());
+        FieldErrors errors;
+        errors.push_back({"profile_picture", {image::kInvalidMessage}});
+        return ApiError::fields(errors);
+    }
+    LOG_DEBUG("user=%lld picture metadata: %zu -> %zu bytes; removed %s; kept orientation %d, ICC %zu bytes",
+              static_cast<long long>(user_id), canonical.size(), s.bytes.size(),
+              image::describe_removed(s.removed).c_str(), s.orientation, s.icc_size);
+    *stripped = std::move(s.bytes);
+    *bytes = {reinterpret_cast<const uint8_t*>(stripped->data()), stripped->size()};
+    return std::nullopt;
+}
+
 std::optional<ApiError> ProfileApi::store_picture(const profile::Changes& changes, const image::Verdict& picture,
-                                                  const profile::User& user, profile::Profile* prof,
-                                                  db::PictureUpdate* update) {
+                                                  std::span<const uint8_t> bytes_to_store, const profile::User& user,
+                                                  profile::Profile* prof, db::PictureUpdate* update) {
     if (changes.picture == profile::PictureChange::Clear) {
         update->kind = db::PictureUpdate::Kind::Clear;
         prof->picture_key.reset();
         return std::nullopt;
     }
     if (changes.picture != profile::PictureChange::Replace) return std::nullopt;
-    // Only the canonical bytes: what follows the format's end is dropped.
-    cleanup::PictureBytes bytes{reinterpret_cast<const uint8_t*>(changes.picture_file->data.data()),
-                                picture.canonical_length, picture.extension, picture.content_type};
+    cleanup::PictureBytes bytes{bytes_to_store.data(), bytes_to_store.size(), picture.extension,
+                                picture.content_type};
     ApiError error;
     auto key = pictures_.store(user.id, bytes, &error);
     if (!key) return error;
@@ -332,7 +367,8 @@ std::optional<ApiError> ProfileApi::commit(const profile::User& user, const prof
         case db::CommitResult::Error: break;
     }
     LOG_ERROR("user=%lld commit failed: %s", static_cast<long long>(user.id), why.c_str());
-    return ApiError::detail(500, "A server error occurred.");
+    // The pending row (if any) stays: the reaper removes the uploaded object.
+    return cleanup::database_error(config_, db_);
 }
 
 // ---------------------------------------------------------------------------

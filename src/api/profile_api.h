@@ -8,6 +8,7 @@
 #pragma once
 
 #include <optional>
+#include <span>
 #include <string>
 
 #include "auth/jwt.h"
@@ -20,6 +21,7 @@
 #include "image/validate.h"
 #include "profile/rules.h"
 #include "storage/store.h"
+#include "storage/store_gate.h"
 
 namespace talentd::api {
 
@@ -41,7 +43,8 @@ class ProfileApi : public http::Handler {
 public:
     // sandbox: where pictures are decoded (decode_sandbox = on); nullptr
     // decodes them in this process.
-    ProfileApi(const Config& config, db::Database& db, storage::Store& store,
+    // gate: the workers' shared bulkhead and breaker (nullptr: calls go straight to the store).
+    ProfileApi(const Config& config, db::Database& db, storage::Store& store, storage::StoreGate* gate = nullptr,
                image::DecoderSandbox* sandbox = nullptr);
 
     http::Response handle(const http::Request& request, http::BodySource& body, http::RequestNote* note) override;
@@ -62,9 +65,13 @@ private:
     std::optional<ApiError> check_form_talent_flag(const Caller& caller, const form::Fields& fields);
     std::optional<ApiError> validate(const form::Fields& fields, bool partial, profile::Changes* changes,
                                      image::Verdict* picture);
+    // The bytes to store: the canonical picture, its metadata removed
+    // (strip_metadata); *bytes points into the upload or into *stripped.
+    std::optional<ApiError> strip_picture(const profile::Changes& changes, const image::Verdict& picture,
+                                          int64_t user_id, std::string* stripped, std::span<const uint8_t>* bytes);
     std::optional<ApiError> store_picture(const profile::Changes& changes, const image::Verdict& picture,
-                                          const profile::User& user, profile::Profile* prof,
-                                          db::PictureUpdate* update);
+                                          std::span<const uint8_t> bytes_to_store, const profile::User& user,
+                                          profile::Profile* prof, db::PictureUpdate* update);
     std::optional<ApiError> commit(const profile::User& user, const profile::Profile& prof,
                                    const db::PictureUpdate& picture_update, std::optional<std::string>* old_key);
 

@@ -21,8 +21,34 @@ ApiError storage_unavailable(const Config& config) {
         .with_header("Retry-After", std::to_string(config.retry_after));
 }
 
-Pictures::Pictures(const Config& config, db::Database& db, storage::Store& store)
-    : config_(config), db_(db), store_(store) {}
+ApiError database_unavailable(const Config& config) {
+    return ApiError::detail(503, "Database temporarily unavailable, please retry.")
+        .with_header("Retry-After", std::to_string(config.retry_after));
+}
+
+ApiError database_error(const Config& config, const db::Database& db) {
+    if (db.failure() == db::Failure::Unavailable) return database_unavailable(config);
+    return ApiError::detail(500, "A server error occurred.");
+}
+
+Pictures::Pictures(const Config& config, db::Database& db, storage::Store& store, storage::StoreGate* gate)
+    : config_(config), db_(db), store_(store), gate_(gate), gate_settings_(storage::gate_settings_from(config)) {
+    // Constructed in the worker after fork: the generation it belongs to.
+    if (gate_) gate_settings_.generation = gate_->generation();
+}
+
+namespace {
+
+// Enters the gate, if any: an ungated call is always admitted.
+storage::StoreGate::Pass enter(storage::StoreGate* gate, const storage::GateSettings& settings) {
+    return gate ? gate->enter(settings) : storage::StoreGate::Pass::ungated();
+}
+
+const char* refusal(const storage::StoreGate::Pass& pass) {
+    return pass.verdict() == storage::StoreGate::Verdict::Busy ? "store_concurrency reached" : "store breaker open";
+}
+
+}  // namespace
 
 void Pictures::crash_point(const char* step) const {
     if (!config_.test_crash_at.empty() && config_.test_crash_at == step) {
@@ -32,24 +58,39 @@ void Pictures::crash_point(const char* step) const {
 }
 
 std::optional<std::string> Pictures::store(int64_t user_id, const PictureBytes& picture, ApiError* error) {
+    // The gate first: a refused upload journals nothing.
+    storage::StoreGate::Pass pass = enter(gate_, gate_settings_);
+    if (!pass.admitted()) {
+        LOG_WARN("user=%lld upload refused at once: %s", static_cast<long long>(user_id), refusal(pass));
+        *error = storage_unavailable(config_);
+        return std::nullopt;
+    }
     const std::string key = storage::new_object_key(config_.media_prefix, user_id, picture.extension);
     std::string why;
     if (!db_.journal_pending(key, user_id, wall_now(), &why)) {
         LOG_ERROR("user=%lld journal pending %s: %s", static_cast<long long>(user_id), key.c_str(), why.c_str());
-        *error = ApiError::detail(500, "A server error occurred.");
+        *error = database_error(config_, db_);
         return std::nullopt;
     }
     crash_point("after_pending");
     storage::Result put = store_.put(key, picture.data, picture.size, picture.content_type);
+    pass.finish(put.outcome == storage::Outcome::Unavailable);
     LOG_DEBUG("user=%lld put %s (%zu bytes, %s): %s %d %s %.1fms", static_cast<long long>(user_id), key.c_str(),
               picture.size, picture.content_type.c_str(), put.ok() ? "ok" : "failed", put.http_status,
               put.detail.c_str(), put.seconds * 1e3);
     if (!put.ok()) {
         LOG_WARN("user=%lld storage put failed for %s: %s", static_cast<long long>(user_id), key.c_str(),
                  put.detail.c_str());
+        *error = storage_unavailable(config_);
+        if (put.nothing_written) {
+            // Nothing can be in the store under this key: the row goes now.
+            if (!db_.journal_drop_pending(key, &why))
+                LOG_WARN("user=%lld dropping pending %s: %s (left to the reaper)", static_cast<long long>(user_id),
+                         key.c_str(), why.c_str());
+            return std::nullopt;
+        }
         // The PUT may have landed even though we saw no answer: the pending
         // row stays and the reaper removes the object after pending_grace.
-        *error = storage_unavailable(config_);
         return std::nullopt;
     }
     crash_point("after_put");
@@ -87,10 +128,19 @@ void Pictures::clean_up(const std::string& old_key, int64_t user_id) {
 }
 
 void Pictures::remove_now(const std::string& key, int64_t user_id) {
+    storage::StoreGate::Pass pass = enter(gate_, gate_settings_);
+    std::string why;
+    if (!pass.admitted()) {
+        LOG_INFO("user=%lld delete of %s left to the reaper: %s", static_cast<long long>(user_id), key.c_str(),
+                 refusal(pass));
+        if (!db_.journal_retry_later(key, wall_now() + config_.reap_backoff_base, refusal(pass), &why))
+            LOG_WARN("journal retry %s: %s", key.c_str(), why.c_str());
+        return;
+    }
     storage::Result del = store_.remove(key);
+    pass.finish(del.outcome == storage::Outcome::Unavailable);
     LOG_DEBUG("user=%lld delete %s: %s %d %s %.1fms", static_cast<long long>(user_id), key.c_str(),
               del.ok() ? "ok" : "failed", del.http_status, del.detail.c_str(), del.seconds * 1e3);
-    std::string why;
     if (del.ok()) {
         if (!db_.journal_done(key, &why)) LOG_WARN("journal done %s: %s", key.c_str(), why.c_str());
     } else {
@@ -111,7 +161,26 @@ bool reap(const Config& config, db::Database& db, storage::Store& store, int64_t
           std::string* why) {
     std::vector<db::JournalEntry> due;
     if (!db.due_entries(now, now - config.pending_grace, &due, why)) return false;
-    for (const db::JournalEntry& entry : due) {
+    // Releases the hold of the entry being worked on, whatever path ends it.
+    struct Hold {
+        db::Database& db;
+        bool held = false;
+        ~Hold() {
+            std::string ignored;
+            if (held) db.release_entry(&ignored);
+        }
+        bool release(std::string* why) {
+            held = false;
+            return db.release_entry(why);
+        }
+    };
+    for (const db::JournalEntry& listed : due) {
+        Hold hold{db};
+        db::JournalEntry entry;
+        bool taken = false;
+        if (!db.take_entry(listed.key, now, now - config.pending_grace, &entry, &taken, why)) return false;
+        if (!taken) continue;   // done meanwhile, or another host's reaper has it
+        hold.held = true;
         if (entry.state == "pending") {
             bool claimed = false;
             if (!db.claim_pending(entry.key, now, &claimed, why)) return false;
@@ -122,20 +191,20 @@ bool reap(const Config& config, db::Database& db, storage::Store& store, int64_t
         if (!db.is_referenced(entry.key, &referenced, why)) return false;
         if (referenced) {
             // Never delete what a profile shows; the row is stale.
-            if (!db.journal_done(entry.key, why)) return false;
+            if (!db.journal_done(entry.key, why) || !hold.release(why)) return false;
             ++report->dropped_referenced;
             LOG_INFO("reaper: %s is referenced by a profile: journal entry dropped", entry.key.c_str());
             continue;
         }
         storage::Result del = store.remove(entry.key);
         if (del.ok()) {
-            if (!db.journal_done(entry.key, why)) return false;
+            if (!db.journal_done(entry.key, why) || !hold.release(why)) return false;
             ++report->removed;
             LOG_INFO("reaper: removed %s", entry.key.c_str());
         } else {
             const int attempts = entry.attempts + 1;
             const int64_t next = now + backoff_seconds(attempts, config.reap_backoff_base, config.reap_backoff_max);
-            if (!db.journal_retry_later(entry.key, next, del.detail, why)) return false;
+            if (!db.journal_retry_later(entry.key, next, del.detail, why) || !hold.release(why)) return false;
             ++report->failed;
             report->errors.push_back(entry.key + ": " + del.detail);
             LOG_WARN("reaper: delete %s failed (%s), attempt %d, next in %lld s", entry.key.c_str(),

@@ -6,6 +6,11 @@
 //                 the old key for removal and drops the pending row;
 //   3. clean_up(): delete the old object now, best effort; on failure its
 //                 journal row stays and the reaper retries.
+// Every store call passes the StoreGate first (when there is one): a call
+// the bulkhead or the open breaker refuses is not made — an upload answers
+// 503 before anything is journaled, a delete is left to the reaper.  A PUT
+// that failed while certainly writing nothing (Result::nothing_written)
+// drops its own pending row; only uncertain outcomes wait for the reaper.
 // A crash between any two steps leaves only journaled keys behind, which the
 // reaper resolves: removal rows are retried with exponential backoff; pending
 // rows older than pending_grace are claimed (atomically with any late commit,
@@ -24,6 +29,7 @@
 #include "core/config.h"
 #include "db/database.h"
 #include "storage/store.h"
+#include "storage/store_gate.h"
 
 namespace talentd::cleanup {
 
@@ -37,14 +43,22 @@ struct PictureBytes {
 
 // 503 {"detail": "Storage temporarily unavailable, please retry."} with Retry-After.
 ApiError storage_unavailable(const Config& config);
+// 503 {"detail": "Database temporarily unavailable, please retry."} with
+// Retry-After: the database is unreachable or timed out (db::Failure::Unavailable).
+ApiError database_unavailable(const Config& config);
+// database_unavailable() when db's last failure says so, else the 500.
+ApiError database_error(const Config& config, const db::Database& db);
 
 class Pictures {
 public:
-    Pictures(const Config& config, db::Database& db, storage::Store& store);
+    // gate: nullptr for none (talentctl).
+    Pictures(const Config& config, db::Database& db, storage::Store& store, storage::StoreGate* gate = nullptr);
 
     // Steps 1-2.  Returns the new key, or nullopt with *error = 503
-    // (storage unavailable; nothing referenced, the pending row is left for
-    // the reaper if the PUT may have landed) or 500 (database).
+    // (the gate refused: nothing journaled; or storage unavailable: nothing
+    // referenced, the pending row dropped when the PUT certainly wrote
+    // nothing, else left for the reaper; or database unavailable before the
+    // PUT) or 500 (database error).
     std::optional<std::string> store(int64_t user_id, const PictureBytes& picture, ApiError* error);
 
     // Step 3: the transaction.  *old_key gets the key to delete afterwards.
@@ -70,6 +84,8 @@ private:
     const Config& config_;
     db::Database& db_;
     storage::Store& store_;
+    storage::StoreGate* gate_;
+    storage::GateSettings gate_settings_;
 };
 
 struct ReapReport {
@@ -81,6 +97,8 @@ struct ReapReport {
 };
 
 // One reaper pass at `now` (unix seconds).  Returns false on a database error.
+// Each due row is worked on under the database's hold (take_entry): reapers
+// on several hosts at once never delete a key twice and never skip one.
 bool reap(const Config& config, db::Database& db, storage::Store& store, int64_t now, ReapReport* report,
           std::string* why);
 

@@ -99,6 +99,24 @@ Setter one_of(std::string Config::*field, std::vector<std::string> choices) {
     };
 }
 
+// An SQL table name, optionally schema-qualified: [a-z_][a-z0-9_]* (.same).
+// Quoted by the database module; this keeps it free of anything to quote.
+Setter identifier(std::string Config::*field) {
+    return [=](Config& c, const std::string& v) {
+        auto part_ok = [](const std::string& p) {
+            if (p.empty() || p.size() > 63 || (p[0] >= '0' && p[0] <= '9')) return false;
+            for (char ch : p)
+                if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_')) return false;
+            return true;
+        };
+        auto dot = v.find('.');
+        if (dot == std::string::npos ? !part_ok(v) : !part_ok(v.substr(0, dot)) || !part_ok(v.substr(dot + 1)))
+            return false;
+        c.*field = v;
+        return true;
+    };
+}
+
 const std::map<std::string, Setter>& setters() {
     static const std::map<std::string, Setter> table = {
         {"listen", str(&Config::listen)},
@@ -144,8 +162,18 @@ const std::map<std::string, Setter>& setters() {
         {"decode_sandbox", boolean(&Config::decode_sandbox)},
         {"decode_cpu_limit", seconds(&Config::decode_cpu_limit, 0.001, 3600)},
         {"decode_memory_limit", integer64(&Config::decode_memory_limit, 16 << 20, INT64_MAX)},
+        {"strip_metadata", boolean(&Config::strip_metadata)},
+        {"strip_keep_icc", boolean(&Config::strip_keep_icc)},
         {"database", str(&Config::database)},
         {"database_busy_timeout", integer(&Config::database_busy_timeout, 0, 600000)},
+        {"database_layout", one_of(&Config::database_layout, {"talentd", "django"})},
+        {"database_password_file", str(&Config::database_password_file)},
+        {"database_connect_timeout", integer(&Config::database_connect_timeout, 1, 600)},
+        {"database_timeout", integer(&Config::database_timeout, 100, 600000)},
+        {"database_retries", integer(&Config::database_retries, 0, 100)},
+        {"django_user_table", identifier(&Config::django_user_table)},
+        {"django_profile_table", identifier(&Config::django_profile_table)},
+        {"django_media_location", str(&Config::django_media_location)},
         {"s3_endpoint", str(&Config::s3_endpoint)},
         {"s3_bucket", str(&Config::s3_bucket)},
         {"s3_protocol", one_of(&Config::s3_protocol, {"http", "https"})},
@@ -154,6 +182,10 @@ const std::map<std::string, Setter>& setters() {
         {"s3_secret_key_file", str(&Config::s3_secret_key_file)},
         {"s3_acl", one_of(&Config::s3_acl, {"private", "public-read", "public-read-write", "authenticated-read"})},
         {"s3_timeout", integer(&Config::s3_timeout, 1, 3600)},
+        {"s3_egress_config", str(&Config::s3_egress_config)},
+        {"store_concurrency", integer(&Config::store_concurrency, 0, 512)},
+        {"store_breaker_failures", integer(&Config::store_breaker_failures, 0, 1000000)},
+        {"store_breaker_cooldown", integer(&Config::store_breaker_cooldown, 0, 86400)},
         {"media_prefix", str(&Config::media_prefix)},
         {"public_base_url", str(&Config::public_base_url)},
         {"retry_after", integer(&Config::retry_after, 1, 86400)},
@@ -242,6 +274,17 @@ bool validate_config(const Config& c, ConfigError* error) {
     if (c.listen.empty()) return fail(error, "listen is required");
     if (c.decode_memory_limit < c.max_decode_memory)
         return fail(error, "decode_memory_limit must not be below max_decode_memory");
+    if (c.database.empty()) return fail(error, "database is required");
+    if (c.database_layout == "django") {
+        if (!database_is_postgresql(c.database))
+            return fail(error, "database_layout = django needs a PostgreSQL database (postgresql://…)");
+        const std::string& loc = c.django_media_location;
+        if (loc.empty() || loc.front() == '/' || loc.back() == '/')
+            return fail(error, "django_media_location must be a key prefix without slashes at its ends, such as media");
+        if (c.media_prefix.compare(0, loc.size() + 1, loc + "/") != 0 || c.media_prefix.size() <= loc.size() + 1)
+            return fail(error, "media_prefix must lie under django_media_location (" + loc +
+                                   "/…) so Django and talentd build the same URL");
+    }
     return true;
 }
 
@@ -278,6 +321,7 @@ std::optional<Config> load_config(const std::string& path, const std::map<std::s
         {&config.jwt_public_key_file, &config.jwt_public_key},
         {&config.jwt_private_key_file, &config.jwt_private_key},
         {&config.s3_secret_key_file, &config.s3_secret_key},
+        {&config.database_password_file, &config.database_password},
     };
     for (auto& s : secrets) {
         if (s.file->empty()) continue;
@@ -286,6 +330,17 @@ std::optional<Config> load_config(const std::string& path, const std::map<std::s
     // An RS/ES service verifies with the public key; talentctl may mint with the private one.
     if (!validate_config(config, error)) return std::nullopt;
     return config;
+}
+
+bool database_is_postgresql(const std::string& database) {
+    if (database.rfind("postgresql://", 0) == 0 || database.rfind("postgres://", 0) == 0) return true;
+    // A libpq connection string starts with "keyword=" (white space allowed
+    // around the sign); a file name with '=' further on stays a file.
+    size_t i = 0;
+    while (i < database.size() && ((database[i] >= 'a' && database[i] <= 'z') || database[i] == '_')) ++i;
+    if (i == 0) return false;
+    while (i < database.size() && database[i] == ' ') ++i;
+    return i < database.size() && database[i] == '=';
 }
 
 std::map<std::string, std::string> process_environment() {

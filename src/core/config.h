@@ -63,6 +63,8 @@ struct Config {
     int64_t max_frames = 500;
     int64_t max_decode_memory = 64 * 1024 * 1024;   // bytes a decoder may allocate
     int max_progressive_scans = 100;                // JPEG scans before a file is refused
+    bool strip_metadata = true;                     // remove EXIF/XMP/IPTC/comments before storage
+    bool strip_keep_icc = true;                     // ... but keep the ICC profile
 
     // --- the decoder sandbox (talentd(8), SECURITY) ----------------------------
     bool decode_sandbox = true;                     // decode uploads in a sandboxed process
@@ -70,8 +72,19 @@ struct Config {
     int64_t decode_memory_limit = 192LL << 20;      // RLIMIT_DATA of a decoder process, bytes
 
     // --- database -------------------------------------------------------------
+    // An SQLite file, or PostgreSQL: postgresql://… or a libpq connection
+    // string ("host=… dbname=…"; sslmode and the rest pass through).
     std::string database = "/var/lib/talentd/talentd.db";
-    int database_busy_timeout = 5000;               // milliseconds
+    int database_busy_timeout = 5000;               // milliseconds (SQLite)
+    std::string database_layout = "talentd";        // talentd | django (PostgreSQL only)
+    std::string database_password_file;             // PostgreSQL password (or libpq's own ways)
+    std::string database_password;                  // loaded from database_password_file
+    int database_connect_timeout = 5;               // seconds, PostgreSQL connection attempt
+    int database_timeout = 5000;                    // milliseconds, deadline of each PostgreSQL round trip
+    int database_retries = 3;                       // reruns of a transaction after a serialization failure or deadlock
+    std::string django_user_table = "accounts_user";      // database_layout = django: Django's user table
+    std::string django_profile_table = "talent_profile";  // … and the talent profile table
+    std::string django_media_location = "media";          // the storage location (MEDIA prefix) of Django's names
 
     // --- storage (S3 / DigitalOcean Spaces via libs3) ------------------------
     std::string s3_endpoint = "127.0.0.1:8081";     // host[:port] libs3 talks to
@@ -83,6 +96,11 @@ struct Config {
     std::string s3_secret_key;                      // loaded from s3_secret_key_file
     std::string s3_acl = "public-read";             // private | public-read | public-read-write | authenticated-read
     int s3_timeout = 10;                            // seconds, deadline of every store call
+    std::string s3_egress_config;                   // the egress proxy's nginx file: its timeouts are
+                                                    // checked against s3_timeout ("" = not checked)
+    int store_concurrency = 0;                      // workers inside a store call at once (0: workers - 1, min 1)
+    int store_breaker_failures = 3;                 // consecutive unavailable store calls that open the breaker (0: never)
+    int store_breaker_cooldown = 10;                // seconds an open breaker refuses uploads before a probe
     std::string media_prefix = "media/profile_pictures/";
     std::string public_base_url = "https://gan7club-spaces.fra1.cdn.digitaloceanspaces.com";
     int retry_after = 30;                           // seconds, Retry-After on 503
@@ -123,6 +141,10 @@ bool set_config_value(Config& config, const std::string& key, const std::string&
 
 // Checks cross-key rules (workers >= 1, known algorithm, key material present…).
 bool validate_config(const Config& config, ConfigError* error);
+
+// True when `database` names a PostgreSQL server: postgresql:// or
+// postgres:// URI, or a libpq connection string ("keyword=value ...").
+bool database_is_postgresql(const std::string& database);
 
 // The process environment as a map, for load_config.
 std::map<std::string, std::string> process_environment();

@@ -117,6 +117,7 @@ void Master::reap_children() {
                 LOG_WARN("reaper pass failed (status %d)", status);
             continue;
         }
+        if (hooks_.worker_exited) hooks_.worker_exited(pid);
         draining_.erase(std::remove_if(draining_.begin(), draining_.end(),
                                        [pid](const auto& d) { return d.first == pid; }),
                         draining_.end());

@@ -7,12 +7,16 @@
 //              listening socket stays open throughout, so no request is lost;
 //              on failure keep running with the old configuration
 //   SIGTERM/INT  stop: sd_notify STOPPING=1, SIGTERM to every worker, wait
-//              up to drain_timeout for in-flight requests, SIGKILL the rest
+//              up to drain_timeout for in-flight requests, SIGKILL the rest.
+//              A worker accepts nothing after its SIGTERM, so a stop takes
+//              as long as the longest request in flight, not drain_timeout
 //   timer      every reap_interval seconds fork the reaper (hooks.reaper)
 //
 // The master opens no database and no storage connection: fork first, then
 // open — each child does its own.
 #pragma once
+
+#include <sys/types.h>
 
 #include <functional>
 #include <string>
@@ -28,6 +32,9 @@ struct MasterHooks {
     std::function<int(const Config& config)> reaper;
     // Re-reads the configuration (SIGHUP); false with *why on error.
     std::function<bool(Config* config, std::string* why)> reload;
+    // Called for every worker reaped (crashed, recycled or drained), before
+    // any replacement starts: frees what it held in shared state.  May be empty.
+    std::function<void(pid_t pid)> worker_exited;
 };
 
 int run_master(Config config, int listen_fd, const MasterHooks& hooks);

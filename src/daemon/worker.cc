@@ -19,6 +19,19 @@ volatile sig_atomic_t stop_requested = 0;
 
 void on_stop(int) { stop_requested = 1; }
 
+// Linux runs the handler of a signal that ppoll() unblocks only when ppoll
+// fails with EINTR.  When the socket is already readable, ppoll returns it
+// and puts the blocked mask back with the signal still pending: a worker
+// whose socket never goes idle (a queue of requests) would keep accepting
+// until the master's drain_timeout SIGKILLed it mid-request.  So look at
+// what is pending after every wake-up, before accepting anything.
+bool stop_signal_pending() {
+    sigset_t pending;
+    if (sigpending(&pending) != 0) return false;
+    return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGHUP) == 1 ||
+           sigismember(&pending, SIGINT) == 1;
+}
+
 double now_ms() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -67,6 +80,7 @@ int run_worker(const Config& config, int listen_fd, http::Handler& handler) {
             LOG_ERROR("poll on the listening socket failed: %s", strerror(errno));
             return 1;
         }
+        if (stop_requested || stop_signal_pending()) break;
         // Another worker may have taken the connection: accept then fails
         // with EAGAIN on the non-blocking socket and we wait again.
         if (!channel.accept()) continue;

@@ -1,10 +1,12 @@
 // Worker — one pre-forked process serving FastCGI requests one at a time.
 //
 // The loop: wait for the listening socket to become readable (ppoll, with
-// SIGTERM/SIGHUP/SIGINT deliverable only while waiting), accept one request,
-// let the handler answer it, write one log line, repeat.  A stop signal that
-// arrives during a request is noticed after it: in-flight requests always
-// finish.  After max_requests the worker exits 0 and the master replaces it.
+// SIGTERM/SIGHUP/SIGINT deliverable only while waiting), check that no stop
+// signal is pending, accept one request, let the handler answer it, write
+// one log line, repeat.  A stop signal that arrives during a request is
+// noticed after it: the request in flight always finishes, and no other is
+// accepted, however busy the socket.  After max_requests the worker exits 0
+// and the master replaces it.
 #pragma once
 
 #include "core/config.h"

@@ -199,6 +199,7 @@ struct Call {
     bool abandoned = false;  // deadline passed: later callbacks are ignored
     S3Status status = S3StatusInternalError;
     std::string message;     // S3's <Message>, printable, truncated
+    std::string egress;      // <Egress> of the egress proxy's own error answers
 
     // put
     const uint8_t* data = nullptr;
@@ -237,6 +238,11 @@ static void on_complete(S3Status status, const S3ErrorDetails* error, void* data
     call->status = status;
     try {
         if (status != S3StatusOK && error && error->message) call->message = printable(error->message, kMaxMessage);
+        if (status != S3StatusOK && error)
+            for (int i = 0; i < error->extraDetailsCount; ++i)
+                if (error->extraDetails[i].name && error->extraDetails[i].value &&
+                    std::strcmp(error->extraDetails[i].name, "Egress") == 0)
+                    call->egress = printable(error->extraDetails[i].value, 40);
     } catch (...) {
         call->message.clear();
     }
@@ -351,6 +357,37 @@ bool run(Call* call, const Deadline& deadline, Start&& start) {
     return true;
 }
 
+// Whether a call that failed certainly changed nothing in the store: no
+// connection was made, or the store itself answered with an error.  A
+// timeout, a connection lost mid-way, an answer that is not the store's
+// (a gateway's 502/504 after it reached the store, a body that is not S3's
+// XML) or the store's 500 may follow a write that landed.  The egress proxy
+// (nginx/talentd-egress.conf) says in <Egress>no-connection</Egress> that
+// its error answer came without ever reaching the store.
+bool certainly_nothing_written(const Call& call) {
+    switch (call.status) {
+    case S3StatusNameLookupError:
+    case S3StatusFailedToConnect:
+    case S3StatusServerFailedVerification:
+        return true;
+    case S3StatusErrorInternalError:
+        return false;
+    case S3StatusErrorUnknown:
+        // An error code libs3 2.0 does not know: the egress proxy's own
+        // (marked), or the store's (ServiceUnavailable, unmarked).
+        return call.egress.empty() || call.egress == "no-connection";
+    case S3StatusHttpErrorMovedTemporarily:
+    case S3StatusHttpErrorBadRequest:
+    case S3StatusHttpErrorForbidden:
+    case S3StatusHttpErrorNotFound:
+    case S3StatusHttpErrorConflict:
+        return true;
+    default:
+        // Every other S3StatusErrorXxx is an S3 error document: the store's answer.
+        return call.status >= S3StatusErrorAccessDenied && call.status < S3StatusErrorUnknown;
+    }
+}
+
 Result finish(const Call& call, bool in_time, const Deadline& deadline, int ok_status) {
     Result result;
     result.seconds = std::chrono::duration<double>(Clock::now() - deadline.start).count();
@@ -361,6 +398,7 @@ Result finish(const Call& call, bool in_time, const Deadline& deadline, int ok_s
     }
     result.outcome = outcome_of(call.status);
     result.http_status = call.status == S3StatusOK ? ok_status : implied_http_status(call.status);
+    result.nothing_written = !result.ok() && certainly_nothing_written(call);
     result.detail = S3_get_status_name(call.status);
     if (!call.message.empty()) result.detail += ": " + call.message;
     return result;
@@ -373,6 +411,7 @@ bool valid_key(const std::string& key) { return !key.empty(); }
 Result refuse(const std::string& why) {
     Result result;
     result.outcome = Outcome::Failed;
+    result.nothing_written = true;
     result.detail = why;
     return result;
 }

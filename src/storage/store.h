@@ -88,6 +88,13 @@ struct Result {
     // one; or "timeout after 10 s".  Never a key or a signature.
     std::string detail;
     double seconds = 0;  // wall time of the call
+    // A failed call that certainly changed nothing in the store: no
+    // connection (refused, no such host, TLS refused; also the egress
+    // proxy's 502/504 marked <Egress>no-connection</Egress>), or an error
+    // answer from the store itself other than 500.  False for a timeout, a
+    // connection lost mid-way, a gateway's answer after it reached the
+    // store: a PUT may have landed.
+    bool nothing_written = false;
     bool ok() const { return outcome == Outcome::Ok; }
 };
 

@@ -8,7 +8,7 @@
 FUZZ_CXX   ?= clang++
 FUZZ_BUILD := build/fuzz
 FUZZ_FLAGS := -std=c++20 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Isrc
-PKGS       := fcgi libjpeg libpng16 libwebp libwebpdemux libwebpmux jansson libjwt sqlite3 libsystemd libcurl libxml-2.0 openssl libseccomp
+PKGS       := fcgi libjpeg libpng16 zlib libwebp libwebpdemux libwebpmux jansson libpq libjwt sqlite3 libsystemd libcurl libxml-2.0 openssl libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := -ls3 $(shell pkg-config --libs $(PKGS)) -lgif -lpthread
 
@@ -42,3 +42,6 @@ run: build
 	  grep -E '^(stat::number_of_executed_units|stat::peak_rss|#[0-9]+ +DONE|==[0-9]+==ERROR|SUMMARY)' $(FUZZ_BUILD)/$$name.log || true; \
 	  if [ $$rc -ne 0 ]; then echo "fuzz $$name FAILED (see $(FUZZ_BUILD)/$$name.log)"; exit 1; fi; \
 	done
+
+# fuzz_strip compares pictures with the test helper that decodes them.
+$(FUZZ_BUILD)/fuzz_strip: $(FUZZ_BUILD)/tests/support/pixels.o

@@ -3,7 +3,7 @@
 // health, nginx's own answers, crashed and recycled workers, reload under
 // load, drain on SIGTERM; and `talentd -t`, `talentctl --help`.
 //
-// Three stacks are started by main() before the tests fork (a Check test
+// Four stacks are started by main() before the tests fork (a Check test
 // that fails exits without running destructors, so a stack it owned would
 // leak); each test uses one and leaves it serving, except the drain test,
 // which stops its own.
@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -23,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "../support/load.h"
+#include "../support/payload.h"
 #include "../support/stack.h"
 #include "../support/temp_dir.h"
 
@@ -37,6 +40,7 @@ namespace {
 t::Stack* g_main = nullptr;     // 4 workers: health, nginx answers, crash, reload
 t::Stack* g_recycle = nullptr;  // 1 worker, max_requests = 5
 t::Stack* g_drain = nullptr;    // 4 workers, stopped by the drain test
+t::Stack* g_busy = nullptr;     // 2 workers under sustained load: a worker's own SIGTERM
 
 bool wait_until(const std::function<bool()>& done, double seconds) {
     auto end = Clock::now() + std::chrono::duration<double>(seconds);
@@ -82,6 +86,50 @@ std::vector<pid_t> talentd_processes(const t::Stack& stack) {
         if (cmdline.find("talentd -c " + conf) != std::string::npos && t::process_alive(pid)) out.push_back(pid);
     }
     return out;
+}
+
+// Talent users first..first+count-1 in `stack`.
+std::vector<int64_t> add_users(const t::Stack& stack, int64_t first, int count) {
+    std::vector<int64_t> users;
+    for (int64_t id = first; id < first + count; ++id) {
+        std::string why;
+        ck_assert_msg(stack.add_talent_user(id, &why), "user %lld: %s", static_cast<long long>(id), why.c_str());
+        users.push_back(id);
+    }
+    return users;
+}
+
+// Sustained load that keeps the listening socket ready: more clients than
+// workers, half of them uploading (a worker spends milliseconds on each
+// picture and its PUT), so a queue of connections always waits in the backlog.
+t::LoadOptions busy_load(const std::vector<int64_t>& users, int clients) {
+    t::LoadOptions o;
+    o.clients = clients;
+    o.users = users;
+    for (const char* name : {"valid/jpeg/testorig.jpg", "valid/jpeg/grayscale.jpg", "valid/jpeg/progressive.jpg"})
+        o.pictures.push_back(t::read_file(t::corpus_dir() + "/" + name));
+    o.get = 40;
+    o.fields = 15;
+    o.upload = 45;
+    o.clear = 0;
+    o.invalid = 0;
+    return o;
+}
+
+// Requests that `pid` logged from byte `offset` of the log on.
+int requests_logged_by(const std::string& log, size_t offset, pid_t pid) {
+    int n = 0;
+    const std::string tag = "talentd[" + std::to_string(pid) + "] info: ";
+    for (size_t at = log.find(tag, offset); at != std::string::npos; at = log.find(tag, at + 1)) {
+        const std::string rest = log.substr(at + tag.size(), 8);
+        if (rest.rfind("GET ", 0) == 0 || rest.rfind("PATCH ", 0) == 0 || rest.rfind("POST ", 0) == 0) ++n;
+    }
+    return n;
+}
+
+std::string describe(const t::LoadRecord& r) {
+    return std::string(t::load_kind_name(r.kind)) + " user " + std::to_string(r.user) + " at " +
+           std::to_string(r.start) + " s: " + std::to_string(r.status) + " " + r.error;
 }
 
 }  // namespace
@@ -192,106 +240,136 @@ START_TEST(worker_recycled_after_max_requests) {
 }
 END_TEST
 
+// Three SIGHUPs while 10 clients keep 4 workers busy (uploads, GETs, field
+// updates): every request is answered 200, every old worker leaves while
+// the load goes on (it finishes its request and takes no other), and none
+// has to be killed at drain_timeout.
 START_TEST(reload_under_load_loses_nothing) {
     pid_t master = g_main->talentd_pid();
     std::vector<pid_t> before = steady_workers(*g_main, 4);
     ck_assert_int_eq(before.size(), 4);
-    constexpr int kRequests = 300;
-    std::atomic<int> done{0};
-    std::vector<long> statuses(kRequests, 0);
-    std::vector<std::string> errors(kRequests);
-    std::thread client([&] {
-        for (int i = 0; i < kRequests; ++i) {
-            t::HttpResponse r = g_main->request("GET", "/healthz");
-            statuses[i] = r.status;
-            errors[i] = r.error;
-            done.fetch_add(1);
-        }
-    });
+    t::Load load(*g_main, busy_load(add_users(*g_main, 500, 6), 10));
+    load.start();
     for (int reload = 1; reload <= 3; ++reload) {
-        wait_until([&] { return done.load() >= reload * kRequests / 4; }, 60);
+        const size_t target = load.completed() + 40;
+        wait_until([&] { return load.completed() >= target; }, 120);
         kill(master, SIGHUP);
     }
-    client.join();
-    for (int i = 0; i < kRequests; ++i)
-        ck_assert_msg(statuses[i] == 200, "request %d of %d: %ld %s", i + 1, kRequests, statuses[i],
-                      errors[i].c_str());
-    ck_assert_msg(t::process_alive(master) && g_main->talentd_pid() == master, "the master changed");
     std::vector<pid_t> after;
-    bool renewed = wait_until([&] { after = g_main->talentd_workers(); return after.size() == 4 && disjoint(before, after); },
-                              10);
-    ck_assert_msg(renewed, "workers after 3 reloads: %zu, some from before the reload", after.size());
-    ck_assert_msg(g_main->talentd_log().find("reloaded: generation") != std::string::npos, "no log line");
+    bool renewed = wait_until(
+        [&] { after = g_main->talentd_workers(); return after.size() == 4 && disjoint(before, after); }, 60);
+    const size_t target = load.completed() + 40;
+    wait_until([&] { return load.completed() >= target; }, 120);
+    load.stop();
+    ck_assert_msg(renewed, "old workers still running under load after 3 reloads (%zu workers)", after.size());
+    const auto records = load.records();
+    int ok = 0;
+    for (const auto& r : records) {
+        ck_assert_msg(r.status == 200, "lost on a reload: %s", describe(r).c_str());
+        ++ok;
+    }
+    std::fprintf(stderr, "reload under load: %d requests, all 200\n", ok);
+    ck_assert_msg(t::process_alive(master) && g_main->talentd_pid() == master, "the master changed");
+    const std::string log = g_main->talentd_log();
+    ck_assert_msg(log.find("reloaded: generation") != std::string::npos, "no log line");
+    const bool killed = log.find("did not finish within drain_timeout") != std::string::npos;
+    if (killed) std::fprintf(stderr, "%s\n", log.c_str());
+    ck_assert_msg(!killed, "an old worker had to be killed at drain_timeout (log above)");
 }
 END_TEST
 
-// SIGTERM while 8 clients hammer /healthz: every request succeeds, except
-// those nginx could not hand over once talentd was gone (502, all completed
-// after the socket disappeared); the master exits 0 within drain_timeout,
-// says "stopped", and leaves no worker behind.
+// A worker sent SIGTERM while 10 clients keep its socket ready (2 workers)
+// answers the request it is serving, accepts no other, and exits while the
+// load goes on; the master replaces it; no request fails.  (Before the fix
+// the pending signal was never run: ppoll returned the ready socket, and the
+// worker served on until the load stopped.)
+START_TEST(sigterm_worker_under_load_accepts_no_other_request) {
+    std::vector<pid_t> before = steady_workers(*g_busy, 2);
+    ck_assert_int_eq(before.size(), 2);
+    t::Load load(*g_busy, busy_load(add_users(*g_busy, 600, 6), 10));
+    load.start();
+    wait_until([&] { return load.completed() >= 60; }, 120);
+    const pid_t victim = before[0];
+    const size_t offset = g_busy->talentd_log().size();
+    const size_t done_at_signal = load.completed();
+    ck_assert_int_eq(kill(victim, SIGTERM), 0);
+    const bool exited = wait_until([&] { return !t::process_alive(victim); }, 60);
+    const size_t done_at_exit = load.completed();
+    // The load goes on past the exit: the others are still served.
+    const size_t target = done_at_exit + 30;
+    wait_until([&] { return load.completed() >= target; }, 120);
+    load.stop();
+    ck_assert_msg(exited, "worker %d still serving 60 s after its SIGTERM, under load", static_cast<int>(victim));
+    const std::string log = g_busy->talentd_log();
+    const int after_signal = requests_logged_by(log, offset, victim);
+    std::fprintf(stderr, "worker SIGTERM under load: %d request(s) finished after the signal, %zu served by all "
+                 "meanwhile\n", after_signal, done_at_exit - done_at_signal);
+    ck_assert_msg(after_signal <= 1, "worker %d answered %d requests after its SIGTERM", static_cast<int>(victim),
+                  after_signal);
+    for (const auto& r : load.records()) ck_assert_msg(r.status == 200, "%s", describe(r).c_str());
+    std::vector<pid_t> now;
+    ck_assert_msg(wait_until([&] { now = g_busy->talentd_workers(); return now.size() == 2; }, 10),
+                  "the worker was not replaced");
+}
+END_TEST
+
+// SIGTERM to the master while 12 clients keep its 4 workers busy: every
+// request a worker accepted is answered 200; the only failures are 502s
+// nginx gives once talentd is gone (requests it could not hand over, all
+// completed after the socket disappeared); no worker has to be killed at
+// drain_timeout; the master exits 0, says "stopped", leaves nothing behind.
 START_TEST(sigterm_drains_in_flight_requests) {
     pid_t master = g_drain->talentd_pid();
     ck_assert_int_eq(steady_workers(*g_drain, 4).size(), 4);
     const std::string socket = g_drain->get("TALENTD_SOCKET");
     const std::string exit_file = g_drain->dir() + "/talentd.exit";
-    constexpr int kThreads = 8, kEach = 50;
-    struct Outcome {
-        long status = -1;
-        std::string error;
-        Clock::time_point completed;
-    };
-    std::vector<Outcome> outcomes(kThreads * kEach);
-    std::atomic<int> done{0};
-    std::vector<std::thread> clients;
-    for (int th = 0; th < kThreads; ++th)
-        clients.emplace_back([&, th] {
-            for (int i = 0; i < kEach; ++i) {
-                t::HttpResponse r = g_drain->request("GET", "/healthz");
-                Outcome& o = outcomes[th * kEach + i];
-                o.status = r.status;
-                o.error = r.error;
-                o.completed = Clock::now();
-                done.fetch_add(1);
-            }
-        });
-    wait_until([&] { return done.load() >= kThreads * kEach / 4; }, 60);
-    const auto term_sent = Clock::now();
+    t::Load load(*g_drain, busy_load(add_users(*g_drain, 700, 6), 12));
+    load.start();
+    wait_until([&] { return load.completed() >= 80; }, 120);
+    const double term_sent = load.now();
     ck_assert_int_eq(kill(master, SIGTERM), 0);
     // The last moment the socket was certainly there: nginx answers 502 only
     // once talentd removed it (or closed it on exit, later still).
-    Clock::time_point socket_last_seen = term_sent;
+    double socket_last_seen = term_sent;
     struct stat st;
     bool exited = wait_until(
         [&] {
-            auto t0 = Clock::now();
+            double t0 = load.now();
             if (stat(socket.c_str(), &st) == 0) socket_last_seen = t0;
             return !t::process_alive(master);
         },
-        45);
-    const auto exit_seen = Clock::now();
-    for (auto& c : clients) c.join();
+        60);
+    const double exit_seen = load.now();
+    // A little more load against the stopped service, then stop it.
+    const size_t target = load.completed() + 12;
+    wait_until([&] { return load.completed() >= target; }, 30);
+    load.stop();
     ck_assert_msg(exited, "the master did not exit");
-    double drain_seconds = std::chrono::duration<double>(exit_seen - term_sent).count();
-    ck_assert_msg(drain_seconds <= 30.0, "stopping took %.1f s, over drain_timeout (30 s)", drain_seconds);
 
     int ok = 0, refused = 0;
-    for (size_t i = 0; i < outcomes.size(); ++i) {
-        const Outcome& o = outcomes[i];
-        if (o.status == 200) {
+    double longest_in_flight = 0;
+    for (const auto& r : load.records()) {
+        if (r.start <= term_sent && r.end >= term_sent) longest_in_flight = std::max(longest_in_flight, r.end - r.start);
+        if (r.status == 200) {
             ++ok;
             continue;
         }
-        ck_assert_msg(o.status == 502, "request %zu: status %ld %s", i, o.status, o.error.c_str());
-        ck_assert_msg(o.completed > socket_last_seen, "request %zu: 502 while talentd still listened", i);
+        ck_assert_msg(r.status == 502, "%s", describe(r).c_str());
+        ck_assert_msg(r.end > socket_last_seen, "502 while talentd still listened: %s", describe(r).c_str());
         ++refused;
     }
-    ck_assert_msg(ok >= kThreads * kEach / 4, "only %d requests succeeded", ok);
-    std::fprintf(stderr, "drain: %d ok, %d refused after talentd stopped, %.2f s\n", ok, refused, drain_seconds);
+    ck_assert_msg(ok >= 80, "only %d requests succeeded", ok);
+    std::fprintf(stderr, "stop under load: %d ok, %d refused after talentd stopped, stop took %.2f s, longest "
+                 "request in flight %.2f s\n", ok, refused, exit_seen - term_sent, longest_in_flight);
+    const std::string log = g_drain->talentd_log();
+    const bool killed = log.find("did not finish within drain_timeout") != std::string::npos;
+    if (killed) std::fprintf(stderr, "%s\n", log.c_str());
+    ck_assert_msg(!killed, "a worker had to be killed at drain_timeout (log above)");
 
     ck_assert_msg(wait_until([&] { return !t::read_file(exit_file).empty(); }, 5), "no exit status recorded");
     const std::string exit_status = t::read_file(exit_file);
     ck_assert_str_eq(exit_status.c_str(), "0\n");
-    ck_assert_msg(g_drain->talentd_log().find("stopped") != std::string::npos, "no \"stopped\" in the log");
+    ck_assert_msg(log.find("stopped") != std::string::npos, "no \"stopped\" in the log");
     std::vector<pid_t> left;
     bool gone = wait_until([&] { return (left = talentd_processes(*g_drain)).empty(); }, 5);
     ck_assert_msg(gone, "%zu talentd processes remain, e.g. %d", left.size(), left.empty() ? 0 : int(left[0]));
@@ -344,8 +422,11 @@ END_TEST
 int main() {
     // No reaper in these stacks: its child would count as a worker.
     std::string why;
-    auto main_stack =
-        t::Stack::start({{"STACK_REAP_INTERVAL", "0"}, {"STACK_EXTRA_CONF", "max_request_size = 5242880"}}, &why);
+    // store_concurrency = workers: every upload passes the bulkhead, so the
+    // load tests see 200 for every request.
+    auto main_stack = t::Stack::start(
+        {{"STACK_REAP_INTERVAL", "0"}, {"STACK_EXTRA_CONF", "max_request_size = 5242880\nstore_concurrency = 4"}},
+        &why);
     if (!main_stack) {
         std::fprintf(stderr, "test_daemon: %s\n", why.c_str());
         return 1;
@@ -356,11 +437,19 @@ int main() {
         std::fprintf(stderr, "test_daemon: %s\n", why.c_str());
         return 1;
     }
-    auto drain_stack = t::Stack::start({{"STACK_REAP_INTERVAL", "0"}}, &why);
+    auto drain_stack =
+        t::Stack::start({{"STACK_REAP_INTERVAL", "0"}, {"STACK_EXTRA_CONF", "store_concurrency = 4"}}, &why);
     if (!drain_stack) {
         std::fprintf(stderr, "test_daemon: %s\n", why.c_str());
         return 1;
     }
+    auto busy_stack = t::Stack::start(
+        {{"STACK_REAP_INTERVAL", "0"}, {"STACK_WORKERS", "2"}, {"STACK_EXTRA_CONF", "store_concurrency = 2"}}, &why);
+    if (!busy_stack) {
+        std::fprintf(stderr, "test_daemon: %s\n", why.c_str());
+        return 1;
+    }
+    g_busy = busy_stack.get();
     g_main = main_stack.get();
     g_recycle = recycle_stack.get();
     g_drain = drain_stack.get();
@@ -375,10 +464,11 @@ int main() {
     suite_add_tcase(suite, edge);
 
     TCase* workers = tcase_create("workers");
-    tcase_set_timeout(workers, 120);
+    tcase_set_timeout(workers, 300);
     tcase_add_test(workers, killed_worker_is_replaced);
     tcase_add_test(workers, worker_recycled_after_max_requests);
     tcase_add_test(workers, reload_under_load_loses_nothing);
+    tcase_add_test(workers, sigterm_worker_under_load_accepts_no_other_request);
     tcase_add_test(workers, sigterm_drains_in_flight_requests);
     suite_add_tcase(suite, workers);
 

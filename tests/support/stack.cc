@@ -15,6 +15,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/config.h"
 #include "temp_dir.h"
 
 extern char** environ;
@@ -268,12 +269,52 @@ std::string Stack::token_for(int64_t user_id) const {
 }
 
 bool Stack::add_talent_user(int64_t id, std::string* why) const {
-    std::string n = std::to_string(id), output;
-    int status = talentctl({"user", "add", "--id", n, "--email", "user" + n + "@example.com", "--first-name", "Test",
-                            "--last-name", "User" + n, "--talent"},
-                           &output);
-    if (status != 0 && why) *why = "talentctl user add: status " + std::to_string(status) + ": " + output;
+    return add_user(id, "user" + std::to_string(id) + "@example.com", true, true, why);
+}
+
+namespace {
+std::string sql_text(const std::string& s) {
+    std::string out = "'";
+    for (char c : s) {
+        if (c == '\'') out += "''";
+        else out.push_back(c);
+    }
+    return out + "'";
+}
+}  // namespace
+
+bool Stack::add_user(int64_t id, const std::string& email, bool talent, bool active, std::string* why) const {
+    const std::string n = std::to_string(id);
+    std::string output;
+    int status;
+    if (django_layout()) {
+        // As Django's create_user: unusable password, username, flags, date_joined.
+        status = sql("INSERT INTO accounts_user (id, password, last_login, is_superuser, username, first_name, "
+                     "last_name, is_staff, is_active, date_joined, email, is_talent) VALUES (" +
+                         n + ", '!unusable', NULL, false, " + sql_text("user" + n) + ", 'Test', " +
+                         sql_text("User" + n) + ", false, " + (active ? "true" : "false") + ", now(), " +
+                         sql_text(email) + ", " + (talent ? "true" : "false") + ")",
+                     &output);
+    } else {
+        std::vector<std::string> args = {"user", "add", "--id", n, "--email", email, "--first-name", "Test",
+                                         "--last-name", "User" + n};
+        if (talent) args.push_back("--talent");
+        if (!active) args.push_back("--inactive");
+        status = talentctl(args, &output);
+    }
+    if (status != 0 && why) *why = "add user " + n + ": status " + std::to_string(status) + ": " + output;
     return status == 0;
+}
+
+int Stack::sql(const std::string& statement, std::string* output) const {
+    return run_command({"/bin/bash", script_, "sql", dir_, statement}, {}, output);
+}
+
+std::unique_ptr<db::Database> Stack::open_database(std::string* why) const {
+    ConfigError error;
+    auto config = load_config(get("TALENTD_CONF"), {}, &error);
+    if (!config) return *why = "configuration: " + error.message, nullptr;
+    return db::Database::open(*config, why);
 }
 
 int Stack::control(const std::string& command, std::string* output) const {

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "db/database.h"
 #include "http_client.h"
 
 namespace talentd::test {
@@ -54,9 +55,22 @@ class Stack {
     std::string token_for(int64_t user_id) const;
     // An active talent user: userID@example.com, "Test" "User<ID>".
     bool add_talent_user(int64_t id, std::string* why) const;
+    // A user created by whoever owns the users: `talentctl user add` in
+    // talentd's layout; in Django's (STACK_DB_LAYOUT=django) an INSERT into
+    // accounts_user with every column Django's create_user fills, and no
+    // profile row (Django's view makes it on first access).
+    bool add_user(int64_t id, const std::string& email, bool talent, bool active, std::string* why) const;
+    // "sqlite" or "postgresql"; "talentd" or "django".
+    std::string database_kind() const { return get("DATABASE_KIND"); }
+    bool django_layout() const { return get("DB_LAYOUT") == "django"; }
+    // SQL as PostgreSQL's superuser on the stack's database (`tests/stack
+    // sql`): psql -At output in *output.  Returns psql's exit status.
+    int sql(const std::string& statement, std::string* output = nullptr) const;
+    // The database as talentd sees it, opened from TALENTD_CONF (either backend).
+    std::unique_ptr<db::Database> open_database(std::string* why) const;
 
     // tests/stack COMMAND DIR: "restart-talentd", "stop-s3", "start-s3",
-    // "status", "stop".  Returns the exit status; output in *output.
+    // "stop-db", "start-db", "status", "stop".  Returns the exit status; output in *output.
     int control(const std::string& command, std::string* output = nullptr) const;
 
     // An HTTPS request to the stack's nginx, the certificate verified against

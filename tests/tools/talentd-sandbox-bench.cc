@@ -1,6 +1,10 @@
 // talentd-sandbox-bench — what the decoder sandbox adds to one upload.
 //
 //   talentd-sandbox-bench --talentd PATH [--repeat N] FILE...
+//   talentd-sandbox-bench --calibrate
+//
+// --calibrate prints the CPU time of a bare fork + _exit + wait of this
+// (small) process, the machine's price of a process, for scale.
 //
 // Per file, validates N times in process (image::validate) and N times
 // through a DecoderSandbox whose zygote is PATH (the built talentd), the
@@ -19,6 +23,7 @@
 // The sandboxed verdict must equal the in-process one (exit 1 otherwise).
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -111,7 +116,27 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
+int calibrate() {
+    const int n = 200;
+    rusage self0{}, kids0{}, self1{}, kids1{};
+    getrusage(RUSAGE_SELF, &self0);
+    getrusage(RUSAGE_CHILDREN, &kids0);
+    for (int i = 0; i < n; ++i) {
+        pid_t pid = fork();
+        if (pid == 0) _exit(0);
+        waitpid(pid, nullptr, 0);
+    }
+    getrusage(RUSAGE_SELF, &self1);
+    getrusage(RUSAGE_CHILDREN, &kids1);
+    auto us = [](const timeval& t) { return double(t.tv_sec) * 1e6 + double(t.tv_usec); };
+    double cpu = us(self1.ru_utime) - us(self0.ru_utime) + us(self1.ru_stime) - us(self0.ru_stime) +
+                 us(kids1.ru_utime) - us(kids0.ru_utime) + us(kids1.ru_stime) - us(kids0.ru_stime);
+    std::printf("fork_exit_wait_cpu_us=%.0f\n", cpu / n);
+    return 0;
+}
+
 int main(int argc, char** argv) {
+    if (argc == 2 && !std::strcmp(argv[1], "--calibrate")) return calibrate();
     std::string talentd;
     long repeat = 50;
     std::vector<const char*> files;

@@ -82,7 +82,7 @@ std::string describe(const Config& c) {
       << c.jwt_access_token_lifetime << ';' << c.max_image_size << ';' << c.max_video_size << ';'
       << joined(c.allowed_image_types) << ';' << joined(c.allowed_video_types) << ';' << c.max_image_pixels << ';'
       << c.max_total_pixels << ';' << c.max_frames << ';' << c.max_decode_memory << ';' << c.max_progressive_scans
-      << ';' << c.database << ';' << c.database_busy_timeout << ';' << c.s3_endpoint << ';' << c.s3_bucket << ';'
+      << ';' << c.strip_metadata << ';' << c.strip_keep_icc << ';' << c.database << ';' << c.database_busy_timeout << ';' << c.s3_endpoint << ';' << c.s3_bucket << ';'
       << c.s3_protocol << ';' << c.s3_uri_style << ';' << c.s3_access_key << ';' << c.s3_secret_key_file << ';'
       << c.s3_acl << ';' << c.s3_timeout << ';' << c.media_prefix << ';' << c.public_base_url << ';'
       << c.retry_after << ';' << c.reap_interval << ';' << c.pending_grace << ';' << c.reap_backoff_base << ';'
@@ -98,7 +98,7 @@ const std::vector<std::string> kAllKeys = {
     "jwt_secret_file", "jwt_public_key_file", "jwt_private_key_file", "jwt_user_id_claim", "jwt_issuer",
     "jwt_audience", "jwt_leeway", "jwt_access_token_lifetime", "max_image_size", "max_video_size",
     "allowed_image_types", "allowed_video_types", "max_image_pixels", "max_total_pixels", "max_frames",
-    "max_decode_memory", "max_progressive_scans", "database", "database_busy_timeout", "s3_endpoint", "s3_bucket",
+    "max_decode_memory", "max_progressive_scans", "strip_metadata", "strip_keep_icc", "database", "database_busy_timeout", "s3_endpoint", "s3_bucket",
     "s3_protocol", "s3_uri_style", "s3_access_key", "s3_secret_key_file", "s3_acl", "s3_timeout", "media_prefix",
     "public_base_url", "retry_after", "reap_interval", "pending_grace", "reap_backoff_base", "reap_backoff_max",
     "test_crash_at", "decode_sandbox", "decode_cpu_limit", "decode_memory_limit", "test_decoder_hooks"};

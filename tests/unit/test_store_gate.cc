@@ -1,0 +1,318 @@
+// Unit tests of storage/store_gate (the bulkhead and the circuit breaker
+// shared between workers) and storage/egress_check (the egress proxy's
+// timeouts against s3_timeout).  Crashes are real: a forked process takes a
+// slot or the probe and is SIGKILLed.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "../support/stack.h"
+#include "../support/temp_dir.h"
+#include "storage/egress_check.h"
+#include "storage/store_gate.h"
+
+// Last: check.h defines a `fail` macro that breaks the standard headers.
+#include <check.h>
+
+using talentd::storage::BreakerState;
+using talentd::storage::GateSettings;
+using talentd::storage::StoreGate;
+namespace t = talentd::test;
+
+namespace {
+
+constexpr bool kUnavailable = true;
+constexpr bool kAnswered = false;
+
+std::unique_ptr<StoreGate> make_gate() {
+    std::string why;
+    auto gate = StoreGate::create(&why);
+    ck_assert_msg(gate != nullptr, "%s", why.c_str());
+    return gate;
+}
+
+GateSettings settings(int concurrency, int failures, int cooldown) {
+    GateSettings s;
+    s.concurrency = concurrency;
+    s.failure_threshold = failures;
+    s.cooldown_seconds = cooldown;
+    return s;
+}
+
+// A child that enters the gate (as the probe if `now` is past the
+// cool-down), tells the parent, and waits to be killed.
+pid_t child_holding_a_pass(StoreGate& gate, const GateSettings& s, int64_t now, bool* admitted) {
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        StoreGate::Pass pass = gate.enter(s, now);
+        char c = pass.admitted() ? 'y' : 'n';
+        if (write(fds[1], &c, 1) != 1) _exit(3);
+        for (;;) pause();
+    }
+    close(fds[1]);
+    char c = 0;
+    ck_assert_int_eq(read(fds[0], &c, 1), 1);
+    close(fds[0]);
+    *admitted = c == 'y';
+    return pid;
+}
+
+void kill_and_reap(pid_t pid) {
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+}
+
+}  // namespace
+
+START_TEST(bulkhead_admits_up_to_its_limit) {
+    auto gate = make_gate();
+    const GateSettings s = settings(2, 3, 10);
+    StoreGate::Pass a = gate->enter(s, 0), b = gate->enter(s, 0);
+    ck_assert(a.admitted() && b.admitted());
+    ck_assert_int_eq(gate->snapshot(0).in_store, 2);
+    StoreGate::Pass c = gate->enter(s, 0);
+    ck_assert(c.verdict() == StoreGate::Verdict::Busy);
+    ck_assert_int_eq(gate->snapshot(0).refused_busy, 1);
+    a.finish(kAnswered, 0);
+    ck_assert_int_eq(gate->snapshot(0).in_store, 1);
+    StoreGate::Pass d = gate->enter(s, 0);
+    ck_assert(d.admitted());
+    ck_assert_int_eq(gate->snapshot(0).admitted, 3);
+}
+END_TEST
+
+START_TEST(pass_destroyed_frees_its_slot) {
+    auto gate = make_gate();
+    const GateSettings s = settings(1, 3, 10);
+    {
+        StoreGate::Pass a = gate->enter(s, 0);
+        ck_assert(a.admitted());
+        StoreGate::Pass moved = std::move(a);
+        ck_assert(gate->enter(s, 0).verdict() == StoreGate::Verdict::Busy);
+    }
+    ck_assert_int_eq(gate->snapshot(0).in_store, 0);
+    ck_assert(gate->enter(s, 0).admitted());
+}
+END_TEST
+
+// A worker SIGKILLed inside a store call keeps its slot until the master
+// reaps it and calls release_process.
+START_TEST(slot_of_a_killed_process_is_released_by_the_master) {
+    auto gate = make_gate();
+    const GateSettings s = settings(1, 3, 10);
+    bool admitted = false;
+    pid_t child = child_holding_a_pass(*gate, s, 0, &admitted);
+    ck_assert(admitted);
+    ck_assert_int_eq(gate->snapshot(0).in_store, 1);
+    kill_and_reap(child);
+    ck_assert_msg(gate->enter(s, 0).verdict() == StoreGate::Verdict::Busy, "a dead process's slot was free");
+    gate->release_process(child, 0);
+    ck_assert_int_eq(gate->snapshot(0).in_store, 0);
+    ck_assert(gate->enter(s, 0).admitted());
+}
+END_TEST
+
+START_TEST(breaker_opens_after_consecutive_failures) {
+    auto gate = make_gate();
+    const GateSettings s = settings(4, 3, 5);
+    for (int i = 0; i < 2; ++i) gate->enter(s, 0).finish(kUnavailable, 0);
+    gate->enter(s, 0).finish(kAnswered, 0);   // an answer resets the count
+    for (int i = 0; i < 2; ++i) gate->enter(s, 0).finish(kUnavailable, 0);
+    ck_assert(gate->snapshot(0).breaker == BreakerState::Closed);
+    ck_assert_int_eq(gate->snapshot(0).consecutive_failures, 2);
+    gate->enter(s, 1000).finish(kUnavailable, 1000);
+    auto snap = gate->snapshot(1000);
+    ck_assert(snap.breaker == BreakerState::Open);
+    ck_assert_int_eq(snap.open_ms_left, 5000);
+    ck_assert_int_eq(snap.openings, 1);
+    // Open: refused at once, and refusals do not count as failures.
+    ck_assert(gate->enter(s, 5999).verdict() == StoreGate::Verdict::Open);
+    ck_assert_int_eq(gate->snapshot(5999).refused_open, 1);
+    ck_assert_int_eq(gate->snapshot(5999).failures, 5);
+}
+END_TEST
+
+START_TEST(half_open_lets_one_probe_through) {
+    auto gate = make_gate();
+    const GateSettings s = settings(4, 1, 5);
+    gate->enter(s, 0).finish(kUnavailable, 0);
+    ck_assert(gate->snapshot(0).breaker == BreakerState::Open);
+
+    StoreGate::Pass probe = gate->enter(s, 5000);
+    ck_assert(probe.admitted() && probe.probe());
+    ck_assert(gate->snapshot(5000).breaker == BreakerState::HalfOpen);
+    ck_assert(gate->enter(s, 5001).verdict() == StoreGate::Verdict::Open);
+    // The probe fails: open for another cool-down from now.
+    probe.finish(kUnavailable, 6000);
+    ck_assert(gate->snapshot(6000).breaker == BreakerState::Open);
+    ck_assert(gate->enter(s, 10999).verdict() == StoreGate::Verdict::Open);
+    ck_assert_int_eq(gate->snapshot(6000).openings, 2);
+
+    // The next probe gets an answer: closed, everyone passes.
+    StoreGate::Pass second = gate->enter(s, 11000);
+    ck_assert(second.admitted() && second.probe());
+    second.finish(kAnswered, 11100);
+    ck_assert(gate->snapshot(11100).breaker == BreakerState::Closed);
+    StoreGate::Pass a = gate->enter(s, 11100), b = gate->enter(s, 11100);
+    ck_assert(a.admitted() && !a.probe() && b.admitted());
+}
+END_TEST
+
+// A probe whose worker dies must not leave the breaker half-open for ever.
+START_TEST(probe_of_a_killed_process_lets_the_next_call_probe) {
+    auto gate = make_gate();
+    const GateSettings s = settings(4, 1, 5);
+    gate->enter(s, 0).finish(kUnavailable, 0);
+    bool admitted = false;
+    pid_t child = child_holding_a_pass(*gate, s, 5000, &admitted);
+    ck_assert(admitted);
+    ck_assert(gate->snapshot(5000).breaker == BreakerState::HalfOpen);
+    kill_and_reap(child);
+    ck_assert(gate->enter(s, 6000).verdict() == StoreGate::Verdict::Open);
+    gate->release_process(child, 6000);
+    StoreGate::Pass next = gate->enter(s, 6000);
+    ck_assert_msg(next.admitted() && next.probe(), "no new probe after the first one died");
+    ck_assert_int_eq(gate->snapshot(6000).in_store, 1);
+}
+END_TEST
+
+// A probe refused by a full bulkhead gives the probe to the next caller.
+// (Callers may pass different limits: before and after a reload.)
+START_TEST(probe_refused_by_bulkhead_is_not_lost) {
+    auto gate = make_gate();
+    const GateSettings two = settings(2, 1, 5), one = settings(1, 1, 5);
+    StoreGate::Pass a = gate->enter(two, 0), b = gate->enter(two, 0);
+    ck_assert(a.admitted() && b.admitted());
+    b.finish(kUnavailable, 0);
+    ck_assert(gate->snapshot(0).breaker == BreakerState::Open);
+    StoreGate::Pass c = gate->enter(one, 5000);   // the probe, but a holds the only slot
+    ck_assert(c.verdict() == StoreGate::Verdict::Busy);
+    ck_assert(gate->snapshot(5000).breaker == BreakerState::Open);
+    StoreGate::Pass d = gate->enter(two, 5000);
+    ck_assert_msg(d.admitted() && d.probe(), "the probe was lost with the busy refusal");
+}
+END_TEST
+
+// After a reload the new generation has its own slots: old workers still
+// finishing their uploads do not make the new ones refuse.
+START_TEST(new_generation_counts_apart) {
+    auto gate = make_gate();
+    GateSettings old_gen = settings(1, 3, 10);
+    old_gen.generation = gate->generation();
+    StoreGate::Pass draining = gate->enter(old_gen, 0);
+    ck_assert(draining.admitted());
+    ck_assert(gate->enter(old_gen, 0).verdict() == StoreGate::Verdict::Busy);
+    gate->next_generation();
+    GateSettings new_gen = old_gen;
+    new_gen.generation = gate->generation();
+    StoreGate::Pass fresh = gate->enter(new_gen, 0);
+    ck_assert_msg(fresh.admitted(), "the new generation was refused while the old one drained");
+    ck_assert(gate->enter(new_gen, 0).verdict() == StoreGate::Verdict::Busy);
+    ck_assert_int_eq(gate->snapshot(0).in_store, 2);
+}
+END_TEST
+
+START_TEST(breaker_threshold_zero_never_opens) {
+    auto gate = make_gate();
+    const GateSettings s = settings(2, 0, 5);
+    for (int i = 0; i < 50; ++i) gate->enter(s, i).finish(kUnavailable, i);
+    ck_assert(gate->snapshot(100).breaker == BreakerState::Closed);
+    ck_assert(gate->enter(s, 100).admitted());
+}
+END_TEST
+
+START_TEST(gate_settings_default_to_all_workers_but_one) {
+    talentd::Config c;
+    c.workers = 4;
+    ck_assert_int_eq(talentd::storage::gate_settings_from(c).concurrency, 3);
+    c.workers = 1;
+    ck_assert_int_eq(talentd::storage::gate_settings_from(c).concurrency, 1);
+    c.store_concurrency = 2;
+    ck_assert_int_eq(talentd::storage::gate_settings_from(c).concurrency, 2);
+}
+END_TEST
+
+// --- the egress proxy's timeouts ----------------------------------------------------
+
+START_TEST(nginx_times_parse) {
+    using talentd::storage::parse_nginx_time;
+    ck_assert_int_eq(*parse_nginx_time("15"), 15000);
+    ck_assert_int_eq(*parse_nginx_time("15s"), 15000);
+    ck_assert_int_eq(*parse_nginx_time("500ms"), 500);
+    ck_assert_int_eq(*parse_nginx_time("1m30s"), 90000);
+    ck_assert_int_eq(*parse_nginx_time("2h"), 7200000);
+    for (const char* bad : {"", "s", "15x", "1.5s", "-3s", "15 s", "\"15s\"", "99999999999s"})
+        ck_assert_msg(!parse_nginx_time(bad), "accepted %s", bad);
+}
+END_TEST
+
+START_TEST(egress_timeouts_must_outlast_s3_timeout) {
+    using talentd::storage::check_egress_timeouts;
+    std::string why;
+    const std::string good =
+        "server { location / { proxy_connect_timeout 3s; proxy_send_timeout 15s;\n"
+        "  proxy_read_timeout 15s; # proxy_read_timeout 1s; in a comment\n"
+        "  proxy_next_upstream_timeout 0; } }\n";
+    ck_assert_msg(check_egress_timeouts(good, 10, &why), "%s", why.c_str());
+    ck_assert(!check_egress_timeouts(good, 15, &why));
+    ck_assert_msg(why.find("proxy_send_timeout 15s") != std::string::npos, "%s", why.c_str());
+
+    ck_assert(!check_egress_timeouts("proxy_send_timeout 15s; proxy_read_timeout 8s;", 10, &why));
+    ck_assert_msg(why.find("proxy_read_timeout 8s") != std::string::npos, "%s", why.c_str());
+    ck_assert(!check_egress_timeouts("proxy_send_timeout 15s; proxy_read_timeout 15s; proxy_next_upstream_timeout 8s;",
+                                     10, &why));
+    ck_assert_msg(why.find("proxy_next_upstream_timeout") != std::string::npos, "%s", why.c_str());
+    ck_assert(!check_egress_timeouts("proxy_read_timeout soon;", 10, &why));
+    ck_assert(!check_egress_timeouts("proxy_read_timeout;", 10, &why));
+    // Absent: nginx's 60 s, fine for 10 s, not for 60 s.
+    ck_assert(check_egress_timeouts("server { }", 10, &why));
+    ck_assert(!check_egress_timeouts("server { }", 60, &why));
+    // A word that only looks like the directive, as a value, is not one.
+    ck_assert(check_egress_timeouts("set $x proxy_read_timeout; proxy_read_timeout 20s;", 10, &why));
+}
+END_TEST
+
+START_TEST(shipped_egress_config_agrees_with_default_s3_timeout) {
+    const std::string root = t::stack_source_root();
+    ck_assert_msg(!root.empty(), "no source tree");
+    std::string why;
+    talentd::Config defaults;
+    ck_assert_msg(talentd::storage::check_egress_file(root + "/nginx/talentd-egress.conf", defaults.s3_timeout, &why),
+                  "%s", why.c_str());
+    ck_assert(!talentd::storage::check_egress_file(root + "/nginx/no-such.conf", 10, &why));
+}
+END_TEST
+
+int main() {
+    Suite* suite = suite_create("store_gate");
+    TCase* tc = tcase_create("gate");
+    tcase_add_test(tc, bulkhead_admits_up_to_its_limit);
+    tcase_add_test(tc, pass_destroyed_frees_its_slot);
+    tcase_add_test(tc, slot_of_a_killed_process_is_released_by_the_master);
+    tcase_add_test(tc, breaker_opens_after_consecutive_failures);
+    tcase_add_test(tc, half_open_lets_one_probe_through);
+    tcase_add_test(tc, probe_of_a_killed_process_lets_the_next_call_probe);
+    tcase_add_test(tc, probe_refused_by_bulkhead_is_not_lost);
+    tcase_add_test(tc, breaker_threshold_zero_never_opens);
+    tcase_add_test(tc, new_generation_counts_apart);
+    tcase_add_test(tc, gate_settings_default_to_all_workers_but_one);
+    suite_add_tcase(suite, tc);
+    TCase* egress = tcase_create("egress");
+    tcase_add_test(egress, nginx_times_parse);
+    tcase_add_test(egress, egress_timeouts_must_outlast_s3_timeout);
+    tcase_add_test(egress, shipped_egress_config_agrees_with_default_s3_timeout);
+    suite_add_tcase(suite, egress);
+
+    SRunner* runner = srunner_create(suite);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,477 @@
+// Unit tests of image/strip: lossless metadata removal.
+//
+// corpus: every file of the corpus that validate() accepts is stripped; the
+// result must be accepted again (same format, size and frames, canonical),
+// decode to the same pixels, every frame, with the same ICC profile
+// (tests/support/pixels.h), and stripping it again must change nothing.
+// formats: pictures built here from corpus images with known metadata
+// inserted (EXIF with GPS text and an orientation, XMP, IPTC, comments, text
+// chunks, unknown chunks, thumbnails, an ICC profile split in chunks, extra
+// looping sub-blocks): exactly the metadata goes, the orientation stays as a
+// minimal EXIF, the ICC profile stays byte for byte, the WebP flags and RIFF
+// size are right.  robustness: truncated and damaged containers give
+// ok == false, never a crash or an out-of-bounds read (run under ASan).
+#include <zlib.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "image/strip.h"
+#include "image/validate.h"
+#include "../support/payload.h"
+#include "../support/pixels.h"
+
+// check.h defines macros (fail, ...) that clash with the C++ library: last.
+#include <check.h>
+
+namespace img = talentd::image;
+namespace t = talentd::test;
+
+namespace {
+
+const char* const kSecrets[] = {"GPSSECRET", "SERIAL-4711", "Jane Owner", "xmpmeta", "IPTCSECRET",
+                                "COMMENTSECRET", "TEXTSECRET", "THUMBSECRET", "PRIVATESECRET"};
+
+std::string corpus(const std::string& rel) {
+    std::string b = t::read_file(t::corpus_dir() + "/" + rel);
+    if (b.empty()) ck_abort_msg("cannot read corpus file %s", rel.c_str());
+    return b;
+}
+
+std::span<const uint8_t> span_of(const std::string& s) {
+    return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+img::Verdict validate(const std::string& b) { return img::validate(span_of(b).data(), b.size(), img::Limits()); }
+
+img::Stripped strip(const std::string& b, bool keep_icc = true) {
+    img::Verdict v = validate(b);
+    ck_assert_msg(v.ok, "test picture refused: %s", v.reason.c_str());
+    img::StripOptions o;
+    o.keep_icc = keep_icc;
+    return img::strip_metadata(span_of(b).first(v.canonical_length), v.format, o);
+}
+
+std::vector<std::string> accepted_corpus() {
+    std::ifstream in(t::corpus_dir() + "/MANIFEST.tsv");
+    ck_assert_msg(in.good(), "cannot read %s/MANIFEST.tsv", t::corpus_dir().c_str());
+    std::vector<std::string> files;
+    std::string line;
+    std::getline(in, line);
+    while (std::getline(in, line)) {
+        std::string file = line.substr(0, line.find('\t'));
+        if (file.empty()) continue;
+        const std::string bytes = t::read_file(t::corpus_dir() + "/" + file);
+        if (!bytes.empty() && validate(bytes).ok) files.push_back(file);
+    }
+    return files;
+}
+
+// The stored picture against the upload: accepted again with the same
+// verdict, canonical, same pixels and ICC (or none when !keep_icc).
+void assert_lossless(const std::string& name, const std::string& upload, const img::Stripped& s, bool keep_icc) {
+    ck_assert_msg(s.ok, "%s: strip failed: %s", name.c_str(), s.reason.c_str());
+    const img::Verdict before = validate(upload), after = validate(s.bytes);
+    ck_assert_msg(after.ok, "%s: stripped file refused: %s", name.c_str(), after.reason.c_str());
+    ck_assert_msg(after.format == before.format && after.width == before.width && after.height == before.height &&
+                      after.frames == before.frames,
+                  "%s: verdict changed", name.c_str());
+    ck_assert_msg(after.canonical_length == s.bytes.size(), "%s: stripped file not canonical (%zu of %zu)",
+                  name.c_str(), after.canonical_length, s.bytes.size());
+    t::PictureFacts a = t::picture_facts(upload.substr(0, before.canonical_length)), b = t::picture_facts(s.bytes);
+    if (!keep_icc) {
+        ck_assert_msg(b.icc.empty(), "%s: ICC kept with keep_icc = false", name.c_str());
+        a.icc.clear();
+    }
+    const std::string diff = t::compare_pictures(a, b);
+    ck_assert_msg(diff.empty(), "%s: %s", name.c_str(), diff.c_str());
+    for (const char* secret : kSecrets)
+        ck_assert_msg(s.bytes.find(secret) == std::string::npos, "%s: \"%s\" survived", name.c_str(), secret);
+}
+
+bool removed_has(const img::Stripped& s, const std::string& name) {
+    for (const auto& r : s.removed)
+        if (r.name == name) return true;
+    return false;
+}
+
+std::string be16(size_t v) { return std::string{char(v >> 8), char(v)}; }
+std::string be32(uint32_t v) { return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
+std::string le32(uint32_t v) { return std::string{char(v), char(v >> 8), char(v >> 16), char(v >> 24)}; }
+
+// --- EXIF ------------------------------------------------------------------
+
+// A TIFF block: IFD0 with Make, Orientation, a GPS pointer; the GPS IFD with
+// a latitude ref; IFD1 (thumbnail) pointer; strings that must not survive.
+std::string big_exif(int orientation, bool big) {
+    auto u16 = [big](unsigned v) { return big ? std::string{char(v >> 8), char(v)} : std::string{char(v), char(v >> 8)}; };
+    auto u32 = [big](uint32_t v) { return big ? be32(v) : le32(v); };
+    std::string s = big ? std::string("MM\0*", 4) : std::string("II*\0", 4);
+    s += u32(8);
+    const uint32_t ifd0 = 8, entries = 4, strings = ifd0 + 2 + 12 * entries + 4;
+    const std::string make = "SERIAL-4711 Jane Owner";  // 22 bytes
+    const uint32_t gps = strings + 24;
+    s += u16(entries);
+    s += u16(0x010F) + u16(2) + u32(uint32_t(make.size() + 1)) + u32(strings);  // Make
+    s += u16(0x0112) + u16(3) + u32(1) + u16(unsigned(orientation)) + u16(0);    // Orientation
+    s += u16(0x8825) + u16(4) + u32(1) + u32(gps);                              // GPS IFD
+    s += u16(0xA431) + u16(2) + u32(4) + std::string("ABC\0", 4);               // serial (inline)
+    s += u32(0);
+    s += make + std::string(24 - make.size(), '\0');
+    s += u16(1) + u16(0x0001) + u16(2) + u32(2) + std::string("N\0\0\0", 4) + u32(0);
+    s += "GPSSECRET THUMBSECRET";
+    return s;
+}
+
+START_TEST(exif_orientation_and_minimal_exif) {
+    for (bool big : {true, false}) {
+        for (int o = 1; o <= 8; ++o) {
+            const std::string exif = big_exif(o, big);
+            ck_assert_int_eq(img::exif_orientation(span_of(exif)), o);
+            ck_assert_int_eq(img::exif_orientation(span_of(std::string("Exif\0\0", 6) + exif)), o);
+            const std::string m = img::minimal_exif(o, big);
+            ck_assert_uint_eq(m.size(), 26);
+            ck_assert_int_eq(img::exif_orientation(span_of(m)), o);
+        }
+        ck_assert_int_eq(img::exif_orientation(span_of(big_exif(0, big))), 0);
+        ck_assert_int_eq(img::exif_orientation(span_of(big_exif(9, big))), 0);
+    }
+    // The exact bytes of the big-endian minimal EXIF (TIFF 6.0 layout).
+    const std::string expected("MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0", 26);
+    ck_assert(img::minimal_exif(6, true) == expected);
+    // Truncations never read past the end (ASan) and never invent a value.
+    const std::string exif = big_exif(6, true);
+    for (size_t n = 0; n < exif.size(); ++n) {
+        const int o = img::exif_orientation(span_of(exif.substr(0, n)));
+        ck_assert(o == 0 || o == 6);
+    }
+}
+END_TEST
+
+// --- the corpus ------------------------------------------------------------
+
+START_TEST(corpus_strips_losslessly) {
+    const auto files = accepted_corpus();
+    ck_assert_msg(files.size() >= 90, "only %zu accepted corpus files", files.size());
+    for (const std::string& f : files) {
+        const std::string upload = corpus(f);
+        const img::Stripped s = strip(upload);
+        assert_lossless(f, upload, s, true);
+        // Stripping is idempotent: nothing left to remove.
+        const img::Stripped again = strip(s.bytes);
+        ck_assert_msg(again.ok && again.bytes == s.bytes && again.removed.empty(), "%s: second strip changed it", f.c_str());
+        ck_assert_int_eq(again.orientation, s.orientation);
+        const img::Stripped no_icc = strip(upload, false);
+        assert_lossless(f + " (keep_icc = no)", upload, no_icc, false);
+    }
+}
+END_TEST
+
+START_TEST(corpus_metadata_goes) {
+    // The corpus photo with GPS: orientation 6 kept, the rest gone.
+    const img::Stripped s = strip(corpus("valid/jpeg/exif_orientation6_gps.jpg"));
+    ck_assert(s.ok);
+    ck_assert_int_eq(s.orientation, 6);
+    ck_assert(removed_has(s, "APP1 Exif"));
+    ck_assert_msg(s.bytes.find("CorpusCam") == std::string::npos, "Make survived");
+    ck_assert_msg(s.bytes.find("2021:06:01") == std::string::npos, "dates survived");
+    // fire.gif carries comments; the loop stays.
+    const img::Stripped g = strip(corpus("valid/gif/fire.gif"));
+    ck_assert(g.ok && removed_has(g, "comment"));
+    ck_assert(g.bytes.find("NETSCAPE2.0") != std::string::npos);
+    // PngSuite's zTXt.
+    const img::Stripped p = strip(corpus("valid/png/ctzn0g04.png"));
+    ck_assert(p.ok && removed_has(p, "zTXt") && removed_has(p, "tEXt"));
+    // libwebp's test.webp carries RIFF INFO-style artist, copyright and name chunks.
+    const img::Stripped w = strip(corpus("valid/webp/test.webp"));
+    ck_assert(w.ok && removed_has(w, "IART") && removed_has(w, "ICOP") && removed_has(w, "INAM"));
+    ck_assert(w.bytes.find("yosemite") == std::string::npos);
+    // A file without metadata is stored byte for byte.
+    const std::string plain = corpus("valid/jpeg/testorig.jpg");
+    ck_assert(strip(plain).bytes == plain && strip(plain).removed.empty());
+}
+END_TEST
+
+// --- JPEG ------------------------------------------------------------------
+
+std::string segment(uint8_t marker, const std::string& payload) {
+    return std::string{char(0xFF), char(marker)} + be16(payload.size() + 2) + payload;
+}
+
+// The ICC profile of the corpus' monkey12.jpg (a real sRGB profile).
+std::string real_icc() {
+    const std::string j = corpus("policy/monkey12.jpg");
+    std::string icc;
+    for (size_t pos = 2; pos + 4 <= j.size() && uint8_t(j[pos]) == 0xFF;) {
+        const uint8_t m = uint8_t(j[pos + 1]);
+        const size_t len = size_t(uint8_t(j[pos + 2])) << 8 | uint8_t(j[pos + 3]);
+        if (m == 0xE2 && j.compare(pos + 4, 12, std::string("ICC_PROFILE\0", 12)) == 0) icc += j.substr(pos + 18, len - 16);
+        if (m == 0xDA) break;
+        pos += 2 + len;
+    }
+    ck_assert_msg(icc.size() > 128, "no ICC profile in monkey12.jpg");
+    return icc;
+}
+
+START_TEST(jpeg_segments) {
+    const std::string base = corpus("valid/jpeg/testorig.jpg");  // SOI, JFIF APP0, ...
+    ck_assert(uint8_t(base[3]) == 0xE0);
+    const size_t app0_end = 4 + (size_t(uint8_t(base[4])) << 8 | uint8_t(base[5]));
+    const std::string icc = real_icc();
+    const size_t half = icc.size() / 2;
+    std::string jfif = base.substr(6, app0_end - 6);
+    jfif[12] = 1;  // a 1x1 thumbnail
+    jfif[13] = 1;
+    jfif += "THU";
+    std::string photo = base.substr(0, 2) + segment(0xE0, jfif) +
+                        segment(0xE1, std::string("Exif\0\0", 6) + big_exif(6, true)) +
+                        segment(0xE1, std::string("http://ns.adobe.com/xap/1.0/\0", 29) + "<x:xmpmeta>Jane Owner</x:xmpmeta>") +
+                        segment(0xE2, std::string("ICC_PROFILE\0\x01\x02", 14) + icc.substr(0, half)) +
+                        segment(0xED, "Photoshop 3.0\0008BIM IPTCSECRET") +
+                        segment(0xE2, std::string("ICC_PROFILE\0\x02\x02", 14) + icc.substr(half)) +
+                        segment(0xE5, "PRIVATESECRET") + segment(0xFE, "COMMENTSECRET") +
+                        segment(0xE0, std::string("JFXX\0\x10", 6) + "THUMBSECRET") + base.substr(app0_end);
+    // A COM between the frame header and the scan, too.
+    const size_t sos = photo.find("\xFF\xDA");
+    photo.insert(sos, segment(0xFE, "COMMENTSECRET 2"));
+    const img::Stripped s = strip(photo);
+    assert_lossless("jpeg", photo, s, true);
+    ck_assert_int_eq(s.orientation, 6);
+    ck_assert_uint_eq(s.icc_size, icc.size());
+    for (const char* name : {"APP1 Exif", "APP1 http://ns.adobe.com/xap/1.0/", "APP13 Photoshop 3.0", "APP5 PRIVATESECRET",
+                             "COM", "APP0 JFXX", "APP0 JFIF thumbnail"})
+        ck_assert_msg(removed_has(s, name), "%s not reported: %s", name, img::describe_removed(s.removed).c_str());
+    // Sizes are whole segments (marker and length included).
+    for (const auto& r : s.removed)
+        if (r.name == "COM") ck_assert(r.size == 4 + 13 || r.size == 4 + 15);
+    // The layout: SOI, JFIF without thumbnail, minimal EXIF, both ICC chunks, then the tables.
+    const std::string expected_head = base.substr(0, 2) + segment(0xE0, base.substr(6, 14)) +
+                                      segment(0xE1, std::string("Exif\0\0", 6) + img::minimal_exif(6, true)) +
+                                      segment(0xE2, std::string("ICC_PROFILE\0\x01\x02", 14) + icc.substr(0, half)) +
+                                      segment(0xE2, std::string("ICC_PROFILE\0\x02\x02", 14) + icc.substr(half));
+    ck_assert_msg(s.bytes.compare(0, expected_head.size(), expected_head) == 0, "unexpected head");
+    ck_assert(s.bytes.substr(expected_head.size()) == base.substr(app0_end));
+    ck_assert(img::describe_removed(s.removed).find("COMMENTSECRET") == std::string::npos);
+
+    // keep_icc = no drops both chunks; Adobe APP14 (colour transform) stays.
+    const std::string cmyk = corpus("valid/jpeg/cmyk_adobe.jpg");
+    const img::Stripped c = strip(cmyk.substr(0, 2) + segment(0xE2, std::string("ICC_PROFILE\0\x01\x01", 14) + icc) +
+                                  cmyk.substr(2), false);
+    ck_assert(c.ok && c.icc_size == 0 && removed_has(c, "APP2 ICC_PROFILE"));
+    ck_assert(c.bytes.find("Adobe") != std::string::npos);
+    assert_lossless("cmyk", cmyk, c, false);
+}
+END_TEST
+
+// --- PNG -------------------------------------------------------------------
+
+std::string chunk(const std::string& type, const std::string& body) {
+    std::string c = type + body;
+    return be32(uint32_t(body.size())) + c + be32(uint32_t(crc32(0, reinterpret_cast<const Bytef*>(c.data()), uInt(c.size()))));
+}
+
+std::string zlib(const std::string& data) {
+    uLongf n = compressBound(uLong(data.size()));
+    std::string out(n, '\0');
+    ck_assert(compress(reinterpret_cast<Bytef*>(out.data()), &n, reinterpret_cast<const Bytef*>(data.data()), uLong(data.size())) == Z_OK);
+    out.resize(n);
+    return out;
+}
+
+// Inserts `extra` after IHDR (signature 8 + IHDR 25).
+std::string after_ihdr(const std::string& png, const std::string& extra) { return png.substr(0, 33) + extra + png.substr(33); }
+
+START_TEST(png_chunks) {
+    const std::string base = corpus("valid/png/basn6a08.png");
+    const std::string iccp = chunk("iCCP", std::string("sRGB\0\0", 6) + zlib(real_icc()));
+    const std::string photo = after_ihdr(
+        base, chunk("gAMA", be32(45455)) + iccp + chunk("eXIf", big_exif(8, false)) + chunk("tEXt", std::string("Author\0Jane Owner", 17)) +
+                  chunk("zTXt", std::string("Comment\0\0", 9) + zlib("COMMENTSECRET")) +
+                  chunk("iTXt", std::string("XML:com.adobe.xmp\0\0\0\0\0", 22) + "<x:xmpmeta/>") +
+                  chunk("tIME", std::string("\x07\xE5\x06\x01\x0C\x22\x38", 7)) + chunk("prVt", "PRIVATESECRET") +
+                  chunk("pHYs", be32(2835) + be32(2835) + "\x01"));
+    const img::Stripped s = strip(photo);
+    assert_lossless("png", photo, s, true);
+    ck_assert_int_eq(s.orientation, 8);
+    for (const char* name : {"eXIf", "tEXt", "zTXt", "iTXt", "tIME", "prVt"})
+        ck_assert_msg(removed_has(s, name), "%s not reported", name);
+    const std::string expected =
+        after_ihdr(base, chunk("gAMA", be32(45455)) + iccp + chunk("eXIf", img::minimal_exif(8, false)) +
+                             chunk("pHYs", be32(2835) + be32(2835) + "\x01"));
+    ck_assert_msg(s.bytes == expected, "unexpected PNG layout");
+
+    const img::Stripped n = strip(photo, false);
+    assert_lossless("png keep_icc = no", photo, n, false);
+    ck_assert(removed_has(n, "iCCP") && n.bytes.find("iCCP") == std::string::npos);
+
+    // APNG: text between frames goes, acTL/fcTL/fdAT stay in order.
+    std::string apng = corpus("valid/png/apng_4frames.png");
+    const size_t fdat = apng.find("fdAT") - 4;
+    apng.insert(fdat, chunk("tEXt", std::string("Comment\0TEXTSECRET", 18)));
+    const img::Stripped a = strip(apng);
+    assert_lossless("apng", apng, a, true);
+    ck_assert_uint_eq(t::picture_facts(a.bytes).frames.size(), 5);  // default image + 4 frames
+    ck_assert(a.bytes == corpus("valid/png/apng_4frames.png"));
+}
+END_TEST
+
+// --- WebP ------------------------------------------------------------------
+
+std::string riff_chunk(const std::string& fourcc, const std::string& body) {
+    return fourcc + le32(uint32_t(body.size())) + body + (body.size() & 1 ? std::string(1, '\0') : "");
+}
+std::string riff(const std::string& chunks) { return "RIFF" + le32(uint32_t(chunks.size() + 4)) + "WEBP" + chunks; }
+
+struct RiffChunk {
+    std::string fourcc, body;
+};
+std::vector<RiffChunk> chunks_of(const std::string& webp, size_t from = 12, size_t to = std::string::npos) {
+    std::vector<RiffChunk> out;
+    if (to == std::string::npos) to = webp.size();
+    for (size_t pos = from; pos + 8 <= to;) {
+        const uint32_t size = uint32_t(uint8_t(webp[pos + 4])) | uint32_t(uint8_t(webp[pos + 5])) << 8 |
+                              uint32_t(uint8_t(webp[pos + 6])) << 16 | uint32_t(uint8_t(webp[pos + 7])) << 24;
+        out.push_back({webp.substr(pos, 4), webp.substr(pos + 8, size)});
+        pos += 8 + size + (size & 1);
+    }
+    return out;
+}
+std::string join(const std::vector<RiffChunk>& cs) {
+    std::string s;
+    for (const auto& c : cs) s += riff_chunk(c.fourcc, c.body);
+    return s;
+}
+
+START_TEST(webp_chunks) {
+    // Still, VP8X + ALPH + VP8: add ICCP, EXIF, XMP, an unknown chunk; set the flags.
+    auto cs = chunks_of(corpus("valid/webp/lossy_alpha1.webp"));
+    ck_assert(cs.size() == 3 && cs[0].fourcc == "VP8X");
+    const std::string icc = real_icc();
+    cs[0].body[0] = char(uint8_t(cs[0].body[0]) | 0x20 | 0x08 | 0x04);
+    cs.insert(cs.begin() + 1, {"ICCP", icc});
+    cs.push_back({"EXIF", std::string("Exif\0\0", 6) + big_exif(3, true)});
+    cs.push_back({"XMP ", "<x:xmpmeta>Jane Owner</x:xmpmeta>"});
+    cs.push_back({"PRVT", "PRIVATESECRET!"});
+    const std::string photo = riff(join(cs));
+    const img::Stripped s = strip(photo);
+    assert_lossless("webp", photo, s, true);
+    ck_assert_int_eq(s.orientation, 3);
+    ck_assert(removed_has(s, "EXIF") && removed_has(s, "XMP ") && removed_has(s, "PRVT"));
+    auto out = chunks_of(s.bytes);
+    ck_assert_uint_eq(out.size(), 5);
+    ck_assert(out[1].fourcc == "ICCP" && out[1].body == icc);
+    ck_assert(out[4].fourcc == "EXIF" && out[4].body == std::string("Exif\0\0", 6) + img::minimal_exif(3, true));
+    ck_assert_int_eq(uint8_t(out[0].body[0]), (uint8_t(cs[0].body[0]) & ~0x04) | 0x08);  // XMP flag off, EXIF on
+    ck_assert_uint_eq(s.bytes.size(), 8 + (uint32_t(uint8_t(s.bytes[4])) | uint32_t(uint8_t(s.bytes[5])) << 8 |
+                                          uint32_t(uint8_t(s.bytes[6])) << 16));
+
+    // keep_icc = no: ICCP gone and its flag off; an EXIF without orientation leaves the EXIF flag off.
+    cs[cs.size() - 3] = {"EXIF", big_exif(0, false)};
+    const std::string photo2 = riff(join(cs));
+    const img::Stripped n = strip(photo2, false);
+    assert_lossless("webp keep_icc = no", photo2, n, false);
+    auto out2 = chunks_of(n.bytes);
+    ck_assert_uint_eq(out2.size(), 3);
+    ck_assert_int_eq(uint8_t(out2[0].body[0]) & (0x20 | 0x08 | 0x04), 0);
+
+    // Animated: XMP after the frames, an unknown chunk inside a frame.
+    auto anim = chunks_of(corpus("valid/webp/animated_lossy_fire.webp"));
+    size_t frames = 0;
+    for (auto& c : anim) {
+        if (c.fourcc != "ANMF") continue;
+        if (frames++ == 1) c.body += riff_chunk("UNKN", "PRIVATESECRET");
+    }
+    anim.push_back({"XMP ", "<x:xmpmeta>Jane Owner</x:xmpmeta>"});
+    anim[0].body[0] = char(uint8_t(anim[0].body[0]) | 0x04);
+    const std::string animated = riff(join(anim));
+    const img::Stripped a = strip(animated);
+    assert_lossless("animated webp", animated, a, true);
+    ck_assert(removed_has(a, "ANMF/UNKN") && removed_has(a, "XMP "));
+    ck_assert(a.bytes == corpus("valid/webp/animated_lossy_fire.webp"));
+}
+END_TEST
+
+// --- GIF -------------------------------------------------------------------
+
+std::string sub_blocks(const std::string& data) {
+    std::string s;
+    for (size_t i = 0; i < data.size(); i += 255) {
+        const std::string part = data.substr(i, 255);
+        s += char(part.size()) + part;
+    }
+    return s + '\0';
+}
+std::string app_ext(const std::string& ident, const std::string& blocks) { return "\x21\xFF\x0B" + ident + blocks; }
+
+START_TEST(gif_extensions) {
+    const std::string base = corpus("valid/gif/gifgrid.gif");  // GIF89a, global table, GCE
+    const size_t header = 13 + (3u << ((uint8_t(base[10]) & 7) + 1));
+    const std::string icc = real_icc();
+    const std::string loop = app_ext("NETSCAPE2.0", std::string("\x03\x01\x00\x00", 4) + std::string("\x05\x02\x00\x10\x00\x00\x00", 7));
+    const std::string photo = base.substr(0, header) + loop + app_ext("ICCRGBG1012", sub_blocks(icc)) +
+                              app_ext("XMP DataXMP", sub_blocks("<x:xmpmeta>Jane Owner</x:xmpmeta>")) +
+                              "\x21\xFE" + sub_blocks("COMMENTSECRET") + app_ext("PRIVATE1.0X", sub_blocks("PRIVATESECRET")) +
+                              base.substr(header);
+    const img::Stripped s = strip(photo);
+    assert_lossless("gif", photo, s, true);
+    ck_assert_uint_eq(s.icc_size, icc.size());
+    for (const char* name : {"application XMP DataXMP", "comment", "application PRIVATE1.0X", "application NETSCAPE2.0 sub-blocks"})
+        ck_assert_msg(removed_has(s, name), "%s not reported: %s", name, img::describe_removed(s.removed).c_str());
+    const std::string expected = base.substr(0, header) + app_ext("NETSCAPE2.0", std::string("\x03\x01\x00\x00\x00", 5)) +
+                                 app_ext("ICCRGBG1012", sub_blocks(icc)) + base.substr(header);
+    ck_assert_msg(s.bytes == expected, "unexpected GIF layout");
+    const img::Stripped n = strip(photo, false);
+    assert_lossless("gif keep_icc = no", photo, n, false);
+    ck_assert(removed_has(n, "application ICCRGBG1012"));
+}
+END_TEST
+
+// --- robustness ------------------------------------------------------------
+
+START_TEST(damaged_containers_fail_cleanly) {
+    const std::vector<std::pair<std::string, img::Format>> pictures = {
+        {corpus("valid/jpeg/exif_orientation6_gps.jpg"), img::Format::Jpeg},
+        {corpus("valid/png/apng_4frames.png"), img::Format::Png},
+        {corpus("valid/gif/fire.gif"), img::Format::Gif},
+        {corpus("valid/webp/animated_lossy_fire.webp"), img::Format::Webp},
+    };
+    for (const auto& [bytes, format] : pictures) {
+        // Every truncation: either a clean failure or (for a cut inside
+        // data the walk skips) output no longer than the input.
+        for (size_t n = 0; n < bytes.size(); n += 1 + n / 64) {
+            const std::string cut = bytes.substr(0, n);
+            const img::Stripped s = img::strip_metadata(span_of(cut), format, {});
+            ck_assert_msg(!s.ok || s.bytes.size() <= cut.size() + 64, "truncation at %zu", n);
+            if (!s.ok) ck_assert(s.bytes.empty() && !s.reason.empty());
+        }
+    }
+    const std::string png = corpus("valid/png/basn6a08.png");
+    ck_assert(!img::strip_metadata(span_of(png), img::Format::Bmp, {}).ok);
+    ck_assert(!img::strip_metadata(span_of(png), img::Format::Jpeg, {}).ok);
+}
+END_TEST
+
+}  // namespace
+
+int main() {
+    Suite* s = suite_create("strip");
+    TCase* tc = tcase_create("strip");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, exif_orientation_and_minimal_exif);
+    tcase_add_test(tc, corpus_strips_losslessly);
+    tcase_add_test(tc, corpus_metadata_goes);
+    tcase_add_test(tc, jpeg_segments);
+    tcase_add_test(tc, png_chunks);
+    tcase_add_test(tc, webp_chunks);
+    tcase_add_test(tc, gif_extensions);
+    tcase_add_test(tc, damaged_containers_fail_cleanly);
+    suite_add_tcase(s, tc);
+    SRunner* sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    const int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
