@@ -7,7 +7,11 @@
 #   make install    PREFIX=/usr/local DESTDIR= (GNU conventions)
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (not part of check)
 #   make bench      load and validation benchmarks (not part of check)
+#   make mutate     mutation testing of the safety-critical modules (not part of check)
 #   make soak       load with faults for SOAK_SECONDS, then the books (not part of check)
+#   make deb        the Debian package (dpkg-buildpackage, lintian) into build/deb/
+#   make package-check  build it and install/upgrade/remove/purge it in a
+#                   throwaway root (root needed; not part of check)
 
 PREFIX      ?= /usr/local
 EXEC_PREFIX ?= $(PREFIX)
@@ -26,10 +30,12 @@ SOAK_SECONDS ?= 120
 SOAK_FAULT_INTERVAL ?= 4
 
 ifeq ($(SANITIZE),1)
+TIME_SCALE ?= 4
 BUILD    ?= build/asan
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 OPT      := -O1 -g
 else
+TIME_SCALE ?= 1
 BUILD    ?= build
 SANFLAGS :=
 OPT      := -O2 -g
@@ -69,8 +75,12 @@ DJANGO_SCHEMA ?= $(abspath ../shared/django/schema.sql)
 PG_INTEG_TESTS := $(filter-out %/test_storage %/test_hosts %/test_metadata,$(INTEG_TESTS))
 TEST_ENV = TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) TALENTD_DJANGO_SCHEMA=$(DJANGO_SCHEMA)
 
+# The version: written once, in the file VERSION.  The programs print it
+# (--version); debian/changelog must carry it (make deb checks).
+VERSION := $(shell cat VERSION)
+
 .PHONY: all check check-run unit-tests integration-tests postgresql-tests browser-tests deps demo install uninstall \
-        clean fuzz bench soak man-lint tests
+        clean fuzz bench soak mutate man-lint tests deb package-check
 .DEFAULT_GOAL := all
 # Keep objects and test programs: make would otherwise delete them as intermediates.
 .SECONDARY:
@@ -84,6 +94,10 @@ $(BUILD)/%.o: %.cc
 $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
+
+# Only the programs' mains use the version; they rebuild when it changes.
+$(BUILD)/src/talentd.o $(BUILD)/src/talentctl.o: CPPFLAGS += -DTALENTD_VERSION='"$(VERSION)"'
+$(BUILD)/src/talentd.o $(BUILD)/src/talentctl.o: VERSION
 
 $(BUILD)/talentd: $(BUILD)/src/talentd.o $(LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -116,12 +130,17 @@ check: deps
 
 # Check programs first, then the browser tests (node --test, Chromium);
 # both always run, and either failing fails the check.
+# Every process the tests start carries TALENTD_CHECK_RUN in its environment;
+# tests/leftovers fails the check if one outlives them.  Time bounds in the
+# tests are scaled by TALENTD_TIME_SCALE (4 under SANITIZE).
 check-run: tests man-lint
 	@rc=0; \
+	export TALENTD_CHECK_RUN="check-$$$$-$$(date +%s%N)" TALENTD_TIME_SCALE=$(TIME_SCALE); \
 	$(TEST_ENV) tests/run-tests $(UNIT_TESTS) $(INTEG_TESTS) || rc=1; \
 	echo "== the integration tests again, on PostgreSQL in Django's layout"; \
 	$(TEST_ENV) STACK_DATABASE=postgresql STACK_DB_LAYOUT=django tests/run-tests $(PG_INTEG_TESTS) || rc=1; \
 	$(TEST_ENV) tests/browser/run || rc=1; \
+	tests/leftovers "$$TALENTD_CHECK_RUN" || rc=1; \
 	exit $$rc
 
 browser-tests: all
@@ -158,11 +177,41 @@ bench: deps
 	$(MAKE) --no-print-directory all
 	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) bench/run
 
+# Mutation testing (tests/mutate/mutate.py, docs/MUTATION.md): builds each
+# mutant in build/mutate from a copy of the tree and runs the tests that
+# guard its module.  MUTATE_MODULES=cleanup,daemon  MUTATE_MAX=N (a stable
+# sample per module)  MUTATE_TIMEOUT=s (per mutant)  MUTATE_BUDGET=s (the run)
+# MUTATE_FILTER=regex.  Hours for every mutant: not part of check.
+mutate: deps
+	@TALENTD_CORPUS=$(CORPUS) python3 tests/mutate/mutate.py
+
 # The soak: a fresh stack under load and faults (docs/RELIABILITY.md).
 soak: deps
 	$(MAKE) --no-print-directory all $(SOAK)
 	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) SOAK_SECONDS=$(SOAK_SECONDS) \
 	  SOAK_FAULT_INTERVAL=$(SOAK_FAULT_INTERVAL) $(SOAK)
+
+# The Debian package, built by dpkg-buildpackage from a copy of the tree
+# (what git tracks plus new files it does not ignore) in build/deb/, so the
+# work tree stays clean and the .deb lands in build/deb/; then lintian on the
+# .changes must report neither an error nor a warning.  See debian/README.source.
+DEB_DIR := build/deb
+deb:
+	@debian/check-version
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/talentd-$(VERSION)
+	{ git ls-files -z --cached --others --exclude-standard 2>/dev/null || \
+	  find . -path ./build -prune -o -path ./.git -prune -o -type f -print0; } | \
+	  xargs -0 cp --parents -t $(DEB_DIR)/talentd-$(VERSION)
+	cd $(DEB_DIR)/talentd-$(VERSION) && \
+	  DEB_BUILD_OPTIONS="$${DEB_BUILD_OPTIONS:-parallel=2}" dpkg-buildpackage -b -us -uc
+	lintian --fail-on error,warning --info $(DEB_DIR)/talentd_*.changes
+	@ls -l $(DEB_DIR)/*.deb
+
+# Builds the package (and one with a higher version) and runs the install,
+# reinstall, upgrade, remove and purge cycle in a throwaway root: an overlay
+# of this system in a private mount and network namespace (tests/package-check).
+package-check: deb
+	@tests/package-check $(DEB_DIR)
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \

@@ -211,5 +211,46 @@ echo
 echo "Idle memory of the sandbox (KiB, /proc/PID/smaps_rollup):"
 echo
 grep -E '^(idle|this)' "$OUT/sandbox.txt" | sed 's/^/    /'
+# ---------------------------------------------------------------- cost (issue 10)
+# The issue's costly files (talentd-imggen) and every corpus file, default
+# limits: verdict, CPU and peak RSS of validate() (best of RUNS for CPU).
+c=$OUT/cost
+mkdir -p "$c"
+[ -s $c/ztxt.png ] || $GEN png-text ztxt 250 16777216 $c/ztxt.png
+[ -s $c/itxt.png ] || $GEN png-text itxt 256 16777216 $c/itxt.png
+[ -s $c/iccp.png ] || $GEN png-iccp 16777216 $c/iccp.png
+[ -s $c/apng16.png ] || $GEN apng 7071 7071 5 16 $c/apng16.png
+[ -s $c/apng_7071_rgba8.png ] || $GEN apng 7071 7071 1 8 $c/apng_7071_rgba8.png
+[ -s $c/gif5.gif ] || $GEN gif-solid 7071 7071 5 $c/gif5.gif
+[ -s $c/gif500.gif ] || $GEN gif-solid 1000 500 500 $c/gif500.gif
+[ -s $c/gif_7071.gif ] || $GEN gif-solid 7071 7071 1 $c/gif_7071.gif
+[ -s $c/webp40k.webp ] || $GEN webp-groups 1024 1024 40000 $c/webp40k.webp
+[ -s $c/webp40kp.webp ] || $GEN webp-groups-predictor 1024 1024 40000 $c/webp40kp.webp
+{
+echo
+echo "Costly files (issue 10), default limits (decode_cpu_limit 0.5 s, max_decoded_bytes 200 MiB):"
+echo
+echo "| file | size | verdict | validate() CPU ms | peak RSS KiB | reason |"
+echo "|---|---|---|---|---|---|"
+} >> "$results"
+for x in ztxt.png itxt.png iccp.png apng16.png apng_7071_rgba8.png gif5.gif gif500.gif gif_7071.gif webp40k.webp webp40kp.webp; do
+    out=$($TV --repeat "$RUNS" "$c/$x" || true)
+    line=$(head -1 <<<"$out")
+    reason=$(sed -n 's/^  reason: //p' <<<"$out")
+    verdict=$(awk '{print $2}' <<<"$line")
+    echo "| $x | $(stat -c %s "$c/$x") | $verdict | $(awk -v c="$(sed -n 's/.* cpu_us=\([0-9]*\).*/\1/p' <<<"$line")" 'BEGIN{printf "%.1f", c/1000}') | $(sed -n 's/.* maxrss_kb=\([0-9]*\).*/\1/p' <<<"$line") | ${reason:-} |" >> "$results"
+done
+# Every corpus file, one process each: the worst CPU and the worst peak RSS.
+worst_cpu=0 worst_cpu_file="" worst_rss=0 worst_rss_file=""
+while IFS= read -r -d '' file; do
+    line=$($TV --repeat 3 "$file" 2>/dev/null | head -1 || true)
+    cpu=$(sed -n 's/.* cpu_us=\([0-9]*\).*/\1/p' <<<"$line"); rss=$(sed -n 's/.* maxrss_kb=\([0-9]*\).*/\1/p' <<<"$line")
+    [ -n "$cpu" ] || continue
+    if [ "$cpu" -gt "$worst_cpu" ]; then worst_cpu=$cpu; worst_cpu_file=${file#$CORPUS/}; fi
+    if [ "$rss" -gt "$worst_rss" ]; then worst_rss=$rss; worst_rss_file=${file#$CORPUS/}; fi
+done < <(find "$CORPUS" -type f ! -name '*.tsv' ! -name '*.md' ! -name '*.sh' -print0)
+{
+echo
+echo "Corpus, every file: worst validate() CPU $(awk -v c=$worst_cpu 'BEGIN{printf "%.1f", c/1000}') ms ($worst_cpu_file); worst peak RSS $worst_rss KiB ($worst_rss_file)."
 } >> "$results"
 cat "$results"

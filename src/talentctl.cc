@@ -17,8 +17,14 @@
 #include "db/database.h"
 #include "image/decoder_process.h"
 #include "image/sandbox.h"
+#include "http/fcgi_client.h"
 #include "storage/egress_check.h"
 #include "storage/store.h"
+
+// TALENTD_VERSION: from the file VERSION, passed by the Makefile.
+#ifndef TALENTD_VERSION
+#error "TALENTD_VERSION is not defined: build with make (it passes -DTALENTD_VERSION from VERSION)"
+#endif
 
 using namespace talentd;
 
@@ -35,6 +41,7 @@ void usage(FILE* out) {
                  "  user set --id N [--email E] [--first-name F] [--last-name L]\n"
                  "           [--talent|--no-talent] [--active|--inactive]\n"
                  "  user list                 one line per user\n"
+                 "                            (add, set and import refuse with database_layout = django)\n"
                  "  user import FILE          CSV: id,email,first_name,last_name,is_talent,is_active\n"
                  "                            (header row required; all rows or none)\n"
                  "  token --user N [--ttl S]  mint an access token (default ttl jwt_access_token_lifetime)\n"
@@ -42,9 +49,13 @@ void usage(FILE* out) {
                  "  journal                   list the storage journal: what waits and why\n"
                  "  audit                     bucket keys no profile references, referenced keys missing\n"
                  "  create-bucket             create s3_bucket (local and test stores)\n"
+                 "  status [--full] [--json|--html|--metrics] [--socket ADDRESS]\n"
+                 "                            talentd's status page (or metrics) from its socket;\n"
+                 "                            exit 1 when talentd is not running\n"
                  "\n"
                  "  -c, --config PATH  configuration file (default %s)\n"
                  "  -h, --help         this text\n"
+                 "  -V, --version      the version\n"
                  "Exit status: 0 ok, 1 failure, 64 usage, 78 configuration.  See talentctl(8).\n",
                  kDefaultConfigPath);
 }
@@ -52,6 +63,59 @@ void usage(FILE* out) {
 int die(const std::string& message, int status = 1) {
     std::fprintf(stderr, "talentctl: %s\n", message.c_str());
     return status;
+}
+
+// --- status -----------------------------------------------------------------
+
+// Asks talentd itself, over its FastCGI socket, as nginx's operator location
+// would: whoever may write to the socket may already send it anything.
+int status_command(const Config& config, int argc, char** argv) {
+    enum { kFull = 1, kJson, kHtml, kMetrics, kSocket };
+    static const option options[] = {{"full", no_argument, nullptr, kFull},
+                                     {"json", no_argument, nullptr, kJson},
+                                     {"html", no_argument, nullptr, kHtml},
+                                     {"metrics", no_argument, nullptr, kMetrics},
+                                     {"socket", required_argument, nullptr, kSocket},
+                                     {nullptr, 0, nullptr, 0}};
+    bool full = false, metrics = false;
+    std::string format, address = config.listen;
+    // systemd socket activation: the path talentd.socket gives it.
+    if (address == "systemd") address = "unix:/run/talentd/talentd.sock";
+    optind = 1;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "", options, nullptr)) != -1) {
+        switch (opt) {
+            case kFull: full = true; break;
+            case kJson: format = "json"; break;
+            case kHtml: format = "html"; break;
+            case kMetrics: metrics = true; break;
+            case kSocket: address = optarg; break;
+            default: return die("status: unknown option", 64);
+        }
+    }
+    if (optind != argc) return die("status: unexpected argument", 64);
+    std::string query = format;
+    if (full) query += query.empty() ? "full" : "&full";
+    const std::string path = metrics ? "/metrics" : "/status";
+    std::vector<std::pair<std::string, std::string>> params = {
+        {"GATEWAY_INTERFACE", "CGI/1.1"},
+        {"REQUEST_METHOD", "GET"},
+        {"SCRIPT_NAME", path},
+        {"DOCUMENT_URI", path},
+        {"REQUEST_URI", query.empty() ? path : path + "?" + query},
+        {"QUERY_STRING", metrics ? "" : query},
+        {"SERVER_PROTOCOL", "HTTP/1.1"},
+        {"CONTENT_LENGTH", "0"},
+        {"REMOTE_ADDR", "talentctl"},
+        {"TALENTD_OPERATOR", "1"},
+    };
+    int status = 0;
+    std::string body, why;
+    if (!http::fcgi_get(address, params, 10, &status, &body, &why))
+        return die("talentd is not running or does not answer (" + why + ")");
+    std::fwrite(body.data(), 1, body.size(), stdout);
+    if (status != 200) return die("talentd answered " + std::to_string(status));
+    return 0;
 }
 
 std::unique_ptr<db::Database> open_db(const Config& config, bool require_current) {
@@ -384,7 +448,7 @@ int check_command(const Config& config) {
                     "which hold the secrets and the connections\n");
     } else {
         image::SandboxSettings settings;
-        settings.cpu_limit = config.decode_cpu_limit;
+        settings.cpu_limit = config.decode_cpu_limit > 0 ? config.decode_cpu_limit : 3600;  // 0: no limit
         settings.memory_limit = config.decode_memory_limit;
         std::string why;
         if (image::probe_sandbox(image::default_decoder_program(), settings, &why)) {
@@ -440,6 +504,7 @@ int main(int argc, char** argv) {
         if ((a == "-c" || a == "--config") && i + 1 < argc) config_path = argv[++i];
         else if (a.rfind("--config=", 0) == 0) config_path = a.substr(9);
         else if (a == "-h" || a == "--help") return usage(stdout), 0;
+        else if (a == "-V" || a == "--version") return std::puts("talentctl " TALENTD_VERSION), 0;
         else break;
     }
     if (i >= argc) return usage(stderr), 64;
@@ -469,6 +534,7 @@ int main(int argc, char** argv) {
     if (command == "reap") return reap_command(*config);
     if (command == "journal") return journal_command(*config);
     if (command == "audit") return audit_command(*config);
+    if (command == "status") return status_command(*config, sub_argc, sub_argv);
     if (command == "create-bucket") {
         StoreSession s;
         if (!open_store(*config, &s)) return 1;

@@ -10,12 +10,14 @@
 #include <cstring>
 #include <string>
 
+#include "api/operator_api.h"
 #include "api/profile_api.h"
 #include "cleanup/pictures.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "daemon/listener.h"
 #include "daemon/master.h"
+#include "daemon/scoreboard.h"
 #include "daemon/worker.h"
 #include "db/database.h"
 #include "image/decoder_process.h"
@@ -28,14 +30,20 @@ using namespace talentd;
 
 namespace {
 
-constexpr const char* kVersion = "talentd 1.0.0";
+// TALENTD_VERSION comes from the file VERSION, through the Makefile: the one
+// place the version is written (debian/changelog is checked against it).
+#ifndef TALENTD_VERSION
+#error "TALENTD_VERSION is not defined: build with make (it passes -DTALENTD_VERSION from VERSION)"
+#endif
+constexpr const char* kVersion = "talentd " TALENTD_VERSION;
 
 void usage(FILE* out) {
     std::fprintf(out,
                  "usage: talentd [-c PATH] [-t] [-h] [-V]\n"
                  "\n"
                  "The talent profile service: a master that pre-forks FastCGI workers\n"
-                 "behind nginx.  Serves /api/profile/talent/ and /healthz.\n"
+                 "behind nginx.  Serves /api/profile/talent/ and /healthz, and for operators\n"
+                 "(nginx's operator server only) /status and /metrics.\n"
                  "\n"
                  "  -c, --config PATH  configuration file (default %s);\n"
                  "                     every key may be overridden by TALENTD_<KEY>\n"
@@ -101,7 +109,7 @@ void limit_worker_memory(const Config& config) {
 
 image::SandboxSettings sandbox_settings(const Config& config) {
     image::SandboxSettings s;
-    s.cpu_limit = config.decode_cpu_limit;
+    s.cpu_limit = config.decode_cpu_limit > 0 ? config.decode_cpu_limit : 3600;  // 0: no limit
     s.memory_limit = config.decode_memory_limit;
     s.test_hooks = config.test_decoder_hooks;
     return s;
@@ -133,7 +141,7 @@ struct ChildServices {
     }
 };
 
-bool open_child_services(const Config& config, ChildServices* services) {
+bool open_child_services(const Config& config, ChildServices* services, trace::Recorder* recorder) {
     services->db = open_database(config);
     if (!services->db) return false;
     storage::StoreSettings settings = storage::store_settings_from(config);
@@ -143,11 +151,12 @@ bool open_child_services(const Config& config, ChildServices* services) {
         return false;
     }
     services->store = std::make_unique<storage::Store>(settings);
+    services->store->set_recorder(recorder);
     return true;
 }
 
 // Fork first, then open: everything below runs in the worker process.
-int worker_main(const Config& config, int listen_fd, storage::StoreGate* gate) {
+int worker_main(const Config& config, int listen_fd, storage::StoreGate* gate, daemon::Scoreboard& board) {
     log::configure(config.log_level, "talentd");
     limit_worker_memory(config);
     // Upload bodies and decoder buffers (megabytes) get their own mappings,
@@ -166,22 +175,29 @@ int worker_main(const Config& config, int listen_fd, storage::StoreGate* gate) {
         }
     }
     ChildServices services;
-    if (!open_child_services(config, &services)) return 2;
-    api::ProfileApi api(config, *services.db, *services.store, gate, sandbox.get());
-    return daemon::run_worker(config, listen_fd, api);
+    if (!open_child_services(config, &services, &board)) return 2;
+    api::ProfileApi api(config, *services.db, *services.store, gate, board, sandbox.get());
+    api::OperatorApi pages(config, *services.db, board, listen_fd, api, gate);
+    return daemon::run_worker(config, listen_fd, pages, &board);
 }
 
-int reaper_main(const Config& config) {
+int reaper_main(const Config& config, daemon::Scoreboard& board) {
     log::configure(config.log_level, "talentd-reaper");
     ChildServices services;
-    if (!open_child_services(config, &services)) return 2;
+    if (!open_child_services(config, &services, &board)) {
+        board.reaper_pass(false, 0, 0, 0);
+        return 2;
+    }
     cleanup::ReapReport report;
     std::string why;
     if (!cleanup::reap(config, *services.db, *services.store, static_cast<int64_t>(::time(nullptr)), &report,
                        &why)) {
+        board.reaper_pass(false, report.removed, report.failed, report.claimed_pending);
+        board.db_error();
         LOG_ERROR("reaper: %s", why.c_str());
         return 1;
     }
+    board.reaper_pass(true, report.removed, report.failed, report.claimed_pending);
     if (report.removed || report.failed || report.claimed_pending || report.dropped_referenced)
         LOG_INFO("reaper: removed %d, failed %d, abandoned uploads %d, stale entries %d", report.removed,
                  report.failed, report.claimed_pending, report.dropped_referenced);
@@ -232,6 +248,9 @@ int main(int argc, char** argv) {
         }
         LOG_WARN("%s", why.c_str());
     }
+    if (config.demo_login)
+        LOG_WARN("demo_login is on: /demo/login signs any browser in as any user (demonstrations only, never in "
+                 "production)");
     if (test_only) {
         auto db = open_database(config);
         if (!db) return 1;
@@ -256,10 +275,18 @@ int main(int argc, char** argv) {
         LOG_ERROR("%s", why.c_str());
         return 1;
     }
+    // The scoreboard, also before the first fork: every child shares it.
+    auto board = daemon::Scoreboard::create(&why);
+    if (!board) {
+        LOG_ERROR("%s", why.c_str());
+        return 1;
+    }
+    daemon::Scoreboard* shared = board.get();
     daemon::MasterHooks hooks;
-    hooks.worker = [&gate](const Config& c, int fd) { return worker_main(c, fd, gate.get()); };
+    hooks.worker = [&gate, shared](const Config& c, int fd) { return worker_main(c, fd, gate.get(), *shared); };
     hooks.worker_exited = [&gate](pid_t pid) { gate->release_process(pid); };
-    hooks.reaper = reaper_main;
+    hooks.reaper = [shared](const Config& c) { return reaper_main(c, *shared); };
+    hooks.scoreboard = shared;
     hooks.reload = [config_path, &gate](Config* fresh, std::string* reason) {
         if (!load(config_path, fresh, reason)) return false;
         gate->next_generation();   // the new workers count in the other half of the bulkhead

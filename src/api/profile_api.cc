@@ -3,6 +3,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cctype>
 #include <cstdlib>
 
@@ -51,6 +52,16 @@ void insert_picture_error(FieldErrors& errors, const std::string& message) {
     errors.insert(it, {"profile_picture", {message}});
 }
 
+trace::ImageFormat traced_format(image::Format format) {
+    switch (format) {
+        case image::Format::Jpeg: return trace::ImageFormat::Jpeg;
+        case image::Format::Png: return trace::ImageFormat::Png;
+        case image::Format::Gif: return trace::ImageFormat::Gif;
+        case image::Format::Webp: return trace::ImageFormat::Webp;
+        default: return trace::ImageFormat::Other;
+    }
+}
+
 }  // namespace
 
 bool partial_requested(const std::string& query) {
@@ -62,10 +73,11 @@ bool partial_requested(const std::string& query) {
 }
 
 ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& store, storage::StoreGate* gate,
-                       image::DecoderSandbox* sandbox)
+                       trace::Recorder& recorder, image::DecoderSandbox* sandbox)
     : config_(config),
       db_(db),
       store_(store),
+      recorder_(recorder),
       pictures_(config, db, store, gate),
       sandbox_(sandbox),
       jwt_(auth::jwt_settings_from(config)) {
@@ -75,6 +87,11 @@ ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& s
     limits_.max_frames = config.max_frames;
     limits_.max_decode_memory = config.max_decode_memory;
     limits_.max_progressive_scans = config.max_progressive_scans;
+    body_limits_.max_part_header_size = size_t(config.max_part_header_size);
+    body_limits_.max_header_parameters = size_t(config.max_header_parameters);
+    limits_.max_decoded_bytes = config.max_decoded_bytes;
+    limits_.decode_cpu_limit = config.decode_cpu_limit;
+    limits_.max_icc_profile_size = config.max_icc_profile_size;
     limits_.allowed_types = config.allowed_image_types;
 }
 
@@ -82,8 +99,12 @@ ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& s
 // Routing.
 
 http::Response ProfileApi::handle(const http::Request& request, http::BodySource& body, http::RequestNote* note) {
-    if (request.path == kProfilePath) return profile_endpoint(request, body, note);
+    if (request.path == kProfilePath) {
+        note->route = trace::Route::Profile;
+        return profile_endpoint(request, body, note);
+    }
     if (request.path == "/api/profile/talent") {
+        note->route = trace::Route::ProfileRedirect;
         http::Response r;
         r.status = 308;
         r.content_type.clear();
@@ -91,8 +112,10 @@ http::Response ProfileApi::handle(const http::Request& request, http::BodySource
         return r;
     }
     if (request.path == "/healthz" && (request.method == "GET" || request.method == "HEAD")) {
+        note->route = trace::Route::Healthz;
         std::string why;
         if (!db_.ping(&why)) {
+            recorder_.db_error();
             LOG_ERROR("healthz: %s", why.c_str());
             return respond_error(ApiError::detail(503, "Database unavailable.")
                                      .with_header("Retry-After", std::to_string(config_.retry_after)),
@@ -100,8 +123,14 @@ http::Response ProfileApi::handle(const http::Request& request, http::BodySource
         }
         return respond_json(200, "{\"status\":\"ok\"}", request);
     }
-    if (request.path == "/" && (request.method == "GET" || request.method == "HEAD")) return page(request, note);
-    if (request.path == "/demo/login" && config_.demo_login && request.method == "GET") return demo_login(request);
+    if (request.path == "/" && (request.method == "GET" || request.method == "HEAD")) {
+        note->route = trace::Route::Page;
+        return page(request, note);
+    }
+    if (request.path == "/demo/login" && config_.demo_login && request.method == "GET") {
+        note->route = trace::Route::DemoLogin;
+        return demo_login(request);
+    }
     return respond_error(ApiError::detail(404, "Not found."), request);
 }
 
@@ -116,6 +145,7 @@ http::Response ProfileApi::profile_endpoint(const http::Request& request, http::
     Answer answer;
     answer.html = prefers_html(request.header("accept")) && !request.has_header("authorization") &&
                   request.method != "GET" && request.method != "HEAD";
+    recorder_.step(trace::Step::Authenticating);
     if (auto e = authenticate(request, &caller, note)) return respond_error(*e, request, answer);  // 401
     answer.html = answer.html && caller.via_cookie;
     answer.caller = &caller;
@@ -149,9 +179,11 @@ http::Response ProfileApi::update(const http::Request& request, http::BodySource
 
     auto fail = [&](const ApiError& e) { return respond_error(e, request, answer); };
     if (auto e = check_size(request)) return fail(*e);                                     // 413
+    recorder_.step(trace::Step::Reading);
     if (auto e = read_and_parse(request, body, &raw, &fields)) return fail(*e);            // 400, 415
     answer.fields = &fields;
     if (auto e = check_form_talent_flag(caller, fields)) return fail(*e);                  // 403
+    recorder_.step(trace::Step::Decoding);
     if (auto e = validate(fields, partial, &changes, &picture)) return fail(*e);           // 400
     std::string stripped;
     std::span<const uint8_t> picture_bytes;
@@ -164,8 +196,11 @@ http::Response ProfileApi::update(const http::Request& request, http::BodySource
     db::PictureUpdate picture_update;
     std::optional<std::string> old_key;
 
+    recorder_.step(trace::Step::Storing);
     if (auto e = store_picture(changes, picture, picture_bytes, user, &prof, &picture_update)) return fail(*e);  // 503
+    recorder_.step(trace::Step::Committing);
     if (auto e = commit(user, prof, picture_update, &old_key)) return fail(*e);            // 503, 500
+    recorder_.step(trace::Step::CleaningUp);
     if (old_key) pictures_.clean_up(*old_key, user.id);                                    // best effort
 
     if (picture_update.kind == db::PictureUpdate::Kind::Replace) note->detail = "picture " + picture_update.new_key;
@@ -203,6 +238,7 @@ std::optional<ApiError> ProfileApi::authenticate(const http::Request& request, C
     auto account = db_.load_account(identity->user_id, &why);
     if (!account) {
         if (!why.empty()) {
+            recorder_.db_error();
             LOG_ERROR("loading user %lld: %s", static_cast<long long>(identity->user_id), why.c_str());
             return cleanup::database_error(config_, db_);   // 503 when unreachable, else 500
         }
@@ -213,6 +249,7 @@ std::optional<ApiError> ProfileApi::authenticate(const http::Request& request, C
         return ApiError::detail_code(401, "User is inactive", "user_inactive")
             .with_header("WWW-Authenticate", kWwwAuthenticate);
     note->user_id = account->user.id;
+    recorder_.user(account->user.id);
     caller->account = std::move(*account);
     return std::nullopt;
 }
@@ -260,8 +297,10 @@ std::optional<ApiError> ProfileApi::read_and_parse(const http::Request& request,
         if (too_large) return ApiError::detail(413, "Request body too large.");
         return ApiError::detail(400, "Request body could not be read.");
     }
+    recorder_.upload(static_cast<int64_t>(raw->size()));
+    recorder_.step(trace::Step::Parsing);
     ApiError error;
-    auto parsed = form::parse_body(request.content_type, *raw, &error);
+    auto parsed = form::parse_body(request.content_type, *raw, &error, body_limits_);
     if (!parsed) return error;
     *fields = std::move(*parsed);
     // The fields own their values now: give the raw body back before the
@@ -289,9 +328,12 @@ std::optional<ApiError> ProfileApi::validate(const form::Fields& fields, bool pa
     if (file != fields.end() && file->second.kind == form::Value::Kind::File) {
         const auto* data = reinterpret_cast<const uint8_t*>(file->second.file.data.data());
         const size_t size = file->second.file.data.size();
+        const auto started = std::chrono::steady_clock::now();
         bool unavailable = false;
         *picture = sandbox_ ? sandbox_->validate(data, size, limits_, &unavailable)
                             : image::validate(data, size, limits_);
+        recorder_.decoded(traced_format(picture->format),
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         if (unavailable)
             return ApiError::detail(503, "Picture validation temporarily unavailable, please retry.")
                 .with_header("Retry-After", std::to_string(config_.retry_after));
@@ -326,6 +368,17 @@ std::optional<ApiError> ProfileApi::strip_picture(const profile::Changes& change
         errors.push_back({"profile_picture", {image::kInvalidMessage}});
         return ApiError::fields(errors);
     }
+    if (s.revalidate) {
+        const image::Verdict again = image::validate(reinterpret_cast<const uint8_t*>(s.bytes.data()), s.bytes.size(), limits_);
+        if (!again.ok) {
+            // Its image data reached into what the stripper removed.
+            LOG_INFO("user=%lld picture refused: needs its metadata to decode: %s", static_cast<long long>(user_id),
+                     again.reason.c_str());
+            FieldErrors errors;
+            errors.push_back({"profile_picture", {image::kInvalidMessage}});
+            return ApiError::fields(errors);
+        }
+    }
     LOG_DEBUG("user=%lld picture metadata: %zu -> %zu bytes; removed %s; kept orientation %d, ICC %zu bytes",
               static_cast<long long>(user_id), canonical.size(), s.bytes.size(),
               image::describe_removed(s.removed).c_str(), s.orientation, s.icc_size);
@@ -347,7 +400,11 @@ std::optional<ApiError> ProfileApi::store_picture(const profile::Changes& change
                                 picture.content_type};
     ApiError error;
     auto key = pictures_.store(user.id, bytes, &error);
-    if (!key) return error;
+    if (!key) {
+        // Not the store's 503: the journal could not be written.
+        if (error.body != cleanup::storage_unavailable(config_).body) recorder_.db_error();
+        return error;
+    }
     *update = {db::PictureUpdate::Kind::Replace, *key};
     prof->picture_key = *key;
     return std::nullopt;
@@ -364,7 +421,7 @@ std::optional<ApiError> ProfileApi::commit(const profile::User& user, const prof
                      picture_update.new_key.c_str());
             return cleanup::storage_unavailable(config_);
         case db::CommitResult::NoProfile: return forbidden();
-        case db::CommitResult::Error: break;
+        case db::CommitResult::Error: recorder_.db_error(); break;
     }
     LOG_ERROR("user=%lld commit failed: %s", static_cast<long long>(user.id), why.c_str());
     // The pending row (if any) stays: the reaper removes the uploaded object.

@@ -14,6 +14,7 @@
 #include "auth/jwt.h"
 #include "cleanup/pictures.h"
 #include "core/config.h"
+#include "core/trace.h"
 #include "db/database.h"
 #include "form/body.h"
 #include "http/handler.h"
@@ -41,11 +42,13 @@ struct Answer {
 
 class ProfileApi : public http::Handler {
 public:
-    // sandbox: where pictures are decoded (decode_sandbox = on); nullptr
-    // decodes them in this process.
-    // gate: the workers' shared bulkhead and breaker (nullptr: calls go straight to the store).
+    // gate: the workers' shared bulkhead and breaker (nullptr: calls go
+    // straight to the store).  `recorder` hears each step of a request, its
+    // user, upload size, decode time and database errors (the daemon's
+    // scoreboard).  sandbox: where pictures are decoded (decode_sandbox =
+    // on); nullptr decodes them in this process.
     ProfileApi(const Config& config, db::Database& db, storage::Store& store, storage::StoreGate* gate = nullptr,
-               image::DecoderSandbox* sandbox = nullptr);
+               trace::Recorder& recorder = trace::no_recorder(), image::DecoderSandbox* sandbox = nullptr);
 
     http::Response handle(const http::Request& request, http::BodySource& body, http::RequestNote* note) override;
 
@@ -89,9 +92,11 @@ private:
     const Config& config_;
     db::Database& db_;
     storage::Store& store_;
+    trace::Recorder& recorder_;
     cleanup::Pictures pictures_;
     image::Limits limits_;
     image::DecoderSandbox* sandbox_;
+    form::BodyLimits body_limits_;
     auth::JwtSettings jwt_;
 };
 

@@ -422,6 +422,11 @@ std::optional<Identity> verify_access_token(std::string_view token, const JwtSet
         std::string reason = alg_value ? "alg " + printable_alg(alg_value) + " refused" : "no alg";
         return fail(why, reason + " (configured " + std::string(alg->name) + ")"), std::nullopt;
     }
+    // RFC 7515 §4.1.11: a recipient must refuse a token whose "crit" names an
+    // extension it does not understand.  talentd understands none, so any
+    // "crit" (well-formed or not) refuses the token.
+    if (json_object_get(header.get(), "crit"))
+        return fail(why, "crit header parameter refused (no JWS extension is understood)"), std::nullopt;
 
     bool signature_ok;
     const PreparedKey* prepared = settings.prepared.get();

@@ -73,13 +73,13 @@ Setter integer(int Config::*field, int64_t min, int64_t max) {
 Setter integer64(int64_t Config::*field, int64_t min, int64_t max) {
     return [=](Config& c, const std::string& v) { return parse_int64(v, min, max, &(c.*field)); };
 }
-// Decimal seconds ("2", "0.5"); strtod's other forms (hex, inf, nan) are refused.
-Setter seconds(double Config::*field, double min, double max) {
+// Seconds with decimals ("0.5", "2"), within [min, max].
+Setter decimal(double Config::*field, double min, double max) {
     return [=](Config& c, const std::string& v) {
-        if (v.empty() || v.find_first_not_of("0123456789.") != std::string::npos) return false;
+        if (v.empty()) return false;
         errno = 0;
         char* end = nullptr;
-        double d = std::strtod(v.c_str(), &end);
+        const double d = std::strtod(v.c_str(), &end);
         if (errno != 0 || *end != '\0' || !(d >= min && d <= max)) return false;
         c.*field = d;
         return true;
@@ -136,11 +136,14 @@ const std::map<std::string, Setter>& setters() {
         {"drain_timeout", integer(&Config::drain_timeout, 0, 86400)},
         {"respawn_backoff_max", integer(&Config::respawn_backoff_max, 1, 3600)},
         {"worker_memory_limit", integer64(&Config::worker_memory_limit, 0, INT64_MAX)},
+        {"slow_request_threshold", integer(&Config::slow_request_threshold, 0, 86400)},
         {"log_level", one_of(&Config::log_level, {"error", "warn", "info", "debug"})},
         {"max_request_size", integer64(&Config::max_request_size, 1, INT64_MAX)},
         {"trusted_origins", list(&Config::trusted_origins)},
         {"cookie_name", str(&Config::cookie_name)},
         {"demo_login", boolean(&Config::demo_login)},
+        {"max_part_header_size", integer64(&Config::max_part_header_size, 64, 1 << 20)},
+        {"max_header_parameters", integer64(&Config::max_header_parameters, 2, 100000)},
         {"jwt_algorithm", one_of(&Config::jwt_algorithm, {"HS256", "HS384", "HS512", "RS256", "ES256"})},
         {"jwt_secret_file", str(&Config::jwt_secret_file)},
         {"jwt_public_key_file", str(&Config::jwt_public_key_file)},
@@ -160,10 +163,12 @@ const std::map<std::string, Setter>& setters() {
         {"max_decode_memory", integer64(&Config::max_decode_memory, 1 << 20, INT64_MAX)},
         {"max_progressive_scans", integer(&Config::max_progressive_scans, 1, 100000)},
         {"decode_sandbox", boolean(&Config::decode_sandbox)},
-        {"decode_cpu_limit", seconds(&Config::decode_cpu_limit, 0.001, 3600)},
         {"decode_memory_limit", integer64(&Config::decode_memory_limit, 16 << 20, INT64_MAX)},
         {"strip_metadata", boolean(&Config::strip_metadata)},
         {"strip_keep_icc", boolean(&Config::strip_keep_icc)},
+        {"max_decoded_bytes", integer64(&Config::max_decoded_bytes, 1, INT64_MAX)},
+        {"decode_cpu_limit", decimal(&Config::decode_cpu_limit, 0, 3600)},
+        {"max_icc_profile_size", integer64(&Config::max_icc_profile_size, 1024, INT64_MAX)},
         {"database", str(&Config::database)},
         {"database_busy_timeout", integer(&Config::database_busy_timeout, 0, 600000)},
         {"database_layout", one_of(&Config::database_layout, {"talentd", "django"})},
@@ -184,6 +189,7 @@ const std::map<std::string, Setter>& setters() {
         {"s3_timeout", integer(&Config::s3_timeout, 1, 3600)},
         {"s3_egress_config", str(&Config::s3_egress_config)},
         {"store_concurrency", integer(&Config::store_concurrency, 0, 512)},
+        {"store_busy_wait", integer(&Config::store_busy_wait, 0, 60000)},
         {"store_breaker_failures", integer(&Config::store_breaker_failures, 0, 1000000)},
         {"store_breaker_cooldown", integer(&Config::store_breaker_cooldown, 0, 86400)},
         {"media_prefix", str(&Config::media_prefix)},
@@ -281,7 +287,7 @@ bool validate_config(const Config& c, ConfigError* error) {
         const std::string& loc = c.django_media_location;
         if (loc.empty() || loc.front() == '/' || loc.back() == '/')
             return fail(error, "django_media_location must be a key prefix without slashes at its ends, such as media");
-        if (c.media_prefix.compare(0, loc.size() + 1, loc + "/") != 0 || c.media_prefix.size() <= loc.size() + 1)
+        if (c.media_prefix.compare(0, loc.size() + 1, loc + "/") != 0)
             return fail(error, "media_prefix must lie under django_media_location (" + loc +
                                    "/…) so Django and talentd build the same URL");
     }

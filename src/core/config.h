@@ -31,12 +31,15 @@ struct Config {
     int respawn_backoff_max = 30;         // seconds, cap of the crash-loop backoff
     std::string log_level = "info";       // error | warn | info | debug
     int64_t worker_memory_limit = 512LL << 20;   // RLIMIT_DATA of a worker, bytes (0: none)
+    int slow_request_threshold = 5;       // seconds; a slower request is logged with its steps (0: off)
 
     // --- request ------------------------------------------------------------
     int64_t max_request_size = 6 * 1024 * 1024;
     std::vector<std::string> trusted_origins;    // e.g. https://app.example.com
     std::string cookie_name = "access_token";
     bool demo_login = false;                     // /demo/login sets the cookie (demo only)
+    int64_t max_part_header_size = 1024;         // bytes of one multipart part's header block
+    int64_t max_header_parameters = 64;          // parameters in one part header line (or the Content-Type)
 
     // --- authentication (simplejwt) ----------------------------------------
     std::string jwt_algorithm = "HS256";         // HS256 HS384 HS512 RS256 ES256
@@ -65,10 +68,12 @@ struct Config {
     int max_progressive_scans = 100;                // JPEG scans before a file is refused
     bool strip_metadata = true;                     // remove EXIF/XMP/IPTC/comments before storage
     bool strip_keep_icc = true;                     // ... but keep the ICC profile
+    int64_t max_decoded_bytes = 200LL << 20;        // what the codecs decode, summed over frames (estimate)
+    double decode_cpu_limit = 0.5;                  // seconds of CPU decoding one picture may take (0: none)
+    int64_t max_icc_profile_size = 1 << 20;         // PNG iCCP inflated at most this far
 
     // --- the decoder sandbox (talentd(8), SECURITY) ----------------------------
     bool decode_sandbox = true;                     // decode uploads in a sandboxed process
-    double decode_cpu_limit = 2.0;                  // seconds of CPU one picture's decode may use
     int64_t decode_memory_limit = 192LL << 20;      // RLIMIT_DATA of a decoder process, bytes
 
     // --- database -------------------------------------------------------------
@@ -99,6 +104,7 @@ struct Config {
     std::string s3_egress_config;                   // the egress proxy's nginx file: its timeouts are
                                                     // checked against s3_timeout ("" = not checked)
     int store_concurrency = 0;                      // workers inside a store call at once (0: workers - 1, min 1)
+    int store_busy_wait = 250;                      // ms a call beyond the bulkhead waits while the store is quick
     int store_breaker_failures = 3;                 // consecutive unavailable store calls that open the breaker (0: never)
     int store_breaker_cooldown = 10;                // seconds an open breaker refuses uploads before a probe
     std::string media_prefix = "media/profile_pictures/";

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "core/log.h"
+#include "daemon/listen_queue.h"
+#include "daemon/scoreboard.h"
 #include "daemon/supervisor.h"
 #include "daemon/worker.h"
 
@@ -52,6 +54,7 @@ private:
     void shutdown();
     void start_missing(double now);
     int wait_timeout_ms(double now) const;
+    void observe();
 
     Config config_;
     int listen_fd_;
@@ -62,9 +65,17 @@ private:
     double next_reap_at_ = 0;
     pid_t reaper_pid_ = 0;
     std::vector<std::pair<pid_t, double>> draining_;   // old workers and their SIGKILL deadline
+    Scoreboard* board_ = hooks_.scoreboard;
+    double next_observe_at_ = 0;
+    std::vector<std::pair<pid_t, uint64_t>> reported_slow_;   // requests already in the slow log
 };
 
 pid_t Master::spawn_worker() {
+    const int slot = board_ ? board_->assign_slot() : -1;
+    if (board_ && slot < 0) {
+        LOG_ERROR("no free scoreboard slot for another worker");
+        return -1;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         LOG_ERROR("fork failed: %s", std::strerror(errno));
@@ -79,8 +90,10 @@ pid_t Master::spawn_worker() {
         sigaddset(&none, SIGINT);
         sigprocmask(SIG_SETMASK, &none, nullptr);
         signal(SIGCHLD, SIG_DFL);
+        if (board_) board_->become_worker(slot);
         _exit(hooks_.worker(config_, listen_fd_));
     }
+    if (board_) board_->spawned(slot, pid, supervisor_.generation());
     supervisor_.started(pid, now_s());
     LOG_DEBUG("worker %d started (generation %d)", static_cast<int>(pid), supervisor_.generation());
     return pid;
@@ -125,6 +138,10 @@ void Master::reap_children() {
         const int code = normal ? WEXITSTATUS(status) : 0;
         Supervisor::Exit e = supervisor_.exited(pid, normal, code, now_s());
         if (!e.known) continue;
+        if (board_) {
+            board_->reaped(pid);
+            if (e.replace) board_->count_respawn(e.crashed ? RespawnCause::Crash : RespawnCause::Recycle);
+        }
         if (e.crashed) {
             if (WIFSIGNALED(status))
                 LOG_WARN("worker %d killed by signal %d", static_cast<int>(pid), WTERMSIG(status));
@@ -165,6 +182,10 @@ void Master::reload() {
     log::configure(config_.log_level, "talentd");
     // New workers first: they accept on the same socket while the old ones finish.
     std::vector<pid_t> old = supervisor_.new_generation(config_.workers);
+    if (board_) {
+        board_->set_workers_configured(config_.workers);
+        board_->count_respawn(RespawnCause::Reload, static_cast<int>(old.size()));
+    }
     next_spawn_at_ = 0;
     start_missing(now_s());
     const double deadline = now_s() + config_.drain_timeout;
@@ -197,8 +218,12 @@ void Master::shutdown() {
         int status;
         pid_t pid = waitpid(-1, &status, 0);
         if (pid < 0) break;
-        if (pid == reaper_pid_) reaper_pid_ = 0;
-        else supervisor_.exited(pid, WIFEXITED(status), WIFEXITED(status) ? WEXITSTATUS(status) : 0, now_s());
+        if (pid == reaper_pid_) {
+            reaper_pid_ = 0;
+            continue;
+        }
+        supervisor_.exited(pid, WIFEXITED(status), WIFEXITED(status) ? WEXITSTATUS(status) : 0, now_s());
+        if (board_) board_->reaped(pid);
     }
     LOG_INFO("stopped");
 }
@@ -208,7 +233,28 @@ int Master::wait_timeout_ms(double now) const {
     if (supervisor_.missing() > 0) next = std::min(next, next_spawn_at_);
     if (hooks_.reaper && config_.reap_interval > 0) next = std::min(next, next_reap_at_);
     for (const auto& d : draining_) next = std::min(next, d.second);
+    if (board_) next = std::min(next, next_observe_at_);
     return std::max(0, static_cast<int>(std::ceil((next - now) * 1000)));
+}
+
+// Once a second: the listen queue's high-water mark, and a slow-log line for
+// each request that has run past slow_request_threshold and is still
+// running (the worker logs its steps when it ends; a stuck one may never).
+void Master::observe() {
+    ListenQueue queue;
+    std::string why;
+    if (read_listen_queue(listen_fd_, &queue, &why)) board_->note_listen_queue(queue.waiting);
+    if (config_.slow_request_threshold <= 0) return;
+    std::vector<std::pair<pid_t, uint64_t>> still;
+    for (const RunningRequest& r : board_->running_longer_than(config_.slow_request_threshold)) {
+        std::pair<pid_t, uint64_t> id{r.pid, r.sequence};
+        still.push_back(id);
+        if (std::find(reported_slow_.begin(), reported_slow_.end(), id) != reported_slow_.end()) continue;
+        LOG_WARN("slow request running: worker %d %s %s user=%lld %.3fs so far, %s for %.3fs",
+                 static_cast<int>(r.pid), r.method.c_str(), r.path.c_str(), static_cast<long long>(r.user_id),
+                 r.request_seconds, trace::step_name(r.step), r.step_seconds);
+    }
+    reported_slow_ = std::move(still);
 }
 
 int Master::run() {
@@ -232,6 +278,7 @@ int Master::run() {
     sigaction(SIGINT, &sa, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
+    if (board_) board_->set_workers_configured(config_.workers);
     start_missing(now_s());
     next_reap_at_ = now_s() + std::min(config_.reap_interval, 5);
     LOG_INFO("master %d: %d workers on %s", static_cast<int>(getpid()), config_.workers, config_.listen.c_str());
@@ -262,6 +309,10 @@ int Master::run() {
                 d.second = now + 1;
             }
         start_missing(now);
+        if (board_ && now >= next_observe_at_) {
+            observe();
+            next_observe_at_ = now + 1;
+        }
         if (hooks_.reaper && config_.reap_interval > 0 && now >= next_reap_at_) {
             spawn_reaper();
             next_reap_at_ = now + config_.reap_interval;

@@ -10,7 +10,9 @@
 //              up to drain_timeout for in-flight requests, SIGKILL the rest.
 //              A worker accepts nothing after its SIGTERM, so a stop takes
 //              as long as the longest request in flight, not drain_timeout
-//   timer      every reap_interval seconds fork the reaper (hooks.reaper)
+//   timer      every reap_interval seconds fork the reaper (hooks.reaper);
+//              every second sample the listen queue and log requests running
+//              longer than slow_request_threshold (hooks.scoreboard)
 //
 // The master opens no database and no storage connection: fork first, then
 // open — each child does its own.
@@ -25,6 +27,8 @@
 
 namespace talentd::daemon {
 
+class Scoreboard;
+
 struct MasterHooks {
     // Runs in a forked worker; returns its exit status.
     std::function<int(const Config& config, int listen_fd)> worker;
@@ -35,6 +39,10 @@ struct MasterHooks {
     // Called for every worker reaped (crashed, recycled or drained), before
     // any replacement starts: frees what it held in shared state.  May be empty.
     std::function<void(pid_t pid)> worker_exited;
+    // Shared memory made before the first fork (may be null): the master
+    // gives each worker its slot, clears the slot of a worker it reaps and
+    // counts respawns by cause.
+    Scoreboard* scoreboard = nullptr;
 };
 
 int run_master(Config config, int listen_fd, const MasterHooks& hooks);

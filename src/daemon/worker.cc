@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "daemon/scoreboard.h"
 #include "http/fcgi.h"
 
 namespace talentd::daemon {
@@ -38,6 +39,17 @@ double now_ms() {
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
+// The slow log: one line with each step's time, like php-fpm's
+// request_slowlog_timeout (without a stack trace).
+void note_slow(const Config& config, const http::Request& request, const http::Response& response,
+               const http::RequestNote& note, const RequestTimes& times, Scoreboard& board) {
+    if (config.slow_request_threshold <= 0 || times.seconds < config.slow_request_threshold) return;
+    board.count_slow();
+    LOG_WARN("slow request: %s %s %d user=%lld %.3fs (cpu %.3fs): %s", request.method.c_str(), request.path.c_str(),
+             response.status, static_cast<long long>(note.user_id), times.seconds, times.cpu_seconds,
+             format_steps(times).c_str());
+}
+
 }  // namespace
 
 void prepare_worker_signals() {
@@ -59,7 +71,7 @@ void prepare_worker_signals() {
     prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
-int run_worker(const Config& config, int listen_fd, http::Handler& handler) {
+int run_worker(const Config& config, int listen_fd, http::Handler& handler, Scoreboard* board) {
     http::FcgiChannel channel(listen_fd);
     sigset_t wait_mask;
     sigprocmask(SIG_SETMASK, nullptr, &wait_mask);
@@ -86,11 +98,14 @@ int run_worker(const Config& config, int listen_fd, http::Handler& handler) {
         if (!channel.accept()) continue;
         const double started = now_ms();
         http::Request request = channel.request();
+        if (board) board->begin(request.method, request.path);
         http::RequestNote note;
         http::Response response = handler.handle(request, channel.body(), &note);
+        if (board) board->step(trace::Step::Responding);
         size_t bytes = channel.respond(response);
         channel.finish();
         ++served;
+        if (board) note_slow(config, request, response, note, board->finish(response.status, note.route), *board);
         LOG_INFO("%s %s %d user=%lld bytes=%zu %.2fms%s%s", request.method.c_str(), request.path.c_str(),
                  response.status, static_cast<long long>(note.user_id), bytes, now_ms() - started,
                  note.detail.empty() ? "" : " ", note.detail.c_str());

@@ -18,7 +18,12 @@ namespace talentd::daemon {
 // the child, before opening anything.
 void prepare_worker_signals();
 
+class Scoreboard;
+
 // Serves until stopped or recycled; returns the process exit status.
-int run_worker(const Config& config, int listen_fd, http::Handler& handler);
+// `board` (may be null): where the worker publishes each request's state
+// and counts it; a request slower than slow_request_threshold is logged
+// with its steps.
+int run_worker(const Config& config, int listen_fd, http::Handler& handler, Scoreboard* board = nullptr);
 
 }  // namespace talentd::daemon

@@ -59,6 +59,12 @@ struct JournalEntry {
     std::string last_error;
 };
 
+// How much of the journal waits (the operator's metrics).
+struct JournalSummary {
+    int64_t pending = 0, remove = 0;                // rows in each state
+    int64_t oldest_pending = 0, oldest_remove = 0;  // created_at of the oldest row, unix seconds; 0: none
+};
+
 // The outcome of committing an update (step 3 of the replacement protocol).
 enum class CommitResult {
     Committed,
@@ -165,6 +171,11 @@ public:
                                      std::string* why) = 0;
     virtual bool is_referenced(const std::string& key, bool* referenced, std::string* why) = 0;
     virtual bool referenced_keys(std::vector<std::string>* out, std::string* why) = 0;
+    // Rows per state and the oldest of each (talentd_storage_journal_*
+    // metrics).  This default reads journal_entries(), which every backend
+    // has: the journal holds the uploads in flight and the removals not yet
+    // done, a few rows normally, thousands after a long store outage.
+    virtual bool journal_summary(JournalSummary* out, std::string* why);
 
     // Checks the connection with a trivial query (talentctl check, healthz).
     virtual bool ping(std::string* why) = 0;

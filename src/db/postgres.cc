@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
@@ -97,7 +98,19 @@ CREATE INDEX talentd_storage_journal_due ON talentd_storage_journal(state, next_
 constexpr int kTalentdLatest = sizeof kTalentdMigrations / sizeof kTalentdMigrations[0];
 constexpr int kDjangoLatest = sizeof kDjangoMigrations / sizeof kDjangoMigrations[0];
 
-constexpr const char* kVersionTable = "talentd_schema_version";
+// The schema version is the comment of the journal table ("talentd schema
+// version N"): talentd adds no table beyond its journal.  Inits of several
+// hosts at once queue on a transaction-scoped advisory lock (fine through
+// PgBouncer in transaction mode).
+constexpr const char* kVersionComment = "talentd schema version ";
+constexpr const char* kInitLock = "SELECT pg_advisory_xact_lock(7346110412)";
+
+int parse_version(const PostgresDatabase::Result& r) {
+    if (r.rows() == 0 || r.null(0, 0)) return 0;
+    const std::string comment = r.str(0, 0);
+    if (comment.rfind(kVersionComment, 0) != 0) return 0;
+    return std::atoi(comment.c_str() + std::strlen(kVersionComment));
+}
 
 // "schema.table" -> "schema"."table" (names are [a-z0-9_] by configuration).
 std::string quote_name(const std::string& name) {
@@ -163,6 +176,7 @@ PostgresSettings postgres_settings_from(const Config& config) {
 
 PostgresDatabase::PostgresDatabase(PostgresSettings settings) : settings_(std::move(settings)) {
     journal_table_ = settings_.django ? "talentd_storage_journal" : "storage_journal";
+    sql_version_ = "SELECT obj_description(to_regclass($1), 'pg_class')";
     auto sql = [&](const char* text) {
         std::string s = replace_all(text, "{users}", quote_name(settings_.users_table));
         s = replace_all(s, "{profiles}", quote_name(settings_.profiles_table));
@@ -417,12 +431,9 @@ int PostgresDatabase::schema_version() {
     int version = -1;
     std::string why;
     unit(false, [&] {
-        auto r = run("SELECT to_regclass($1) IS NOT NULL", {std::string(kVersionTable)}, &why);
+        auto r = run(sql_version_, {journal_table_}, &why);
         if (!r) return false;
-        if (!r->boolean(0, 0)) return version = 0, true;
-        auto v = run(std::string("SELECT version FROM ") + kVersionTable, {}, &why);
-        if (!v) return false;
-        version = v->rows() ? static_cast<int>(v->integer(0, 0)) : 0;
+        version = parse_version(*r);
         return true;
     }, &why);
     if (version < 0) LOG_DEBUG("schema version: %s", why.c_str());
@@ -435,14 +446,10 @@ bool PostgresDatabase::migrate(int* applied, std::string* why) {
     int count = 0;
     bool ok = unit(true, [&] {
         count = 0;
-        // Two hosts running init at once: the second waits for the first.
-        if (!run_command(std::string("CREATE TABLE IF NOT EXISTS ") + kVersionTable + " (version integer NOT NULL)", {},
-                         why) ||
-            !run_command(std::string("LOCK TABLE ") + kVersionTable + " IN EXCLUSIVE MODE", {}, why))
-            return false;
-        auto r = run(std::string("SELECT version FROM ") + kVersionTable, {}, why);
+        if (!run_command(kInitLock, {}, why)) return false;
+        auto r = run(sql_version_, {journal_table_}, why);
         if (!r) return false;
-        const int version = r->rows() ? static_cast<int>(r->integer(0, 0)) : 0;
+        const int version = parse_version(*r);
         if (version > latest) {
             failure_ = Failure::Error;
             return set_why(why, "database schema version " + std::to_string(version) + " is newer than this talentd (" +
@@ -450,9 +457,9 @@ bool PostgresDatabase::migrate(int* applied, std::string* why) {
         }
         for (int v = version; v < latest; ++v, ++count)
             if (!run_command(migrations[v], {}, why)) return false;
-        if (!run_command(std::string("DELETE FROM ") + kVersionTable, {}, why) ||
-            !run_command(std::string("INSERT INTO ") + kVersionTable + " (version) VALUES ($1)",
-                         {std::to_string(latest)}, why))
+        if (!run_command("COMMENT ON TABLE " + quote_name(journal_table_) + " IS '" + kVersionComment +
+                             std::to_string(latest) + "'",
+                         {}, why))
             return false;
         if (!settings_.django) return true;
         // Django's tables must be there, with the columns talentd uses.

@@ -63,9 +63,15 @@ BodyType classify(std::string_view content_type);
 // Django's limits on form bodies (DATA_UPLOAD_MAX_NUMBER_FIELDS and
 // DATA_UPLOAD_MAX_NUMBER_FILES); exceeding one is a 400.  max_fields also
 // caps the number of values in a JSON body (see json_body.h).
+// max_part_header_size and max_header_parameters bound what a multipart
+// part's header block may make the parser hold (Django reads at most 1024
+// bytes of part headers; talentd refuses more with a 400 instead of
+// skipping the part): config keys of the same names.
 struct BodyLimits {
     size_t max_fields = 1000;
     size_t max_files = 100;
+    size_t max_part_header_size = 1024;
+    size_t max_header_parameters = 64;
 };
 
 // Parses a complete body.  On failure returns nullopt with *error set to

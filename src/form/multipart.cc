@@ -39,13 +39,19 @@ std::string replace_all(std::string_view text, std::string_view from, std::strin
 
 // django.utils.http._parseparam over ";" + line: splits on ';' outside
 // double quotes (a quote preceded by a backslash does not count), strips.
-std::vector<std::string_view> split_params(std::string_view line, std::string& storage) {
+// Stops after max_parts parts (the rest is not split; *more says so).
+std::vector<std::string_view> split_params(std::string_view line, std::string& storage, size_t max_parts,
+                                           bool* more) {
     storage.assign(1, ';');
     storage.append(line);
     const std::string_view s(storage);
     std::vector<std::string_view> parts;
     size_t p = 0;
     while (p < s.size() && s[p] == ';') {
+        if (parts.size() >= max_parts) {
+            *more = true;
+            break;
+        }
         ++p;   // s = s[1:]
         size_t end = s.find(';', p);
         size_t quotes = 0, escaped = 0, counted = p;
@@ -132,6 +138,10 @@ struct PartState {
     size_t file_count = 0;
 };
 
+ApiError too_many_parameters(size_t limit, std::string_view where) {
+    return parse_error("Too many parameters in " + std::string(where) + " (limit " + std::to_string(limit) + ").");
+}
+
 bool handle_part(std::string_view part, PartState& state, ApiError* error) {
     std::string_view headers, content;
     if (part.substr(0, 2) == "\r\n") {
@@ -140,6 +150,11 @@ bool handle_part(std::string_view part, PartState& state, ApiError* error) {
         size_t end = part.find("\r\n\r\n");
         if (end == std::string_view::npos) {
             *error = parse_error("Part headers are not terminated.");
+            return false;
+        }
+        if (end > state.limits.max_part_header_size) {
+            *error = parse_error("Part headers exceed " + std::to_string(state.limits.max_part_header_size) +
+                                 " bytes.");
             return false;
         }
         headers = part.substr(0, end);
@@ -155,7 +170,12 @@ bool handle_part(std::string_view part, PartState& state, ApiError* error) {
         std::string_view line = headers.substr(pos, eol - pos);
         pos = eol + 2;
         if (line.empty() || !valid_utf8(line)) continue;   // Django: line.decode() fails -> skipped
-        HeaderParameters header = parse_header_parameters(line);
+        bool too_many = false;
+        HeaderParameters header = parse_header_parameters(line, state.limits.max_header_parameters, &too_many);
+        if (too_many) {
+            *error = too_many_parameters(state.limits.max_header_parameters, "a part header");
+            return false;
+        }
         size_t colon = header.key.find(':');
         if (colon == std::string::npos) continue;
         std::string_view name = std::string_view(header.key).substr(0, colon);
@@ -220,9 +240,13 @@ std::optional<std::string> HeaderParameters::get(std::string_view name) const {
     return std::nullopt;
 }
 
-HeaderParameters parse_header_parameters(std::string_view line) {
+HeaderParameters parse_header_parameters(std::string_view line, size_t max_params, bool* too_many) {
     std::string storage;
-    std::vector<std::string_view> parts = split_params(line, storage);
+    bool more = false;
+    // The key, then max_params parameters (the key is not one).
+    std::vector<std::string_view> parts =
+        split_params(line, storage, max_params == SIZE_MAX ? SIZE_MAX : max_params + 1, &more);
+    if (too_many) *too_many = more;
     HeaderParameters result;
     if (parts.empty()) return result;
     result.key = ascii_lower(parts[0]);
@@ -334,7 +358,13 @@ bool parse_multipart(std::string_view content_type, std::string_view body, const
             return false;
         }
     }
-    std::optional<std::string> boundary = parse_header_parameters(content_type).get("boundary");
+    bool too_many = false;
+    std::optional<std::string> boundary =
+        parse_header_parameters(content_type, limits.max_header_parameters, &too_many).get("boundary");
+    if (too_many) {
+        *error = too_many_parameters(limits.max_header_parameters, "the Content-Type");
+        return false;
+    }
     if (!boundary || !valid_boundary(*boundary)) {
         *error = parse_error("Invalid boundary in multipart: " + (boundary ? *boundary : "None"));
         return false;

@@ -59,6 +59,8 @@ Request FcgiChannel::request() const {
             r.https = std::strcmp(value, "on") == 0;
         } else if (name == "REMOTE_ADDR") {
             r.remote_addr = value;
+        } else if (name == "TALENTD_OPERATOR") {
+            r.operator_access = std::strcmp(value, "1") == 0;
         } else if (name == "REQUEST_URI" && r.path.empty()) {
             std::string_view uri(value);
             r.path = std::string(uri.substr(0, uri.find('?')));

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/trace.h"
 #include "http/message.h"
 
 namespace talentd::http {
@@ -13,6 +14,7 @@ namespace talentd::http {
 struct RequestNote {
     int64_t user_id = 0;         // 0: not authenticated
     std::string detail;          // short, secret-free ("picture replaced", "token expired")
+    trace::Route route = trace::Route::Other;  // which route answered (metrics label)
 };
 
 class Handler {

@@ -24,6 +24,10 @@ struct Request {
     int64_t content_length = -1; // CONTENT_LENGTH; -1 when absent
     bool https = false;          // HTTPS=on
     std::string remote_addr;
+    // TALENTD_OPERATOR=1: set only by nginx's operator locations
+    // (talentd-operator.conf) or `talentctl status`, never by a client (its
+    // headers arrive as HTTP_*).  The status page and the metrics need it.
+    bool operator_access = false;
     // Request headers, lower-case names with '-' ("is-talent", "authorization"),
     // from the HTTP_* parameters.
     std::map<std::string, std::string> headers;

@@ -59,6 +59,9 @@ Job make_job(Format format, size_t size, const Limits& limits) {
     job.max_frames = limits.max_frames;
     job.max_decode_memory = limits.max_decode_memory;
     job.max_progressive_scans = limits.max_progressive_scans;
+    job.max_decoded_bytes = limits.max_decoded_bytes;
+    job.decode_cpu_limit = limits.decode_cpu_limit;
+    job.max_icc_profile_size = limits.max_icc_profile_size;
     return job;
 }
 
@@ -70,6 +73,12 @@ Limits limits_of(const Job& job) {
     limits.max_frames = job.max_frames;
     limits.max_decode_memory = job.max_decode_memory;
     limits.max_progressive_scans = job.max_progressive_scans;
+    limits.max_decoded_bytes = job.max_decoded_bytes;
+    limits.decode_cpu_limit = job.decode_cpu_limit;
+    limits.max_icc_profile_size = job.max_icc_profile_size;
+    // The decoder's RLIMIT_DATA is its memory cap; the in-process cap reads
+    // /proc, which the seccomp filter forbids.
+    limits.cap_process_memory = false;
     limits.allowed_types.clear();
     return limits;
 }

@@ -48,6 +48,9 @@ struct Job {
     int64_t max_frames = 0;
     int64_t max_decode_memory = 0;
     int32_t max_progressive_scans = 0;
+    int64_t max_decoded_bytes = 0;
+    double decode_cpu_limit = 0;    // the in-decoder check (<= 0: none); the zygote enforces its own too
+    int64_t max_icc_profile_size = 0;
 };
 
 Job make_job(Format format, size_t size, const Limits& limits);

@@ -15,7 +15,7 @@
 
 namespace talentd::image::detail {
 
-enum class Outcome { Ok, Invalid, Dimensions, Frames, TotalPixels };
+enum class Outcome { Ok, Invalid, Dimensions, Frames, TotalPixels, DecodedBytes, CpuTime };
 
 struct Decoded {
     Outcome outcome = Outcome::Invalid;
@@ -25,7 +25,33 @@ struct Decoded {
     size_t canonical_length = 0;
     uint64_t bad_width = 0, bad_height = 0;      // Dimensions: the offending canvas/frame
     uint64_t frame_count = 0, total_pixels = 0;  // Frames / TotalPixels
+    uint64_t decoded_bytes = 0;                  // DecodedBytes: the estimate
 };
+
+// The CPU time a decoder may spend (Limits::decode_cpu_limit), measured on
+// this thread's CPU clock from construction.  The decoders call tick() with
+// the work they just did (bytes of rows, lines, input) between rows, lines,
+// frames and records; the clock is read only every kTickBytes of work, so the
+// check costs nothing measurable, and a decoder whose tick() says expired
+// stops at once (Outcome::CpuTime).  A limit <= 0 never expires.
+class CpuDeadline {
+public:
+    explicit CpuDeadline(double seconds);
+    bool tick(uint64_t work);  // true when the limit is passed
+    bool expired();            // reads the clock now
+    double used() const;       // seconds of CPU since construction
+    double limit() const { return limit_; }
+
+private:
+    static constexpr uint64_t kTickBytes = 1 << 18;
+    double limit_;
+    int64_t start_ns_;
+    uint64_t pending_ = 0;
+    bool expired_ = false;
+};
+
+// Sets d to Outcome::CpuTime with the figures for the log.
+void cpu_time_exceeded(Decoded& d, const CpuDeadline& deadline, const std::string& where);
 
 // Header accounting of canvas and frames against Limits.  Counts saturate, so
 // any header values are safe.  check() reports the first failure in the order
@@ -35,8 +61,12 @@ public:
     explicit FrameBudget(const Limits& limits) : limits_(limits) {}
     void canvas(uint64_t width, uint64_t height) { note_dimensions(width, height); }
     void frame(uint64_t width, uint64_t height);
+    // What decoding a frame produces, in bytes (bit depth, channels and size
+    // as the codec decodes it): summed over the frames.
+    void decoded(uint64_t bytes);
     uint64_t frames() const { return frames_; }
     // True when within the limits; otherwise sets d.outcome and its figures.
+    // Decoded bytes are checked last (after total pixels).
     bool check(Decoded& d) const;
 
 private:
@@ -46,6 +76,7 @@ private:
     uint64_t bad_width_ = 0, bad_height_ = 0;
     uint64_t frames_ = 0;
     uint64_t total_ = 0;
+    uint64_t bytes_ = 0;
 };
 
 Decoded decode_jpeg(const uint8_t* data, size_t size, const Limits& limits);

@@ -6,6 +6,10 @@
 // DGifSlurp): every image's every line is decoded into one line buffer, and no
 // more images than pass 1 counted.
 //
+// Decoded bytes are one per pixel (giflib's colour indices), summed over the
+// images; the CPU deadline is checked as lines are decoded and as extension
+// blocks are skipped.
+//
 // A file whose 0x3B trailer is missing is refused, like a JPEG without EOI
 // or a PNG without IEND: SPEC §4 counts a missing end marker as an error
 // (giflib itself fails looking for the next record).  A GIF with no image at
@@ -90,6 +94,7 @@ bool walk_gif(const uint8_t* d, size_t n, FrameBudget& budget, GifWalk& w) {
             // Counted from its descriptor: a truncated last image is still
             // within the limits, and giflib may decode it to name the damage.
             budget.frame(width, height);
+            budget.decoded(uint64_t(width) * height);
             ++w.descriptors;
             pos += 9;
             if (flags & 0x80) pos += 3u << ((flags & 7) + 1);
@@ -147,6 +152,7 @@ Decoded decode_gif(const uint8_t* data, size_t size, const Limits& limits) {
         if (!budget.check(d)) return d;
     }
 
+    CpuDeadline deadline(limits.decode_cpu_limit);
     MemoryReader reader{data, size, 0};
     int err = 0;
     std::unique_ptr<GifFileType, GifCloser> gif(DGifOpen(&reader, read_memory, &err));
@@ -185,6 +191,10 @@ Decoded decode_gif(const uint8_t* data, size_t size, const Limits& limits) {
                                std::to_string(images + 1);
                     return d;
                 }
+                if (deadline.tick(uint64_t(width))) {
+                    cpu_time_exceeded(d, deadline, "GIF image " + std::to_string(images + 1));
+                    return d;
+                }
             }
             ++images;
             break;
@@ -199,6 +209,10 @@ Decoded decode_gif(const uint8_t* data, size_t size, const Limits& limits) {
             while (block != nullptr) {
                 if (DGifGetExtensionNext(gif.get(), &block) == GIF_ERROR) {
                     d.reason = giflib_error(gif->Error);
+                    return d;
+                }
+                if (deadline.tick(256)) {
+                    cpu_time_exceeded(d, deadline, "GIF extension blocks");
                     return d;
                 }
             }

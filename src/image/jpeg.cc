@@ -5,6 +5,13 @@
 // DC term), so corrupt data is found as in a full decode, at a fraction of the
 // cost and with one short output strip in memory.
 //
+// Decoded bytes: width x height x components (what the entropy decoder
+// produces, whatever the output scale).  The CPU deadline is checked in
+// libjpeg's progress monitor, which it calls between MCU rows of every scan
+// (also while a multi-scan file is buffered in jpeg_start_decompress) and
+// between output passes.  APPn and COM markers are skipped by libjpeg
+// (never saved: no jpeg_save_markers).
+//
 // libjpeg reports errors by longjmp.  The setjmp regions (jpeg_header_stage,
 // jpeg_decode_stage) touch only the plain JpegJob; nothing with a destructor
 // lives across them, and no C++ exception can start inside a callback.
@@ -91,6 +98,8 @@ struct JpegJob {
     JpegProgress progress;
     bool created;
     bool scans_exceeded;
+    bool cpu_exceeded;
+    CpuDeadline* deadline;  // not owned; outlives the job
     unsigned width, height;
     size_t consumed;  // bytes libjpeg read, up to and including EOI
     char error[JMSG_LENGTH_MAX + 64];
@@ -127,6 +136,12 @@ void on_progress(j_common_ptr c) {
         job->scans_exceeded = true;
         std::snprintf(job->error, sizeof job->error, "more than %d scans (input scan %d)", job->max_scans,
                       d->input_scan_number);
+        longjmp(job->err.jump, 1);
+    }
+    // One call per MCU row (or pass): charge it as a row of the image.
+    if (job->deadline && job->deadline->tick(uint64_t(d->image_width) * 8 * unsigned(d->num_components))) {
+        job->cpu_exceeded = true;
+        std::snprintf(job->error, sizeof job->error, "decode_cpu_limit");
         longjmp(job->err.jump, 1);
     }
 }
@@ -195,6 +210,8 @@ Decoded decode_jpeg(const uint8_t* data, size_t size, const Limits& limits) {
     job->size = size;
     job->max_memory = long(limits.max_decode_memory);
     job->max_scans = limits.max_progressive_scans;
+    CpuDeadline deadline(limits.decode_cpu_limit);
+    job->deadline = &deadline;
 
     if (!jpeg_header_stage(job.get())) {
         d.reason = std::string("libjpeg: ") + job->error;
@@ -204,6 +221,7 @@ Decoded decode_jpeg(const uint8_t* data, size_t size, const Limits& limits) {
     d.height = job->height;
     FrameBudget budget(limits);
     budget.frame(job->width, job->height);
+    budget.decoded(uint64_t(job->width) * job->height * uint64_t(job->cinfo.num_components > 0 ? job->cinfo.num_components : 1));
     if (!budget.check(d)) {
         jpeg_release(job.get());
         return d;
@@ -216,6 +234,10 @@ Decoded decode_jpeg(const uint8_t* data, size_t size, const Limits& limits) {
     }
     const bool decoded = jpeg_decode_stage(job.get());
     for (int i = 0; i < job->nwarnings; ++i) d.warnings.push_back(std::string("libjpeg: ") + job->warnings[i]);
+    if (job->cpu_exceeded) {
+        cpu_time_exceeded(d, deadline, "JPEG scans");
+        return d;
+    }
     if (!decoded) {
         d.reason = std::string("libjpeg: ") + job->error;
         return d;

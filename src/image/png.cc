@@ -8,6 +8,15 @@
 // stand-alone PNG served to libpng from pieces of the upload: the IHDR fields
 // with the frame's size, PLTE/tRNS, and the fdAT payloads as IDAT.
 //
+// Text chunks (tEXt, zTXt, iTXt) and the other ancillary chunks that do not
+// change pixels (eXIf, sPLT, tIME, pCAL, sCAL, oFFs, pHYs, and any unknown
+// chunk) are handed to libpng's unknown-chunk path set to "never keep": it
+// reads them for their CRC and drops them, never inflating a byte.  iCCP is
+// the one compressed chunk libpng still reads: its inflated size is capped
+// by png_set_chunk_malloc_max (max_icc_profile_size), which libpng also
+// applies, as a benign (metadata) error, to every other non-IDAT chunk.
+// The CPU deadline is checked as rows are decoded and as bytes are read.
+//
 // The setjmp region (png_decode_stream) touches only the plain PngJob.
 #include <csetjmp>
 #include <cstdio>
@@ -163,6 +172,8 @@ struct PngJob {
     png_uint_32 max_side;
     png_alloc_size_t chunk_malloc_max;
     png_uint_32 chunk_cache_max;
+    CpuDeadline* deadline;  // not owned; outlives the job
+    bool cpu_exceeded;
     png_structp png;
     png_infop info;
     png_bytep row;
@@ -218,8 +229,14 @@ void on_warning(png_structp png, png_const_charp msg) {
     if (job->nwarnings < kMaxWarnings) copy_message(job->warnings[job->nwarnings++], msg);
 }
 
+[[noreturn]] void stop_for_cpu(PngJob* job) {
+    job->cpu_exceeded = true;
+    png_error(job->png, "decode_cpu_limit");
+}
+
 void on_read(png_structp png, png_bytep out, size_t length) {
     auto* job = static_cast<PngJob*>(png_get_io_ptr(png));
+    if (job->deadline->tick(length)) stop_for_cpu(job);
     while (length > 0) {
         if (job->seg >= job->nsegments) png_error(png, "Read Error");
         const Segment& s = job->segments[job->seg];
@@ -269,34 +286,48 @@ bool png_decode_stream(PngJob* job) {
     png_set_chunk_malloc_max(png, job->chunk_malloc_max);
     png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_WARN_DISCARD);
     png_set_benign_errors(png, 1);
+    // Read for the CRC, then dropped: never inflated, never stored.
+    static const png_byte skipped[] = "tEXt\0zTXt\0iTXt\0eXIf\0sPLT\0tIME\0pCAL\0sCAL\0oFFs\0pHYs\0";
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, nullptr, 0);  // unknown chunks
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, skipped, int(sizeof skipped / 5));
     png_read_info(png, info);
     job->width = png_get_image_width(png, info);
     job->height = png_get_image_height(png, info);
     const int passes = png_set_interlace_handling(png);
     png_read_update_info(png, info);
-    job->row = static_cast<png_bytep>(png_malloc(png, png_get_rowbytes(png, info)));
+    const size_t rowbytes = png_get_rowbytes(png, info);
+    job->row = static_cast<png_bytep>(png_malloc(png, rowbytes));
     for (int pass = 0; pass < passes; ++pass)
-        for (png_uint_32 y = 0; y < job->height; ++y) png_read_row(png, job->row, nullptr);
+        for (png_uint_32 y = 0; y < job->height; ++y) {
+            png_read_row(png, job->row, nullptr);
+            if (job->deadline->tick(rowbytes)) stop_for_cpu(job);
+        }
     png_read_end(png, info);
     png_release(job);
     return true;
 }
 
-std::unique_ptr<PngJob> make_job(const Limits& limits, const Segment* segs, size_t nsegs) {
+std::unique_ptr<PngJob> make_job(const Limits& limits, CpuDeadline& deadline, const Segment* segs,
+                                 size_t nsegs) {
     auto job = std::make_unique<PngJob>();  // value-initialised
+    job->deadline = &deadline;
     job->segments = segs;
     job->nsegments = nsegs;
     const int64_t side = limits.max_image_pixels < 1 ? 1
                          : limits.max_image_pixels > 0x7FFFFFFF ? 0x7FFFFFFF
                                                                 : limits.max_image_pixels;
     job->max_side = png_uint_32(side);
-    job->chunk_malloc_max = png_alloc_size_t(limits.max_decode_memory > (4 << 20) ? limits.max_decode_memory / 4 : (1 << 20));
+    // iCCP's inflated profile and any other non-IDAT chunk; never above a
+    // quarter of the decoder's memory.
+    int64_t chunk_max = limits.max_icc_profile_size > 0 ? limits.max_icc_profile_size : 1;
+    if (limits.max_decode_memory / 4 > 0 && chunk_max > limits.max_decode_memory / 4) chunk_max = limits.max_decode_memory / 4;
+    job->chunk_malloc_max = png_alloc_size_t(chunk_max);
     job->chunk_cache_max = 256;
     return job;
 }
 
-// libpng holds about three rows (its row, the previous row, ours).
-bool rows_fit(const PngWalk& w, uint32_t width, const Limits& limits) {
+// Bytes of one decoded row, filter byte included, as libpng inflates it.
+uint64_t row_bytes(const PngWalk& w, uint32_t width) {
     int channels = 4;
     switch (w.color_type) {
     case 0: case 3: channels = 1; break;
@@ -305,8 +336,12 @@ bool rows_fit(const PngWalk& w, uint32_t width, const Limits& limits) {
     default: break;
     }
     const uint64_t depth = (w.depth >= 1 && w.depth <= 16) ? w.depth : 16;
-    const uint64_t rowbytes = (uint64_t(width) * channels * depth + 7) / 8 + 1;
-    return 3 * rowbytes <= uint64_t(limits.max_decode_memory);
+    return (uint64_t(width) * channels * depth + 7) / 8 + 1;
+}
+
+// libpng holds about three rows (its row, the previous row, ours).
+bool rows_fit(const PngWalk& w, uint32_t width, const Limits& limits) {
+    return 3 * row_bytes(w, width) <= uint64_t(limits.max_decode_memory);
 }
 
 }  // namespace
@@ -343,9 +378,13 @@ Decoded decode_png(const uint8_t* data, size_t size, const Limits& limits) {
         bool default_is_frame = false;
         for (const ApngFrame& f : walk.frames) {
             budget.frame(f.width, f.height);
+            budget.decoded(row_bytes(walk, f.width) * f.height);
             default_is_frame = default_is_frame || f.is_default_image;
         }
-        if (!default_is_frame) budget.frame(walk.width, walk.height);  // the (hidden) default image
+        if (!default_is_frame) {  // the (hidden) default image
+            budget.frame(walk.width, walk.height);
+            budget.decoded(row_bytes(walk, walk.width) * walk.height);
+        }
         if (!budget.check(d)) return d;
         if (!rows_fit(walk, walk.width, limits)) {
             d.reason = "PNG rows too wide for max_decode_memory";
@@ -356,10 +395,15 @@ Decoded decode_png(const uint8_t* data, size_t size, const Limits& limits) {
     if (!chunk_lengths_fit(data, size, d.reason)) return d;
 
     // The image itself (IHDR + IDAT), read on to IEND.
+    CpuDeadline deadline(limits.decode_cpu_limit);
     const Segment whole{data, size};
-    auto job = make_job(limits, &whole, 1);
+    auto job = make_job(limits, deadline, &whole, 1);
     const bool decoded = png_decode_stream(job.get());
     for (int i = 0; i < job->nwarnings; ++i) d.warnings.push_back(std::string("libpng: ") + job->warnings[i]);
+    if (job->cpu_exceeded) {
+        cpu_time_exceeded(d, deadline, "PNG image data");
+        return d;
+    }
     if (!decoded || job->data_warning) {
         d.reason = std::string("libpng: ") + job->error;
         return d;
@@ -403,8 +447,12 @@ Decoded decode_png(const uint8_t* data, size_t size, const Limits& limits) {
             segs.push_back({h + 8, 4});
         }
         segs.push_back({iend, 12});
-        auto fjob = make_job(limits, segs.data(), segs.size());
+        auto fjob = make_job(limits, deadline, segs.data(), segs.size());
         const bool ok = png_decode_stream(fjob.get());
+        if (fjob->cpu_exceeded) {
+            cpu_time_exceeded(d, deadline, "APNG frame");
+            return d;
+        }
         if (!ok || fjob->data_warning) {
             d.reason = std::string("libpng (APNG frame): ") + fjob->error;
             return d;

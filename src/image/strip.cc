@@ -95,6 +95,7 @@ Stripped strip_metadata(std::span<const uint8_t> data, Format format, const Stri
         s.removed.clear();
         s.orientation = 0;
         s.icc_size = 0;
+        s.revalidate = false;
     }
     return s;
 }

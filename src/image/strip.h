@@ -76,6 +76,12 @@ struct Stripped {
     std::vector<RemovedPart> removed;  // in file order
     int orientation = 0;               // EXIF orientation kept (1-8), 0 when none
     size_t icc_size = 0;               // bytes of ICC profile data kept
+    // The rewrite removed bytes that a decoder may have read as image data:
+    // libwebp's VP8 decoder gives a simple-format WebP's last partition
+    // everything up to the end of the RIFF, the chunks after the VP8 chunk
+    // included.  The caller must validate `bytes` again and refuse the
+    // upload if they fail (the picture needed its "metadata" to decode).
+    bool revalidate = false;
 };
 
 // format: Jpeg, Png, Gif or Webp (as sniffed by validate()); any other

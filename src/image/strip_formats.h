@@ -33,6 +33,7 @@ public:
     void kept_orientation(int orientation) { result_.orientation = orientation; }
     int kept_orientation_value() const { return result_.orientation; }
     void kept_icc(size_t size) { result_.icc_size += size; }
+    void must_revalidate() { result_.revalidate = true; }
     // Records why the container did not parse; always false.
     bool fail(std::string why) {
         result_.reason = std::move(why);

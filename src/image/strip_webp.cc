@@ -4,6 +4,7 @@
 // truth about what is left.
 #include <webp/mux_types.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -65,6 +66,27 @@ bool strip_webp(Rewrite& w) {
     w.copy(0, 12);
 
     std::string& out = w.out();
+    if (end - 12 >= kChunkHeader && (is(d + 12, "VP8 ") || is(d + 12, "VP8L"))) {
+        // The simple format: decoders read the one image chunk and nothing
+        // after it, whatever it is (named when it parses, else "RIFF tail").
+        const size_t size = le32(d + 16);
+        if (size > end - 12 - kChunkHeader) return w.fail("WebP: image chunk runs past the RIFF size");
+        put_chunk(out, d + 12, d + 12 + kChunkHeader, size);
+        for (size_t pos = 12 + kChunkHeader + size + (size & 1); pos < end;) {
+            const size_t rest = end - pos;
+            const size_t csize = rest >= kChunkHeader ? le32(d + pos + 4) : 0;
+            if (rest < kChunkHeader || csize > rest - kChunkHeader) {
+                w.removed("RIFF tail", rest);
+                break;
+            }
+            const size_t whole = std::min(rest, kChunkHeader + csize + (csize & 1));
+            w.removed(printable(d + pos, 4, 4), whole);
+            pos += whole;
+        }
+        if (out.size() - 8 < riff) w.must_revalidate();
+        put_le32(out, 4, uint32_t(out.size() - 8));
+        return true;
+    }
     size_t vp8x = 0;  // offset of the VP8X payload in the output, 0: none
     bool icc_removed = false;
     bool exif_kept = false;

@@ -1,9 +1,14 @@
 // image/validate — sniffing, limits, messages and dispatch to the decoders.
 #include "image/validate.h"
 
+#include <sys/resource.h>
+#include <time.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <new>
 #include <string_view>
 
 #include "image/decoders.h"
@@ -225,7 +230,52 @@ std::string total_pixels_message(uint64_t total, int64_t limit) {
     return buf;
 }
 
+std::string decoded_bytes_message(uint64_t bytes, int64_t limit) {
+    char buf[120];
+    std::snprintf(buf, sizeof buf, "Image decodes to %llu bytes; the limit is %lld bytes.",
+                  static_cast<unsigned long long>(bytes), static_cast<long long>(limit));
+    return buf;
+}
+
 namespace detail {
+
+namespace {
+int64_t thread_cpu_ns() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+}  // namespace
+
+CpuDeadline::CpuDeadline(double seconds) : limit_(seconds), start_ns_(thread_cpu_ns()) {}
+
+double CpuDeadline::used() const { return double(thread_cpu_ns() - start_ns_) / 1e9; }
+
+bool CpuDeadline::expired() {
+    pending_ = 0;
+    if (!expired_ && limit_ > 0 && used() > limit_) expired_ = true;
+    return expired_;
+}
+
+bool CpuDeadline::tick(uint64_t work) {
+    if (expired_) return true;
+    pending_ += work;
+    if (pending_ < kTickBytes) return false;
+    return expired();
+}
+
+void cpu_time_exceeded(Decoded& d, const CpuDeadline& deadline, const std::string& where) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "decoding stopped after %.3f s of CPU (decode_cpu_limit %.3f s)",
+                  deadline.used(), deadline.limit());
+    d.outcome = Outcome::CpuTime;
+    d.reason = buf;
+    if (!where.empty()) d.reason += " in " + where;
+}
+
+void FrameBudget::decoded(uint64_t bytes) {
+    bytes_ = (bytes_ > UINT64_MAX - bytes) ? UINT64_MAX : bytes_ + bytes;
+}
 
 void FrameBudget::note_dimensions(uint64_t w, uint64_t h) {
     // Each side is at most 2^32 in every format, so w * h cannot overflow.
@@ -260,10 +310,82 @@ bool FrameBudget::check(Decoded& d) const {
         d.total_pixels = total_;
         return false;
     }
+    if (bytes_ > uint64_t(std::max<int64_t>(limits_.max_decoded_bytes, 0))) {
+        d.outcome = Outcome::DecodedBytes;
+        d.decoded_bytes = bytes_;
+        return false;
+    }
     return true;
 }
 
 }  // namespace detail
+
+namespace {
+
+// The process's data size now (VmData, what RLIMIT_DATA counts), in bytes;
+// 0 when /proc cannot tell.
+uint64_t data_size_now() {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmData:", 0) == 0) return std::strtoull(line.c_str() + 7, nullptr, 10) * 1024;
+    return 0;
+}
+
+// Room above max_decode_memory for what validate() itself allocates while
+// the cap holds (frame lists, messages) and for malloc's rounding.
+constexpr uint64_t kMemoryCapSlack = 8 << 20;
+
+// Lowers the soft RLIMIT_DATA for the lifetime of the object (never above
+// the hard limit, never below what is in use) and restores it after.
+class DecodeMemoryCap {
+public:
+    explicit DecodeMemoryCap(const Limits& limits) {
+#if defined(__SANITIZE_ADDRESS__)
+        (void)limits;
+#else
+        if (!limits.cap_process_memory || limits.max_decode_memory <= 0) return;
+        const uint64_t now = data_size_now();
+        if (now == 0 || getrlimit(RLIMIT_DATA, &saved_) != 0) return;
+        rlimit capped = saved_;
+        const uint64_t want = now + uint64_t(limits.max_decode_memory) + kMemoryCapSlack;
+        if (saved_.rlim_cur != RLIM_INFINITY && want >= saved_.rlim_cur) return;
+        capped.rlim_cur = rlim_t(want);
+        active_ = setrlimit(RLIMIT_DATA, &capped) == 0;
+#endif
+    }
+    ~DecodeMemoryCap() {
+        if (active_) setrlimit(RLIMIT_DATA, &saved_);
+    }
+    DecodeMemoryCap(const DecodeMemoryCap&) = delete;
+    DecodeMemoryCap& operator=(const DecodeMemoryCap&) = delete;
+
+private:
+    rlimit saved_{};
+    bool active_ = false;
+};
+
+// Decodes under the memory cap; a codec's failed allocation refuses the picture.
+detail::Decoded decode_capped(Format format, const uint8_t* data, size_t size, const Limits& limits) {
+    detail::Decoded d;
+    DecodeMemoryCap cap(limits);
+    try {
+        switch (format) {
+        case Format::Jpeg: return detail::decode_jpeg(data, size, limits);
+        case Format::Png: return detail::decode_png(data, size, limits);
+        case Format::Gif: return detail::decode_gif(data, size, limits);
+        case Format::Webp: return detail::decode_webp(data, size, limits);
+        default: d.reason = "no decoder"; break;
+        }
+    } catch (const std::bad_alloc&) {
+        d = detail::Decoded{};
+        d.reason = "out of memory while decoding (max_decode_memory " + std::to_string(limits.max_decode_memory) +
+                   " bytes)";
+    }
+    return d;
+}
+
+}  // namespace
 
 Verdict screen(const uint8_t* data, size_t size, const Limits& limits) {
     Verdict v;
@@ -285,15 +407,7 @@ Verdict screen(const uint8_t* data, size_t size, const Limits& limits) {
 namespace detail {
 
 Decoded decode(Format format, const uint8_t* data, size_t size, const Limits& limits) {
-    Decoded d;
-    switch (format) {
-    case Format::Jpeg: d = decode_jpeg(data, size, limits); break;
-    case Format::Png: d = decode_png(data, size, limits); break;
-    case Format::Gif: d = decode_gif(data, size, limits); break;
-    case Format::Webp: d = decode_webp(data, size, limits); break;
-    default: d.reason = "no decoder"; break;
-    }
-    return d;
+    return decode_capped(format, data, size, limits);
 }
 
 Verdict conclude(Verdict v, Decoded d, const Limits& limits) {
@@ -315,6 +429,10 @@ Verdict conclude(Verdict v, Decoded d, const Limits& limits) {
     case Outcome::TotalPixels:
         return refuse(std::move(v), total_pixels_message(d.total_pixels, limits.max_total_pixels),
                       "frame pixels over max_total_pixels");
+    case Outcome::DecodedBytes:
+        return refuse(std::move(v), decoded_bytes_message(d.decoded_bytes, limits.max_decoded_bytes),
+                      "decoded bytes over max_decoded_bytes");
+    case Outcome::CpuTime:
     case Outcome::Invalid:
         break;
     }

@@ -17,6 +17,9 @@
 //        "Image dimensions WxH (P pixels) exceed the limit of L pixels."
 //        "Image has N frames; the limit is L."
 //        "Image frames total P pixels; the limit is L pixels."
+//   5b. an estimate of the decoded bytes (bit depth, channels, frames: what
+//      the codec decodes, summed over the frames) <= max_decoded_bytes:
+//        "Image decodes to N bytes; the limit is L bytes."
 //   6. a full decode of every frame with the format's own codec (libjpeg-turbo,
 //      libpng, giflib, libwebp), in bounded memory (scaled or row by row; no
 //      full frame of a large image is ever held).  Any codec error, and any
@@ -24,6 +27,19 @@
 //      message "Upload a valid image. The file you uploaded was either not an
 //      image or a corrupted image."; Verdict::reason keeps the codec's words.
 //      Warnings about metadata only go to Verdict::warnings and are not fatal.
+//      The decode stops, and the picture is refused with the generic message,
+//      once it has used decode_cpu_limit seconds of CPU (this thread's CPU
+//      clock, read between rows, lines, frames and input pieces); the reason
+//      says so.  While decoding, the process's soft RLIMIT_DATA is lowered to
+//      max_decode_memory above what it uses (cap_process_memory): an
+//      allocation past it fails and the picture is refused.
+//
+// Metadata is never expanded without bound: PNG text chunks (tEXt, zTXt,
+// iTXt) and the other ancillary chunks that do not change pixels are skipped
+// by libpng unread (CRC only), iCCP is inflated at most max_icc_profile_size;
+// JPEG markers are not saved (libjpeg skips APPn/COM); GIF extensions are
+// skipped block by block; WebP metadata chunks (EXIF, XMP, ICCP) are not
+// parsed.
 //
 // canonical_length is where the format ends (JPEG EOI after the last scan,
 // PNG IEND chunk, GIF trailer, RIFF size); the caller stores only
@@ -70,14 +86,17 @@
 //     sees it (libpng allocates some ancillary chunks at their declared size
 //     before reading them: up to 2 GiB from a few bytes).
 //   * GIF: a logical screen or an image of zero width or height is refused.
-//   * Known limit: libwebp 1.2.4 sizes a lossless bitstream's Huffman tables
-//     from its entropy image before decoding; a crafted small VP8L image with
-//     many Huffman groups can still make libwebp allocate beyond
-//     max_decode_memory (transiently; not seen in fuzzing with a 128 MiB
-//     malloc limit).
+//   * Lossless WebP: libwebp 1.2.4 sizes its Huffman tables from the entropy
+//     image before decoding.  When the header can be read up to the entropy
+//     image (no transform with a sub-image before it), the tables for as
+//     many groups as the entropy image has pixels (an upper bound of the
+//     group count) are counted in the memory estimate; otherwise the
+//     RLIMIT_DATA cap above is what bounds them (libwebp fails with
+//     OUT_OF_MEMORY and the picture is refused).
 //
 // Thread-safety: validate() has no shared state; it may run in several
-// threads at once.
+// threads at once only with cap_process_memory off (the cap is the
+// process's resource limit).
 #pragma once
 
 #include <cstddef>
@@ -104,6 +123,14 @@ struct Limits {
     int64_t max_total_pixels = 250000000;  // sum over frames
     int64_t max_frames = 500;
     int64_t max_decode_memory = 64 << 20;  // bytes a decoder may allocate
+    int64_t max_decoded_bytes = 200 << 20;  // sum over frames of what the codec decodes (config max_decoded_bytes)
+    double decode_cpu_limit = 0.5;          // seconds of CPU the decoding may take (<= 0: none)
+    int64_t max_icc_profile_size = 1 << 20; // PNG iCCP inflated at most this far; also libpng's cap on any ancillary chunk
+    // Lower the process's soft RLIMIT_DATA to (its data size now +
+    // max_decode_memory + kMemoryCapSlack) while decoding, so that no codec
+    // allocation can go past it (it fails, and the picture is refused).
+    // Off in AddressSanitizer builds (terabytes of shadow mappings).
+    bool cap_process_memory = true;
     int max_progressive_scans = 100;
     std::vector<std::string> allowed_types = {"jpg", "jpeg", "png", "gif", "webp"};  // config allowed_image_types
 };
@@ -140,5 +167,6 @@ std::string extension_message(const std::string& extension, const std::vector<st
 std::string dimensions_message(uint64_t width, uint64_t height, int64_t limit);
 std::string frames_message(uint64_t frames, int64_t limit);
 std::string total_pixels_message(uint64_t total, int64_t limit);
+std::string decoded_bytes_message(uint64_t bytes, int64_t limit);
 
 }  // namespace talentd::image

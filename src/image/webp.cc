@@ -11,6 +11,13 @@
 // libwebp into a full width x height ARGB buffer whatever the output size, so
 // such a frame is refused before decoding when that buffer alone would exceed
 // max_decode_memory.
+//
+// Decoded bytes: a lossy frame is decoded in full to YUV 4:2:0 (1.5 bytes a
+// pixel, +1 with alpha), a lossless one to ARGB (4 bytes a pixel).  Frames
+// are decoded incrementally (WebPIDecoder), the input appended in pieces of
+// doubling size (up to 512 KiB), so that the CPU deadline is checked between pieces while
+// the re-parsing a suspended lossless header costs stays below twice one
+// parse.  Metadata chunks (EXIF, XMP, ICCP) are never parsed.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -63,7 +70,87 @@ uint64_t area_memory(const Frame& f, const WebPBitstreamFeatures& features) {
     return 0;
 }
 
-bool decode_bitstream(const uint8_t* bytes, size_t size, uint32_t width, uint32_t height, std::string& why) {
+// Least-significant-bit-first reader over a VP8L bitstream; reads past the
+// end give zeros and set `over`.
+struct Bits {
+    const uint8_t* p;
+    size_t n;
+    size_t bit = 0;
+    bool over = false;
+    uint32_t read(int count) {
+        uint32_t v = 0;
+        for (int i = 0; i < count; ++i, ++bit) {
+            if (bit / 8 >= n) {
+                over = true;
+                continue;
+            }
+            v |= uint32_t((p[bit / 8] >> (bit % 8)) & 1) << i;
+        }
+        return v;
+    }
+};
+
+// libwebp 1.2.4's Huffman table sizes (src/dec/vp8l_dec.c kTableSize: the
+// fixed part, 630 * 3 + 410 entries, plus the green table for each colour
+// cache size), in 4-byte entries, and its HTreeGroup (five table pointers,
+// flags and a 64-entry packed table).
+constexpr uint32_t kHuffmanTableEntries[12] = {2300 + 654,  2300 + 656,  2300 + 658,  2300 + 662,
+                                               2300 + 670,  2300 + 686,  2300 + 718,  2300 + 782,
+                                               2300 + 910,  2300 + 1166, 2300 + 1678, 2300 + 2702};
+constexpr uint64_t kHTreeGroupBytes = 568;
+
+// The Huffman tables libwebp allocates for a lossless bitstream before
+// decoding a pixel, as an upper bound read from the header: one group per
+// pixel of the entropy image (at most 65536).  0 when the header does not
+// reach the entropy image cheaply (a transform with a sub-image comes first,
+// or there is no entropy image): the RLIMIT_DATA cap bounds those.
+uint64_t lossless_table_memory(const uint8_t* bytes, size_t size) {
+    if (size >= 8 && std::memcmp(bytes, "VP8L", 4) == 0) {
+        const uint32_t len = le32(bytes + 4);
+        bytes += 8;
+        size = len < size - 8 ? len : size - 8;
+    }
+    if (size < 5 || bytes[0] != 0x2f) return 0;
+    Bits b{bytes + 1, size - 1};
+    const uint32_t width = b.read(14) + 1, height = b.read(14) + 1;
+    b.read(1);  // alpha hint
+    if (b.read(3) != 0) return 0;
+    while (b.read(1)) {
+        if (b.read(2) != 2) return 0;  // only subtract-green carries no sub-image
+        if (b.over) return 0;
+    }
+    uint32_t cache_bits = 0;
+    if (b.read(1)) {
+        cache_bits = b.read(4);
+        if (cache_bits < 1 || cache_bits > 11) return 0;
+    }
+    if (!b.read(1) || b.over) return 0;  // one group only
+    const uint32_t precision = b.read(3) + 2;
+    const uint64_t ew = (uint64_t(width) + (1u << precision) - 1) >> precision;
+    const uint64_t eh = (uint64_t(height) + (1u << precision) - 1) >> precision;
+    const uint64_t groups = ew * eh < 65536 ? ew * eh : 65536;
+    return groups * (uint64_t(kHuffmanTableEntries[cache_bits]) * 4 + kHTreeGroupBytes);
+}
+
+// Bytes libwebp decodes a frame into, at full size.
+uint64_t decoded_bytes(const Frame& f, const WebPBitstreamFeatures& features) {
+    const uint64_t area = uint64_t(f.width) * f.height;
+    if (features.format == 2) return 4 * area;
+    return area * 3 / 2 + (features.has_alpha ? area : 0);
+}
+
+struct IdecDeleter {
+    void operator()(WebPIDecoder* d) const { WebPIDelete(d); }
+};
+
+// Input pieces: 64 KiB, doubling up to 512 KiB (a suspended lossless header
+// is parsed again from its start with each piece; a lossy frame and lossless
+// rows go on where they stopped).
+constexpr size_t kFirstPiece = 64 << 10, kLastPiece = 512 << 10;
+
+// false with `why` on a codec error; *cpu set when the deadline stopped it.
+bool decode_bitstream(const uint8_t* bytes, size_t size, uint32_t width, uint32_t height, CpuDeadline& deadline,
+                      bool* cpu, std::string& why) {
     WebPDecoderConfig config;
     if (!WebPInitDecoderConfig(&config)) {
         why = "libwebp: WebPInitDecoderConfig failed";
@@ -76,8 +163,29 @@ bool decode_bitstream(const uint8_t* bytes, size_t size, uint32_t width, uint32_
     config.options.no_fancy_upsampling = 1;
     config.options.use_threads = 0;
     config.output.colorspace = MODE_RGBA;
-    const VP8StatusCode status = WebPDecode(bytes, size, &config);
+    VP8StatusCode status = VP8_STATUS_NOT_ENOUGH_DATA;
+    {
+        std::unique_ptr<WebPIDecoder, IdecDeleter> idec(WebPIDecode(nullptr, 0, &config));
+        if (!idec) {
+            why = "libwebp: WebPIDecode failed";
+            return false;
+        }
+        size_t done = 0, piece = kFirstPiece;
+        while (done < size) {
+            const size_t take = size - done < piece ? size - done : piece;
+            status = WebPIAppend(idec.get(), bytes + done, take);
+            done += take;
+            if (piece < kLastPiece) piece *= 2;
+            if (status != VP8_STATUS_SUSPENDED) break;
+            if (deadline.tick(take) || deadline.expired()) {
+                *cpu = true;
+                break;
+            }
+        }
+    }
     WebPFreeDecBuffer(&config.output);
+    if (*cpu) return false;
+    if (status == VP8_STATUS_SUSPENDED) status = VP8_STATUS_NOT_ENOUGH_DATA;  // the data ended first
     if (status != VP8_STATUS_OK) {
         why = std::string("libwebp: WebPDecode ") + status_name(status);
         return false;
@@ -127,24 +235,39 @@ Decoded decode_webp(const uint8_t* data, size_t size, const Limits& limits) {
         return d;
     }
 
+    // Every frame's bitstream header, before anything is decoded.
+    std::vector<WebPBitstreamFeatures> features(frames.size());
     for (size_t i = 0; i < frames.size(); ++i) {
         const Frame& f = frames[i];
-        WebPBitstreamFeatures features;
-        const VP8StatusCode status = WebPGetFeatures(f.bytes, f.size, &features);
+        const VP8StatusCode status = WebPGetFeatures(f.bytes, f.size, &features[i]);
         if (status != VP8_STATUS_OK) {
             d.reason = std::string("libwebp: WebPGetFeatures ") + status_name(status) + " (frame " +
                        std::to_string(i + 1) + ")";
             return d;
         }
-        if (area_memory(f, features) > uint64_t(limits.max_decode_memory)) {
+        budget.decoded(decoded_bytes(f, features[i]));
+    }
+    if (!budget.check(d)) return d;
+
+    CpuDeadline deadline(limits.decode_cpu_limit);
+    for (size_t i = 0; i < frames.size(); ++i) {
+        const Frame& f = frames[i];
+        const uint64_t tables = lossless_table_memory(f.bytes, f.size);
+        if (area_memory(f, features[i]) + tables > uint64_t(limits.max_decode_memory)) {
             d.reason = "WebP frame " + std::to_string(f.width) + "x" + std::to_string(f.height) +
-                       ": lossless decoding needs more than max_decode_memory";
+                       ": lossless decoding needs more than max_decode_memory" +
+                       (tables ? " (Huffman tables for up to " + std::to_string(tables) + " bytes)" : std::string());
             return d;
         }
         // A still image is decoded from the whole file (VP8X and chunk
         // layout checked by libwebp too); animation frames from their bitstream.
-        const bool ok = animated ? decode_bitstream(f.bytes, f.size, f.width, f.height, d.reason)
-                                 : decode_bitstream(data, end, f.width, f.height, d.reason);
+        bool cpu = false;
+        const bool ok = animated ? decode_bitstream(f.bytes, f.size, f.width, f.height, deadline, &cpu, d.reason)
+                                 : decode_bitstream(data, end, f.width, f.height, deadline, &cpu, d.reason);
+        if (cpu) {
+            cpu_time_exceeded(d, deadline, "WebP frame " + std::to_string(i + 1));
+            return d;
+        }
         if (!ok) {
             if (animated) d.reason += " (frame " + std::to_string(i + 1) + ")";
             return d;

@@ -11,6 +11,17 @@ namespace {
 
 using form::Value;
 
+// At most kMaxEchoedChars code points of `value` (UTF-8 lead bytes counted;
+// never cut inside a character), then "…" when something was cut.
+std::string echoed(std::string_view value) {
+    size_t chars = 0;
+    for (size_t i = 0; i < value.size(); ++i) {
+        if ((static_cast<unsigned char>(value[i]) & 0xC0) == 0x80) continue;
+        if (chars++ == kMaxEchoedChars) return std::string(value.substr(0, i)) + "\u2026";
+    }
+    return std::string(value);
+}
+
 constexpr const char* kRequired = "This field is required.";
 constexpr const char* kNull = "This field may not be null.";
 constexpr const char* kBlank = "This field may not be blank.";
@@ -136,7 +147,7 @@ std::optional<std::string> gender_field(const Value& v, FieldErrors* errors) {
             break;
         }
     }
-    add_field_error(*errors, field, "\"" + shown + "\" is not a valid choice.");
+    add_field_error(*errors, field, "\"" + echoed(shown) + "\" is not a valid choice.");
     return std::nullopt;
 }
 

@@ -38,6 +38,9 @@ struct Today {
 // The UTC calendar date of `now`.
 Today today_utc(std::time_t now);
 
+// The most code points of a client's value that an error message repeats.
+inline constexpr size_t kMaxEchoedChars = 64;
+
 // Limits of SPEC §3 (model max_length values).
 inline constexpr size_t kMaxNameLength = 150;
 inline constexpr size_t kMaxAboutLength = 2000;
@@ -53,6 +56,9 @@ inline constexpr int kMinBirthYear = 1900;
 //     may not be null."; trimmed with Python's str.strip(); first/last name
 //     may never be blank ("This field may not be blank."), the others may;
 //   * gender: "" (clears) or one of the choices, else "\"X\" is not a valid choice.";
+//     X is the value as sent, cut to its first kMaxEchoedChars code points
+//     followed by "…" when longer (an error message never repeats a
+//     megabyte back to its sender);
 //   * date_of_birth: Django's parse_date grammar YYYY-M(M)-D(D), a real date,
 //     1900-01-01 .. today; "" or null clears it; stored as YYYY-MM-DD;
 //   * phone: '+' optional then 7-15 digits once spaces, dashes, dots and

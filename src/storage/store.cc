@@ -545,7 +545,7 @@ Result Store::put(const std::string& key, const uint8_t* data, size_t size, cons
     bool in_time = run(&call, deadline, [&](S3RequestContext* context) {
         S3_put_object(&bucket, key.c_str(), size, &properties, context, &kPutHandler, &call);
     });
-    return finish(call, in_time, deadline, 200);
+    return observed(trace::StoreOp::Put, finish(call, in_time, deadline, 200));
 }
 
 Result Store::remove(const std::string& key) {
@@ -558,7 +558,7 @@ Result Store::remove(const std::string& key) {
     });
     Result result = finish(call, in_time, deadline, 204);
     if (result.outcome == Outcome::NotFound) result.outcome = Outcome::Ok;
-    return result;
+    return observed(trace::StoreOp::Delete, std::move(result));
 }
 
 Result Store::head(const std::string& key, ObjectInfo* info) {
@@ -573,7 +573,7 @@ Result Store::head(const std::string& key, ObjectInfo* info) {
     });
     Result result = finish(call, in_time, deadline, 200);
     if (result.ok() && info) *info = std::move(found);
-    return result;
+    return observed(trace::StoreOp::Head, std::move(result));
 }
 
 Result Store::list(const std::string& prefix, std::vector<std::string>* keys) {
@@ -602,6 +602,17 @@ Result Store::list(const std::string& prefix, std::vector<std::string>* keys) {
         }
         marker = std::move(next);
     }
+}
+
+Result Store::observed(trace::StoreOp op, Result result) const {
+    if (!recorder_) return result;
+    trace::StoreResult kind = trace::StoreResult::Ok;
+    if (result.outcome == Outcome::Unavailable)
+        kind = result.detail.rfind("timeout", 0) == 0 ? trace::StoreResult::Timeout : trace::StoreResult::Unavailable;
+    else if (result.outcome == Outcome::Failed)
+        kind = trace::StoreResult::Refused;
+    recorder_->store_call(op, kind, result.seconds);
+    return result;
 }
 
 Result Store::create_bucket() {

@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "core/config.h"
+#include "core/trace.h"
 
 namespace talentd::storage {
 
@@ -120,6 +121,9 @@ class Store {
     explicit Store(StoreSettings settings);
 
     const StoreSettings& settings() const { return settings_; }
+    // Hears the latency and outcome of every put, remove and head (the
+    // daemon's scoreboard); null: nobody.
+    void set_recorder(trace::Recorder* recorder) { recorder_ = recorder; }
 
     // PUT with Content-Type, Content-MD5 (computed here), Cache-Control and
     // the canned ACL.  libs3 reads the body straight from `data`, which must
@@ -141,7 +145,10 @@ class Store {
     Result create_bucket();
 
   private:
+    Result observed(trace::StoreOp op, Result result) const;
+
     StoreSettings settings_;
+    trace::Recorder* recorder_ = nullptr;
 };
 
 // "<media_prefix>user_<user_id>_<32 lowercase hex>.<extension>", the hex

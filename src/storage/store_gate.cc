@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <new>
 
@@ -24,6 +25,7 @@ struct GateShared {
     std::atomic<uint64_t> admitted{0}, refused_busy{0}, refused_open{0}, failures{0}, openings{0};
     std::atomic<int32_t> generation{0};
     std::atomic<int32_t> slots[2 * kGateSlots];   // two halves (generations); 0 free, else a pid in a store call
+    std::atomic<int64_t> slot_since_ms[2 * kGateSlots];   // when the slot's holder entered its call
 };
 
 static_assert(std::atomic<int32_t>::is_always_lock_free && std::atomic<int64_t>::is_always_lock_free &&
@@ -61,6 +63,7 @@ GateSettings gate_settings_from(const Config& config) {
     settings.concurrency = std::min(settings.concurrency, kGateSlots);
     settings.failure_threshold = config.store_breaker_failures;
     settings.cooldown_seconds = config.store_breaker_cooldown;
+    settings.busy_wait_ms = config.store_busy_wait;
     return settings;
 }
 
@@ -84,6 +87,8 @@ StoreGate::StoreGate(GateShared* shared) : shared_(shared) {}
 StoreGate::~StoreGate() { munmap(shared_, sizeof(GateShared)); }
 
 StoreGate::Pass StoreGate::enter(const GateSettings& settings, int64_t now_ms) {
+    const bool may_wait = now_ms < 0;
+    if (now_ms < 0) now_ms = monotonic_ms();
     GateShared* s = shared_;
     Pass pass;
     pass.settings_ = settings;
@@ -115,12 +120,24 @@ StoreGate::Pass StoreGate::enter(const GateSettings& settings, int64_t now_ms) {
 
     const int limit = std::clamp(settings.concurrency, 1, kGateSlots);
     const int base = (settings.generation & 1) * kGateSlots;
-    for (int i = base; i < base + limit; ++i) {
-        int32_t expected = 0;
-        if (s->slots[i].load() == 0 && s->slots[i].compare_exchange_strong(expected, me)) {
-            pass.slot_ = i;
-            break;
+    const int64_t started_ms = now_ms;
+    for (;;) {
+        int64_t youngest_since = INT64_MIN;
+        for (int i = base; i < base + limit; ++i) {
+            int32_t expected = 0;
+            if (s->slots[i].load() == 0 && s->slots[i].compare_exchange_strong(expected, me)) {
+                s->slot_since_ms[i].store(now_ms);
+                pass.slot_ = i;
+                break;
+            }
+            youngest_since = std::max(youngest_since, s->slot_since_ms[i].load());
         }
+        if (pass.slot_ >= 0 || !may_wait) break;
+        // Full: wait only while some holder is young (a quick store frees
+        // its slot soon), and never past busy_wait_ms in all.
+        if (now_ms - youngest_since >= settings.busy_wait_ms || now_ms - started_ms >= settings.busy_wait_ms) break;
+        usleep(1000);
+        now_ms = monotonic_ms();
     }
     if (pass.slot_ < 0) {
         if (pass.probe_) {

@@ -8,9 +8,15 @@
 //
 // Bulkhead
 //   At most `store_concurrency` workers are inside a store call at once
-//   (default: workers - 1, at least 1).  A call beyond that is refused at
-//   once (the caller answers 503 with Retry-After): a silent store can hold
-//   that many workers and no more.
+//   (default: workers - 1, at least 1).  A call beyond that waits while the
+//   store is quick — some slot holder has been inside its call for less than
+//   `store_busy_wait` ms — and at most that long; it is refused (the caller
+//   answers 503 with Retry-After) once every holder has been inside for
+//   longer, i.e. at once when the store is slow or silent.  Why the wait: a
+//   healthy store frees a slot within milliseconds, and refusing then would
+//   turn ordinary contention under load (four workers busy with uploads, all
+//   briefly in their PUTs) into 503s; a silent store still holds that many
+//   workers and no more.
 //
 // Circuit breaker
 //   closed     calls pass; `store_breaker_failures` consecutive calls that
@@ -59,6 +65,7 @@ struct GateSettings {
     int failure_threshold = 3;   // consecutive unavailable calls that open the breaker (0: never opens)
     int cooldown_seconds = 10;   // how long an open breaker refuses before the probe
     int generation = 0;          // the worker's (StoreGate::generation() when it started)
+    int busy_wait_ms = 250;      // how long a call beyond the bulkhead waits for a quick store's slot
 };
 
 // store_concurrency (0: workers - 1, at least 1), store_breaker_failures,
@@ -132,8 +139,10 @@ public:
     };
 
     // Asks to enter a store call under `settings` (each worker passes its
-    // own configuration's).  Never blocks.
-    Pass enter(const GateSettings& settings, int64_t now_ms = monotonic_ms());
+    // own configuration's).  Blocks only while the bulkhead is full of calls
+    // younger than settings.busy_wait_ms, and never longer than that; with
+    // now_ms given (tests) it never blocks.
+    Pass enter(const GateSettings& settings, int64_t now_ms = -1);
 
     // The master, for a worker it reaped: frees what `pid` held.
     void release_process(pid_t pid, int64_t now_ms = monotonic_ms());

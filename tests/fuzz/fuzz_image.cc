@@ -17,6 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         l.max_total_pixels = 16000000;
         l.max_frames = 100;
         l.max_decode_memory = 32 << 20;
+        l.max_decoded_bytes = 64 << 20;
+        l.decode_cpu_limit = 0.25;
         return l;
     }();
     const img::Format f = img::sniff(data, size);

@@ -5,7 +5,8 @@
 // validate() accepts (limits lowered so that each input stays fast) is then
 // stripped as talentd does, and the result must be:
 //   * accepted again by validate(), same format, size and frame count, and
-//     canonical (nothing after the format's end);
+//     canonical (nothing after the format's end) — unless the stripper says
+//     `revalidate` (talentd then refuses the upload);
 //   * the same pictures to the codec libraries: every frame's pixels, and
 //     the ICC profile (or none with keep_icc = false) (tests/support/pixels);
 //   * a fixed point: stripping it again changes no byte.
@@ -61,6 +62,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!s.ok) broken("validated picture not stripped:", s.reason);
 
     const img::Verdict again = img::validate(reinterpret_cast<const uint8_t*>(s.bytes.data()), s.bytes.size(), limits());
+    if (!again.ok && s.revalidate) return 0;  // talentd refuses the upload (strip.h, revalidate)
     if (!again.ok) broken("stripped picture refused:", again.reason);
     if (again.format != v.format || again.width != v.width || again.height != v.height || again.frames != v.frames)
         broken("stripped picture is another picture");

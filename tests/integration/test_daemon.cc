@@ -28,6 +28,7 @@
 #include "../support/payload.h"
 #include "../support/stack.h"
 #include "../support/temp_dir.h"
+#include "../support/timing.h"
 
 // Last: check.h defines a fail() macro that breaks the standard headers.
 #include <check.h>
@@ -42,14 +43,8 @@ t::Stack* g_recycle = nullptr;  // 1 worker, max_requests = 5
 t::Stack* g_drain = nullptr;    // 4 workers, stopped by the drain test
 t::Stack* g_busy = nullptr;     // 2 workers under sustained load: a worker's own SIGTERM
 
-bool wait_until(const std::function<bool()>& done, double seconds) {
-    auto end = Clock::now() + std::chrono::duration<double>(seconds);
-    for (;;) {
-        if (done()) return true;
-        if (Clock::now() >= end) return false;
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-}
+// Generous waits, scaled by TALENTD_TIME_SCALE (tests/support/timing.h).
+bool wait_until(const std::function<bool()>& done, double seconds) { return t::wait_for(done, seconds); }
 
 std::string without_spaces(const std::string& s) {
     std::string out;
@@ -196,6 +191,50 @@ START_TEST(ceiling_location_is_nginx_alone) {
     t::HttpResponse r = g_main->request("GET", "/nginx-ceiling");
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body.c_str(), "ok");
+}
+END_TEST
+
+// --- hardening ------------------------------------------------------------------------
+
+// The soft and hard "Max data size" of a /proc/PID/limits file.
+bool data_limit(const std::string& limits_file, std::string* soft, std::string* hard) {
+    std::string limits = t::read_file(limits_file);
+    size_t at = limits.find("Max data size");
+    if (at == std::string::npos) return false;
+    char s[32] = "", h[32] = "";
+    if (std::sscanf(limits.c_str() + at, "Max data size %31s %31s", s, h) != 2) return false;
+    *soft = s;
+    *hard = h;
+    return true;
+}
+
+// The socket talentd created has socket_mode (0600 in this stack), and every
+// worker runs under RLIMIT_DATA = worker_memory_limit (300000000 here;
+// sanitizer builds skip the limit: ASan reserves terabytes).
+START_TEST(socket_mode_and_worker_memory_limit) {
+    struct stat st;
+    const std::string socket = g_main->get("TALENTD_SOCKET");
+    ck_assert_msg(stat(socket.c_str(), &st) == 0, "no socket at %s", socket.c_str());
+    ck_assert_msg((st.st_mode & 07777) == 0600, "socket mode %o, socket_mode = 0600", st.st_mode & 07777);
+    std::vector<pid_t> workers = steady_workers(*g_main, 4);
+    ck_assert_int_eq(workers.size(), 4);
+#if defined(__SANITIZE_ADDRESS__)
+    const std::string expected = "unlimited";
+#else
+    const std::string expected = "300000000";
+#endif
+    for (pid_t worker : workers) {
+        std::string soft, hard;
+        ck_assert_msg(data_limit("/proc/" + std::to_string(worker) + "/limits", &soft, &hard), "no limits of %d",
+                      static_cast<int>(worker));
+        ck_assert_msg(expected == soft && expected == hard, "worker %d: RLIMIT_DATA %s %s, expected %s",
+                      static_cast<int>(worker), soft.c_str(), hard.c_str(), expected.c_str());
+    }
+    // The master keeps what it inherited (from this test, through the stack).
+    std::string master_soft, master_hard, own_soft, own_hard;
+    ck_assert(data_limit("/proc/" + std::to_string(g_main->talentd_pid()) + "/limits", &master_soft, &master_hard));
+    ck_assert(data_limit("/proc/self/limits", &own_soft, &own_hard));
+    ck_assert_msg(master_soft == own_soft, "the master runs under RLIMIT_DATA %s", master_soft.c_str());
 }
 END_TEST
 
@@ -376,6 +415,44 @@ START_TEST(sigterm_drains_in_flight_requests) {
 }
 END_TEST
 
+// --- reload through the real configuration file ----------------------------------------
+
+// SIGHUP re-reads talentd.conf: a changed value takes effect (workers 1 -> 2);
+// a file that does not load keeps the running configuration and workers,
+// still serving.  The file is put back as it was at the end.
+START_TEST(reload_changed_and_broken_configuration) {
+    t::Stack& s = *g_recycle;
+    const std::string conf = s.get("TALENTD_CONF");
+    const std::string original = t::read_file(conf);
+    pid_t master = s.talentd_pid();
+    ck_assert_int_eq(steady_workers(s, 1).size(), 1);
+
+    ck_assert(t::write_file(conf, original + "\nworkers = 2\n"));
+    ck_assert_int_eq(kill(master, SIGHUP), 0);
+    std::vector<pid_t> two = steady_workers(s, 2);
+    ck_assert_msg(two.size() == 2, "%zu workers after a reload to workers = 2\n%s", two.size(),
+                  s.talentd_log().c_str());
+    ck_assert_msg(wait_until([&] { return s.talentd_log().find("reloaded: generation 2, 2 workers") != std::string::npos; },
+                             10),
+                  "%s", s.talentd_log().c_str());
+
+    ck_assert(t::write_file(conf, original + "\nworkers = 2\nwrokers = 3\n"));
+    ck_assert_int_eq(kill(master, SIGHUP), 0);
+    ck_assert_msg(wait_until([&] { return s.talentd_log().find("reload failed") != std::string::npos; }, 20), "%s",
+                  s.talentd_log().c_str());
+    const std::string log = s.talentd_log();
+    ck_assert_msg(log.find("wrokers", log.find("reload failed")) != std::string::npos, "the bad key is not named");
+    ck_assert_msg(s.talentd_workers() == two, "a broken reload changed the workers");
+    t::HttpResponse r = s.request("GET", "/healthz");
+    ck_assert_msg(r.status == 200, "after a broken reload: %ld %s", r.status, r.error.c_str());
+    ck_assert_msg(t::process_alive(master) && s.talentd_pid() == master, "the master changed");
+
+    ck_assert(t::write_file(conf, original));
+    ck_assert_int_eq(kill(master, SIGHUP), 0);
+    ck_assert_int_eq(steady_workers(s, 1).size(), 1);
+}
+END_TEST
+
 // --- the programs --------------------------------------------------------------------
 
 START_TEST(config_test_mode) {
@@ -403,6 +480,26 @@ START_TEST(config_test_mode) {
     status = t::run_command({build + "/talentd", "-t", "-c", dir.file("talentd.conf")}, {{"TALENTD_WORKERS", "0"}},
                             &out);
     ck_assert_msg(status == 78, "TALENTD_WORKERS=0: %d %s", status, out.c_str());
+
+    // s3_egress_config: the proxy's timeouts must outlast s3_timeout.
+    const std::string egress = t::read_file(t::stack_source_root() + "/nginx/talentd-egress.conf");
+    ck_assert_msg(!egress.empty(), "nginx/talentd-egress.conf not found");
+    ck_assert(t::write_file(dir.file("egress.conf"), egress));
+    const std::string with_egress = conf + "s3_egress_config = " + dir.file("egress.conf") + "\n";
+    ck_assert(t::write_file(dir.file("egress-ok.conf"), with_egress));
+    status = t::run_command({build + "/talentd", "-t", "-c", dir.file("egress-ok.conf")}, {}, &out);
+    ck_assert_msg(status == 0, "talentd -t with the shipped egress proxy: %d %s", status, out.c_str());
+    // s3_timeout 20 against the proxy's 15 s: the proxy would answer first.
+    status = t::run_command({build + "/talentd", "-t", "-c", dir.file("egress-ok.conf")}, {{"TALENTD_S3_TIMEOUT", "20"}},
+                            &out);
+    ck_assert_msg(status == 78, "talentd -t, proxy timeouts shorter than s3_timeout: %d %s", status, out.c_str());
+    ck_assert_msg(out.find("proxy_send_timeout 15s fires before s3_timeout (20 s)") != std::string::npos, "%s",
+                  out.c_str());
+    std::string ctl_out;
+    status = t::run_command({build + "/talentctl", "-c", dir.file("egress-ok.conf"), "check"},
+                            {{"TALENTD_S3_TIMEOUT", "20"}}, &ctl_out);
+    ck_assert_msg(status != 0 && ctl_out.find("egress proxy: FAILED") != std::string::npos, "talentctl check: %d %s",
+                  status, ctl_out.c_str());
 }
 END_TEST
 
@@ -419,13 +516,58 @@ START_TEST(programs_help) {
 }
 END_TEST
 
+START_TEST(stack_secrets_are_private) {
+    // tests/stack keeps the JWT secret and the store key in stack.env and the
+    // database beside it: owner-only files in an owner-only folder.
+    struct stat st{};
+    ck_assert_int_eq(stat(g_main->dir().c_str(), &st), 0);
+    // 0700, or 0711 when tests/stack runs PostgreSQL as nobody: never
+    // readable or writable by others.
+    ck_assert_msg((st.st_mode & 0777) == 0700 || (st.st_mode & 0777) == 0711, "%s is %o", g_main->dir().c_str(),
+                  st.st_mode & 0777);
+    int checked = 0;
+    for (const char* name : {"stack.env", "talentd.db", "jwt_secret", "s3_secret", "db_password"}) {
+        const std::string path = g_main->dir() + "/" + name;
+        // talentd.db with SQLite, db_password with PostgreSQL.
+        if (stat(path.c_str(), &st) != 0 && (std::string(name) == "talentd.db" || std::string(name) == "db_password"))
+            continue;
+        ck_assert_int_eq(stat(path.c_str(), &st), 0);
+        ++checked;
+        ck_assert_msg((st.st_mode & 0777) == 0600, "%s is %o", path.c_str(), st.st_mode & 0777);
+    }
+    ck_assert_int_eq(checked, 4);  // one of the two database files
+}
+END_TEST
+
+START_TEST(demo_login_warns_at_start) {
+    // The main stack runs without demo_login: no warning there.
+    ck_assert(g_main->talentd_log().find("demo_login is on") == std::string::npos);
+    std::string build = t::stack_build_dir();
+    t::TempDir dir("talentd-demo-warn");
+    const std::string conf = dir.file("talentd.conf");
+    ck_assert(t::write_file(dir.file("secret"), "s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t\n"));
+    ck_assert(t::write_file(conf, "demo_login = true\njwt_secret_file = secret\ndatabase = " + dir.file("none.db") + "\n"));
+    std::string out;
+    // -t checks the configuration (and fails on the missing database) after
+    // the start-up warnings.
+    t::run_command({build + "/talentd", "-t", "-c", conf}, {}, &out);
+    ck_assert_msg(out.find("demo_login is on") != std::string::npos, "%s", out.c_str());
+    ck_assert(t::write_file(conf, "demo_login = false\njwt_secret_file = secret\ndatabase = " + dir.file("none.db") + "\n"));
+    t::run_command({build + "/talentd", "-t", "-c", conf}, {}, &out);
+    ck_assert_msg(out.find("demo_login is on") == std::string::npos, "%s", out.c_str());
+}
+END_TEST
+
 int main() {
     // No reaper in these stacks: its child would count as a worker.
     std::string why;
     // store_concurrency = workers: every upload passes the bulkhead, so the
-    // load tests see 200 for every request.
+    // load tests see 200 for every request.  socket_mode and
+    // worker_memory_limit are not their defaults: the hardening test checks them.
     auto main_stack = t::Stack::start(
-        {{"STACK_REAP_INTERVAL", "0"}, {"STACK_EXTRA_CONF", "max_request_size = 5242880\nstore_concurrency = 4"}},
+        {{"STACK_REAP_INTERVAL", "0"},
+         {"STACK_EXTRA_CONF",
+          "max_request_size = 5242880\nstore_concurrency = 4\nsocket_mode = 0600\nworker_memory_limit = 300000000"}},
         &why);
     if (!main_stack) {
         std::fprintf(stderr, "test_daemon: %s\n", why.c_str());
@@ -463,6 +605,11 @@ int main() {
     tcase_add_test(edge, ceiling_location_is_nginx_alone);
     suite_add_tcase(suite, edge);
 
+    TCase* hardening = tcase_create("hardening");
+    tcase_set_timeout(hardening, 60);
+    tcase_add_test(hardening, socket_mode_and_worker_memory_limit);
+    suite_add_tcase(suite, hardening);
+
     TCase* workers = tcase_create("workers");
     tcase_set_timeout(workers, 300);
     tcase_add_test(workers, killed_worker_is_replaced);
@@ -472,10 +619,17 @@ int main() {
     tcase_add_test(workers, sigterm_drains_in_flight_requests);
     suite_add_tcase(suite, workers);
 
+    TCase* reload = tcase_create("reload");
+    tcase_set_timeout(reload, 120);
+    tcase_add_test(reload, reload_changed_and_broken_configuration);
+    suite_add_tcase(suite, reload);
+
     TCase* programs = tcase_create("programs");
     tcase_set_timeout(programs, 60);
     tcase_add_test(programs, config_test_mode);
     tcase_add_test(programs, programs_help);
+    tcase_add_test(programs, stack_secrets_are_private);
+    tcase_add_test(programs, demo_login_warns_at_start);
     suite_add_tcase(suite, programs);
 
     SRunner* runner = srunner_create(suite);

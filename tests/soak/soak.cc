@@ -25,7 +25,7 @@
 //     object is the bytes of an upload that was answered 200 with its key.
 // Exit status 0 when every check holds; the figures go to stdout.
 // Environment: SOAK_SECONDS (120), SOAK_FAULT_INTERVAL (4), SOAK_CLIENTS (12),
-// SOAK_WORKERS (4), SOAK_USERS (8), SOAK_STOP_SECONDS (3),
+// SOAK_WORKERS (4), SOAK_USERS (24), SOAK_STOP_SECONDS (3),
 // SOAK_FREEZE_SECONDS (12), SOAK_MARGIN (5), SOAK_STORE_CONCURRENCY (workers).
 #include <signal.h>
 #include <unistd.h>
@@ -180,7 +180,7 @@ int main() {
     const int interval = env_int("SOAK_FAULT_INTERVAL", 4);
     const int clients = env_int("SOAK_CLIENTS", 12);
     const int workers = env_int("SOAK_WORKERS", 4);
-    const int user_count = env_int("SOAK_USERS", 8);
+    const int user_count = env_int("SOAK_USERS", 24);
 
     std::string why;
     // store_concurrency = workers by default: the bulkhead then never sheds
@@ -218,8 +218,8 @@ int main() {
     }
     options.get = 45;
     options.fields = 20;
-    options.upload = 27;
-    options.clear = 3;
+    options.upload = 29;
+    options.clear = 1;   // rare: most users should end with a picture whose bytes are checked
     options.invalid = 5;
 
     std::printf("soak: %d s, a fault every %d s, %d clients, %d workers, %d users, %zu pictures\n", seconds,

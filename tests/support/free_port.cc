@@ -6,7 +6,14 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
 #include <thread>
+
+#include <dirent.h>
 
 namespace talentd::test {
 
@@ -57,6 +64,43 @@ bool wait_for_port(int port, double seconds) {
         if (std::chrono::steady_clock::now() >= end) return false;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+}
+
+bool port_owned_by(int pid, int port) {
+    // Socket inodes listening (state 0A) on the port, any local address.
+    std::set<std::string> inodes;
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+        std::ifstream in(table);
+        std::string line;
+        std::getline(in, line);  // header
+        while (std::getline(in, line)) {
+            std::istringstream fields(line);
+            std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+            fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+            size_t colon = local.rfind(':');
+            if (colon == std::string::npos || state != "0A") continue;
+            if (std::stoi(local.substr(colon + 1), nullptr, 16) == port) inodes.insert(inode);
+        }
+    }
+    if (inodes.empty()) return false;
+    std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
+    DIR* dir = opendir(fd_dir.c_str());
+    if (!dir) return false;
+    bool owned = false;
+    while (dirent* entry = readdir(dir)) {
+        char target[128];
+        std::string link = fd_dir + "/" + entry->d_name;
+        ssize_t n = readlink(link.c_str(), target, sizeof target - 1);
+        if (n <= 0) continue;
+        target[n] = '\0';
+        std::string text = target;   // socket:[12345]
+        if (text.rfind("socket:[", 0) == 0 && inodes.count(text.substr(8, text.size() - 9))) {
+            owned = true;
+            break;
+        }
+    }
+    closedir(dir);
+    return owned;
 }
 
 SilentListener::SilentListener() {

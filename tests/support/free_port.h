@@ -12,6 +12,12 @@ int free_port();
 // after `seconds`.
 bool wait_for_port(int port, double seconds);
 
+// True if process `pid` itself holds a TCP socket listening on port (read
+// from /proc/net/tcp{,6} and /proc/PID/fd).  A server started on a port
+// from free_port() is up only when this holds: a connection to the port
+// may reach whoever took it in between.
+bool port_owned_by(int pid, int port);
+
 // A listening socket on 127.0.0.1 that never accepts and never answers:
 // the kernel completes connections into its backlog and the client waits
 // forever.  For deadline tests.

@@ -79,6 +79,33 @@ bool NginxProc::start(const std::string& http_context, int wait_port, std::strin
     return false;
 }
 
+bool NginxProc::start_on_ports(int count, const std::function<std::string(const std::vector<int>&)>& http_context,
+                               std::vector<int>* ports, std::string* error, double wait_seconds) {
+    for (int attempt = 1; attempt <= 5; ++attempt) {
+        ports->clear();
+        for (int i = 0; i < count; ++i) {
+            int port = free_port();
+            if (port == 0) {
+                *error = "no free port";
+                return false;
+            }
+            ports->push_back(port);
+        }
+        if (!start(http_context(*ports), (*ports)[0], error, wait_seconds)) {
+            if (error->find("Address already in use") != std::string::npos) continue;
+            return false;
+        }
+        // Up only if nginx itself holds every port: the connection above may
+        // have reached another process that took the first one.
+        bool owned = true;
+        for (int port : *ports) owned = owned && port_owned_by(process_.pid(), port);
+        if (owned) return true;
+        stop();
+        *error = "nginx does not listen on its ports (taken by another process?); error log:\n" + error_log();
+    }
+    return false;
+}
+
 void NginxProc::stop() { process_.stop(SIGQUIT); }
 
 bool render_egress_conf(const EgressTarget& target, std::string* conf, std::string* error) {

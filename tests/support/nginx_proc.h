@@ -8,12 +8,15 @@
 // context: pid, error log (DIR/error.log, level info), access log
 // (DIR/access.log) and every temp path inside DIR; then runs
 // `nginx -p DIR/ -c DIR/nginx.conf -e DIR/error.log` and waits until
-// wait_port accepts connections.  stop() and the destructor send SIGQUIT
+// wait_port accepts connections (start_on_ports: until nginx itself
+// listens on each of its ports).  stop() and the destructor send SIGQUIT
 // (graceful) to that pid only, then SIGKILL if needed, and reap it.
 // The nginx binary is $TALENTD_NGINX, else /usr/sbin/nginx, else nginx in $PATH.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "temp_dir.h"
 
@@ -25,6 +28,14 @@ class NginxProc {
     ~NginxProc() { stop(); }
 
     bool start(const std::string& http_context, int wait_port, std::string* error, double wait_seconds = 10);
+
+    // The way to start it on ports of its own: picks `count` free ports,
+    // builds the http {} text from them, starts nginx and waits until this
+    // very process listens on every one of them.  A port another process
+    // took in between ("Address already in use") costs a retry with fresh
+    // ports (up to 5 attempts).  *ports gets the ports in use.
+    bool start_on_ports(int count, const std::function<std::string(const std::vector<int>&)>& http_context,
+                        std::vector<int>* ports, std::string* error, double wait_seconds = 10);
     void stop();
 
     const std::string& dir() const { return dir_.path(); }

@@ -46,7 +46,9 @@ bool S3rver::start(const std::string& bucket, std::string* error, Signatures sig
         }
         auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(wait_seconds);
         while (process_.running()) {
-            if (wait_for_port(port_, 0.05)) return true;
+            // Up when s3rver itself listens: a connection may reach another
+            // process that took the port first (s3rver then exits, retried below).
+            if (wait_for_port(port_, 0.05) && port_owned_by(process_.pid(), port_)) return true;
             if (std::chrono::steady_clock::now() >= end) {
                 process_.stop();
                 *error = "s3rver did not listen on " + endpoint() + " within the time allowed; log:\n" + log();

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -237,7 +238,16 @@ std::unique_ptr<Stack> Stack::start(const std::map<std::string, std::string>& en
 
 Stack::~Stack() {
     if (dir_.empty() || getpid() != owner_) return;
-    if (started_) run_command({"/bin/bash", script_, "stop", dir_}, {}, nullptr);
+    if (started_) {
+        std::string output;
+        int status = run_command({"/bin/bash", script_, "stop", dir_}, {}, &output);
+        if (status != 0) {
+            // Something may still run in there: keep its logs and pids.
+            std::fprintf(stderr, "stack: `tests/stack stop %s` failed (status %d); the folder is kept\n%s\n",
+                         dir_.c_str(), status, output.c_str());
+            return;
+        }
+    }
     std::error_code ignored;
     fs::remove_all(dir_, ignored);
 }

@@ -14,7 +14,9 @@
 // tests/stack) and STACK_OWNER_PID set to this process, so that a test
 // binary that dies without its destructor still leaves nothing running.
 // The destructor runs `tests/stack stop DIR` and removes DIR, in the process
-// that called start() only: a Check test forked from it never stops it.
+// that called start() only: a Check test forked from it never stops it.  When
+// the stop fails (a process would not die), DIR is kept and the destructor
+// says so on stderr.
 //
 // The source tree is $TALENTD_SOURCE_DIR, else the first ancestor of the
 // working directory or of this executable that holds tests/stack; the build

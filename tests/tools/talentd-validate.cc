@@ -1,6 +1,7 @@
 // talentd-validate — run image validation on files, for benchmarks and triage.
 //
-//   talentd-validate [--repeat N] [--strip] [--max-pixels N] [--max-memory BYTES] FILE...
+//   talentd-validate [--repeat N] [--strip] [--max-pixels N] [--max-memory BYTES] [--max-size BYTES]
+//                    [--max-decoded-bytes BYTES] [--cpu-limit SECONDS] [--no-memory-cap] FILE...
 //
 // Per file, one line:
 //   FILE ok|refused format=F WxH frames=N canonical=BYTES/SIZE us=WALL cpu_us=CPU maxrss_kb=K
@@ -49,8 +50,12 @@ int main(int argc, char** argv) {
         else if (!std::strcmp(argv[i], "--max-pixels")) limits.max_image_pixels = number("--max-pixels");
         else if (!std::strcmp(argv[i], "--max-memory")) limits.max_decode_memory = number("--max-memory");
         else if (!std::strcmp(argv[i], "--max-size")) limits.max_image_size = number("--max-size");
+        else if (!std::strcmp(argv[i], "--max-decoded-bytes")) limits.max_decoded_bytes = number("--max-decoded-bytes");
+        else if (!std::strcmp(argv[i], "--cpu-limit") && i + 1 < argc) limits.decode_cpu_limit = std::strtod(argv[++i], nullptr);
+        else if (!std::strcmp(argv[i], "--no-memory-cap")) limits.cap_process_memory = false;
         else if (argv[i][0] == '-' && argv[i][1]) {
-            std::fprintf(stderr, "usage: talentd-validate [--repeat N] [--max-pixels N] [--max-memory B] [--max-size B] FILE...\n");
+            std::fprintf(stderr, "usage: talentd-validate [--repeat N] [--max-pixels N] [--max-memory B] [--max-size B]\n"
+                                 "                        [--max-decoded-bytes B] [--cpu-limit S] [--no-memory-cap] FILE...\n");
             return 2;
         } else files.push_back(argv[i]);
     }

@@ -235,6 +235,20 @@ START_TEST(alg_none_refused) {
 }
 END_TEST
 
+START_TEST(crit_header_refused) {
+    // RFC 7515 §4.1.11: talentd understands no extension, so any "crit" refuses.
+    std::string why;
+    ck_assert(!valid(hs_token("{\"alg\":\"HS256\",\"crit\":[\"b64\"],\"b64\":true}", claims_uid()), hs_settings(),
+                     kNow, &why));
+    ck_assert_msg(why.find("crit") != std::string::npos, "%s", why.c_str());
+    ck_assert(!valid(hs_token("{\"alg\":\"HS256\",\"crit\":[\"exp\"]}", claims_uid())));
+    ck_assert(!valid(hs_token("{\"alg\":\"HS256\",\"crit\":[]}", claims_uid())));
+    ck_assert(!valid(hs_token("{\"alg\":\"HS256\",\"crit\":\"x\"}", claims_uid())));
+    // Other unknown header parameters are ignored, as before.
+    ck_assert(valid(hs_token("{\"alg\":\"HS256\",\"typ\":\"JWT\",\"kid\":\"k1\",\"x5t\":\"y\"}", claims_uid())));
+}
+END_TEST
+
 START_TEST(switched_hs512_refused) {
     std::string why;
     std::string t = hs_token("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", claims_uid(), EVP_sha512());
@@ -727,6 +741,7 @@ int main() {
     tcase_add_test(jwt, nbf_checks);
     tcase_add_test(jwt, wrong_key_and_tampering);
     tcase_add_test(jwt, alg_none_refused);
+    tcase_add_test(jwt, crit_header_refused);
     tcase_add_test(jwt, switched_hs512_refused);
     tcase_add_test(jwt, rs256_signed_with_hmac_secret_refused);
     tcase_add_test(jwt, rs256_and_es256);

@@ -13,6 +13,7 @@
 
 #include "../support/temp_dir.h"
 #include "core/config.h"
+#include "db/database.h"
 
 // Last: check.h defines a `fail` macro that breaks the standard headers.
 #include <check.h>
@@ -82,7 +83,10 @@ std::string describe(const Config& c) {
       << c.jwt_access_token_lifetime << ';' << c.max_image_size << ';' << c.max_video_size << ';'
       << joined(c.allowed_image_types) << ';' << joined(c.allowed_video_types) << ';' << c.max_image_pixels << ';'
       << c.max_total_pixels << ';' << c.max_frames << ';' << c.max_decode_memory << ';' << c.max_progressive_scans
-      << ';' << c.strip_metadata << ';' << c.strip_keep_icc << ';' << c.database << ';' << c.database_busy_timeout << ';' << c.s3_endpoint << ';' << c.s3_bucket << ';'
+      << ';' << c.strip_metadata << ';' << c.strip_keep_icc << ';' << c.database << ';' << c.database_busy_timeout
+      << ';' << c.database_layout << ';' << c.database_password_file << ';' << c.database_connect_timeout << ';'
+      << c.database_timeout << ';' << c.database_retries << ';' << c.django_user_table << ';'
+      << c.django_profile_table << ';' << c.django_media_location << ';' << c.s3_endpoint << ';' << c.s3_bucket << ';'
       << c.s3_protocol << ';' << c.s3_uri_style << ';' << c.s3_access_key << ';' << c.s3_secret_key_file << ';'
       << c.s3_acl << ';' << c.s3_timeout << ';' << c.media_prefix << ';' << c.public_base_url << ';'
       << c.retry_after << ';' << c.reap_interval << ';' << c.pending_grace << ';' << c.reap_backoff_base << ';'
@@ -98,10 +102,14 @@ const std::vector<std::string> kAllKeys = {
     "jwt_secret_file", "jwt_public_key_file", "jwt_private_key_file", "jwt_user_id_claim", "jwt_issuer",
     "jwt_audience", "jwt_leeway", "jwt_access_token_lifetime", "max_image_size", "max_video_size",
     "allowed_image_types", "allowed_video_types", "max_image_pixels", "max_total_pixels", "max_frames",
-    "max_decode_memory", "max_progressive_scans", "strip_metadata", "strip_keep_icc", "database", "database_busy_timeout", "s3_endpoint", "s3_bucket",
+    "max_decode_memory", "max_progressive_scans", "strip_metadata", "strip_keep_icc", "database",
+    "database_busy_timeout", "database_layout", "database_password_file", "database_connect_timeout",
+    "database_timeout", "database_retries", "django_user_table", "django_profile_table", "django_media_location",
+    "s3_endpoint", "s3_bucket",
     "s3_protocol", "s3_uri_style", "s3_access_key", "s3_secret_key_file", "s3_acl", "s3_timeout", "media_prefix",
     "public_base_url", "retry_after", "reap_interval", "pending_grace", "reap_backoff_base", "reap_backoff_max",
-    "test_crash_at", "decode_sandbox", "decode_cpu_limit", "decode_memory_limit", "test_decoder_hooks"};
+    "test_crash_at", "decode_sandbox", "decode_memory_limit", "test_decoder_hooks", "max_decoded_bytes",
+    "decode_cpu_limit", "max_icc_profile_size", "max_part_header_size", "max_header_parameters"};
 
 }  // namespace
 
@@ -171,7 +179,7 @@ START_TEST(bad_values) {
         {"s3_timeout = 0", "s3_timeout"},    {"max_image_size = 0", "max_image_size"},
         {"max_decode_memory = 1000", "max_decode_memory"}, {"test_crash_at = later", "test_crash_at"},
         {"listen_backlog = 99999999999999999999", "listen_backlog"},
-        {"decode_cpu_limit = 0", "decode_cpu_limit"}, {"decode_cpu_limit = -1", "decode_cpu_limit"},
+        {"decode_cpu_limit = -1", "decode_cpu_limit"},
         {"decode_cpu_limit = 1e3", "decode_cpu_limit"}, {"decode_cpu_limit = nan", "decode_cpu_limit"},
         {"decode_cpu_limit = 2s", "decode_cpu_limit"}, {"decode_cpu_limit = 3601", "decode_cpu_limit"},
         {"decode_memory_limit = 1000", "decode_memory_limit"}, {"decode_sandbox = maybe", "decode_sandbox"},
@@ -193,7 +201,7 @@ START_TEST(decimal_seconds) {
     ck_assert(c.decode_cpu_limit == 0.25);
     ck_assert(talentd::set_config_value(c, "decode_cpu_limit", "3", &e));
     ck_assert(c.decode_cpu_limit == 3.0);
-    ck_assert(Config{}.decode_cpu_limit == 2.0);
+    ck_assert(Config{}.decode_cpu_limit == 0.5);
     ck_assert(Config{}.decode_sandbox);
 }
 END_TEST
@@ -432,6 +440,56 @@ START_TEST(example_configuration_documents_defaults) {
 }
 END_TEST
 
+// --- the database keys --------------------------------------------------------------------
+
+START_TEST(database_kinds) {
+    ck_assert(talentd::database_is_postgresql("postgresql://talentd@db/site?sslmode=verify-full"));
+    ck_assert(talentd::database_is_postgresql("postgres://db/site"));
+    ck_assert(talentd::database_is_postgresql("host=/run/postgresql dbname=site"));
+    ck_assert(talentd::database_is_postgresql("service = site"));
+    ck_assert(!talentd::database_is_postgresql("/var/lib/talentd/talentd.db"));
+    ck_assert(!talentd::database_is_postgresql("talentd.db"));
+    ck_assert(!talentd::database_is_postgresql("./a=b.db"));
+    ck_assert(!talentd::database_is_postgresql(""));
+}
+END_TEST
+
+START_TEST(database_passwords_never_shown) {
+    using talentd::db::Database;
+    CK_STR_EQ(Database::describe("postgresql://talentd:s3cret@db:5432/site?sslmode=require"),
+              "postgresql://talentd:***@db:5432/site?sslmode=require");
+    CK_STR_EQ(Database::describe("postgresql://db/site?password=s3cret&sslmode=require"),
+              "postgresql://db/site?password=***&sslmode=require");
+    CK_STR_EQ(Database::describe("postgresql://talentd@db/site"), "postgresql://talentd@db/site");
+    CK_STR_EQ(Database::describe("host=db password=s3cret dbname=site"), "host=db password=*** dbname=site");
+    CK_STR_EQ(Database::describe("host=db password = 'se cr\\'et' dbname=site"), "host=db password = *** dbname=site");
+    CK_STR_EQ(Database::describe("/var/lib/talentd/talentd.db"), "/var/lib/talentd/talentd.db");
+}
+END_TEST
+
+START_TEST(django_layout_rules) {
+    Config c;
+    CK_STR_EQ(parse("database_layout = django\ndatabase = postgresql://db/site\n", &c), "");
+    c.jwt_secret = "k";
+    ConfigError e;
+    ck_assert_msg(talentd::validate_config(c, &e), "%s", e.message.c_str());
+    c.database = "/var/lib/talentd/talentd.db";
+    ck_assert(!talentd::validate_config(c, &e));
+    ck_assert_msg(e.message.find("PostgreSQL") != std::string::npos, "%s", e.message.c_str());
+    c.database = "postgresql://db/site";
+    c.media_prefix = "pictures/";
+    ck_assert(!talentd::validate_config(c, &e));
+    ck_assert_msg(e.message.find("django_media_location") != std::string::npos, "%s", e.message.c_str());
+    c.django_media_location = "pictures";
+    ck_assert_msg(talentd::validate_config(c, &e), "%s", e.message.c_str());
+    // Table names are identifiers, never SQL.
+    ck_assert(!talentd::set_config_value(c, "django_user_table", "users; DROP TABLE x", &e));
+    ck_assert(!talentd::set_config_value(c, "django_user_table", "Users", &e));
+    ck_assert(talentd::set_config_value(c, "django_profile_table", "site.talent_profile", &e));
+    ck_assert(!talentd::set_config_value(c, "database_layout", "rails", &e));
+}
+END_TEST
+
 int main() {
     Suite* suite = suite_create("config");
     TCase* format = tcase_create("format");
@@ -445,6 +503,9 @@ int main() {
     tcase_add_test(format, decimal_seconds);
     tcase_add_test(format, lists);
     tcase_add_test(format, set_config_value_single_key);
+    tcase_add_test(format, database_kinds);
+    tcase_add_test(format, database_passwords_never_shown);
+    tcase_add_test(format, django_layout_rules);
     suite_add_tcase(suite, format);
 
     TCase* loading = tcase_create("load");

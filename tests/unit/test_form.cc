@@ -458,6 +458,55 @@ START_TEST(test_multipart_limits) {
 }
 END_TEST
 
+START_TEST(test_multipart_header_bounds) {
+    // Issue 10: a part header with 1.2 million ";a=b" parameters held 165 MiB.
+    // Now: at most max_header_parameters parameters a line, at most
+    // max_part_header_size bytes of part headers, a 400 past either.
+    BodyLimits limits;
+    limits.max_header_parameters = 4;
+    limits.max_part_header_size = 200;
+    ApiError error;
+    auto params = [](int n) {
+        std::string p;
+        for (int i = 0; i < n; ++i) p += "; a=b";
+        return p;
+    };
+    // name + 3 more = 4: exactly at the limit.
+    ck_assert(parse_body(kMultipart, part("Content-Disposition: form-data; name=\"f\"" + params(3), "1") + kClose,
+                         &error, limits));
+    ck_assert(!parse_body(kMultipart, part("Content-Disposition: form-data; name=\"f\"" + params(4), "1") + kClose,
+                          &error, limits));
+    ck_assert_int_eq(error.status, 400);
+    expect_eq(error.body.c_str(),
+              "{\"detail\":\"Multipart form parse error - Too many parameters in a part header (limit 4).\"}");
+    // The Content-Type too.
+    ck_assert(!parse_body(std::string(kMultipart) + params(4), text_part("f", "1") + kClose, &error, limits));
+    expect_eq(error.body.c_str(),
+              "{\"detail\":\"Multipart form parse error - Too many parameters in the Content-Type (limit 4).\"}");
+    // Header block size: 200 bytes pass, 201 do not.
+    const std::string head = "Content-Disposition: form-data; name=\"f\"\r\nX-Pad: ";
+    ck_assert(parse_body(kMultipart, part(head + std::string(200 - head.size(), 'p'), "1") + kClose, &error, limits));
+    ck_assert(!parse_body(kMultipart, part(head + std::string(201 - head.size(), 'p'), "1") + kClose, &error, limits));
+    expect_eq(error.body.c_str(), "{\"detail\":\"Multipart form parse error - Part headers exceed 200 bytes.\"}");
+    // The defaults (Django reads 1024 bytes of part headers) refuse the
+    // issue's 4.8 MB header before splitting it.
+    const BodyLimits defaults;
+    ck_assert_uint_eq(defaults.max_part_header_size, 1024);
+    ck_assert_uint_eq(defaults.max_header_parameters, 64);
+    ck_assert(!parse_body(kMultipart, part("Content-Disposition: form-data; name=\"f\"" + params(1200000), "1") + kClose,
+                          &error, defaults));
+    expect_eq(error.body.c_str(), "{\"detail\":\"Multipart form parse error - Part headers exceed 1024 bytes.\"}");
+    // Split alone, the line stops at the limit and says so.
+    bool too_many = false;
+    HeaderParameters h = parse_header_parameters("form-data" + params(1200000), 64, &too_many);
+    ck_assert(too_many);
+    ck_assert_uint_le(h.params.size(), 64);
+    h = parse_header_parameters("form-data" + params(64), 64, &too_many);
+    ck_assert(!too_many);
+    ck_assert_uint_eq(h.params.size(), 64);
+}
+END_TEST
+
 START_TEST(test_header_parameters) {
     HeaderParameters h = parse_header_parameters("Form-Data; NAME=\"a\\\\b\"; filename*=utf-8'en'%41%42; x; y=\"1;2\"");
     expect_eq(h.key.c_str(), "form-data");
@@ -513,6 +562,7 @@ int main() {
     tcase_add_test(tc, test_multipart_errors);
     tcase_add_test(tc, test_multipart_base64);
     tcase_add_test(tc, test_multipart_limits);
+    tcase_add_test(tc, test_multipart_header_bounds);
     tcase_add_test(tc, test_header_parameters);
     tcase_add_test(tc, test_text_helpers);
     suite_add_tcase(s, tc);

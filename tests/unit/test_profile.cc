@@ -160,6 +160,14 @@ START_TEST(test_gender) {
     expect_eq(errors_of("gender", text(" robot ")), "\"robot\" is not a valid choice.");
     expect_eq(errors_of("gender", other("boolean", "true")), "\"True\" is not a valid choice.");
     expect_eq(errors_of("gender", other("integer", "1")), "\"1\" is not a valid choice.");
+    // Not echoed at full length: 64 code points, then an ellipsis (never a
+    // character cut in two).
+    expect_eq(errors_of("gender", text(std::string(64, 'x'))), "\"" + std::string(64, 'x') + "\" is not a valid choice.");
+    expect_eq(errors_of("gender", text(std::string(1000000, 'x'))),
+              "\"" + std::string(64, 'x') + "\u2026\" is not a valid choice.");
+    std::string euros;
+    for (int i = 0; i < 100; ++i) euros += "\u20ac";
+    expect_eq(errors_of("gender", text(euros)), "\"" + euros.substr(0, 64 * 3) + "\u2026\" is not a valid choice.");
     expect_eq(errors_of("gender", null_value()), kNull);
     expect_eq(errors_of("gender", text("\xff")), "Invalid UTF-8 text.");
 }

@@ -228,6 +228,52 @@ START_TEST(breaker_threshold_zero_never_opens) {
 }
 END_TEST
 
+// A quick store frees its slot within milliseconds: a call beyond the
+// bulkhead waits for it instead of turning contention into a 503.
+START_TEST(bulkhead_waits_for_a_quick_store) {
+    auto gate = make_gate();
+    GateSettings s = settings(1, 3, 10);
+    s.busy_wait_ms = 600000;   // a wait that never ends would be the check timeout
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        {
+            StoreGate::Pass pass = gate->enter(s);
+            if (write(fds[1], pass.admitted() ? "y" : "n", 1) != 1) _exit(3);
+            usleep(30000);   // the call, then the pass frees the slot
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    char c = 0;
+    ck_assert_int_eq(read(fds[0], &c, 1), 1);
+    close(fds[0]);
+    ck_assert_msg(c == 'y', "the holder was not admitted");
+    StoreGate::Pass mine = gate->enter(s);
+    ck_assert_msg(mine.admitted(), "refused although the holder's call was quick");
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+}
+END_TEST
+
+// Holders that have been inside longer than busy_wait_ms mean a slow store:
+// refused at once (with a 600 s wait, waiting at all is the check timeout).
+START_TEST(bulkhead_refuses_at_once_when_the_store_is_slow) {
+    auto gate = make_gate();
+    GateSettings s = settings(1, 3, 10);
+    s.busy_wait_ms = 600000;
+    bool admitted = false;
+    pid_t holder = child_holding_a_pass(*gate, s, talentd::storage::monotonic_ms() - 700000, &admitted);
+    ck_assert(admitted);
+    ck_assert(gate->enter(s).verdict() == StoreGate::Verdict::Busy);
+    kill_and_reap(holder);
+    gate->release_process(holder);
+}
+END_TEST
+
 START_TEST(gate_settings_default_to_all_workers_but_one) {
     talentd::Config c;
     c.workers = 4;
@@ -294,6 +340,8 @@ int main() {
     Suite* suite = suite_create("store_gate");
     TCase* tc = tcase_create("gate");
     tcase_add_test(tc, bulkhead_admits_up_to_its_limit);
+    tcase_add_test(tc, bulkhead_waits_for_a_quick_store);
+    tcase_add_test(tc, bulkhead_refuses_at_once_when_the_store_is_slow);
     tcase_add_test(tc, pass_destroyed_frees_its_slot);
     tcase_add_test(tc, slot_of_a_killed_process_is_released_by_the_master);
     tcase_add_test(tc, breaker_opens_after_consecutive_failures);

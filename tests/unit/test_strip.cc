@@ -359,6 +359,7 @@ START_TEST(webp_chunks) {
     const img::Stripped s = strip(photo);
     assert_lossless("webp", photo, s, true);
     ck_assert_int_eq(s.orientation, 3);
+    ck_assert(!s.revalidate);
     ck_assert(removed_has(s, "EXIF") && removed_has(s, "XMP ") && removed_has(s, "PRVT"));
     auto out = chunks_of(s.bytes);
     ck_assert_uint_eq(out.size(), 5);
@@ -376,6 +377,47 @@ START_TEST(webp_chunks) {
     auto out2 = chunks_of(n.bytes);
     ck_assert_uint_eq(out2.size(), 3);
     ck_assert_int_eq(uint8_t(out2[0].body[0]) & (0x20 | 0x08 | 0x04), 0);
+
+    // Simple format (VP8 first): decoders read that chunk only, so whatever
+    // follows inside the RIFF goes, even bytes that are no chunk (found by
+    // fuzz_strip: a bogus chunk header after libwebp's test.webp INFO chunks).
+    const std::string simple = corpus("valid/webp/test.webp");
+    const std::string tail = simple.substr(12) + std::string("\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFFPRIVATESECRET!", 22);
+    const std::string odd = riff(tail);
+    ck_assert_msg(validate(odd).ok, "libwebp refuses the simple file with a bogus tail");
+    const img::Stripped t = strip(odd);
+    assert_lossless("webp simple with a tail", odd, t, true);
+    ck_assert(removed_has(t, "IART") && removed_has(t, "RIFF tail"));
+    ck_assert_uint_eq(t.bytes.size(), 12 + 8 + 4860);  // RIFF header + the VP8 chunk
+
+    ck_assert(t.revalidate);
+
+    // fuzz_strip's find: a VP8 chunk whose last partition runs into the
+    // chunks after it.  libwebp decodes the file (its VP8 decoder reads to
+    // the end of the RIFF); without those bytes it does not: the stripper
+    // says revalidate and talentd refuses the upload.
+    static const char kSpill[] =
+        "\x52\x49\x46\x46\x52\x01\x00\x00\x57\x45\x42\x50\x56\x50\x38\x20\x00\x01\x00\x00\x32\x0e\x00\x9d"
+        "\x01\x2a\xb0\x00\x90\x00\x39\x19\x00\x44\x1c\x22\x16\x16\x22\x16\x12\x21\x18\x00\x70\x4b\x4e\xe8"
+        "\xdb\x96\x23\x4f\x08\x73\xec\xf3\xfc\x5d\x6d\x25\xcf\x08\x87\x3e\x15\x46\x05\x60\x56\xb1\xa1\x87"
+        "\x19\xe1\x8b\x8f\xc6\xe4\xb2\x66\xa3\x63\x0f\xb9\xef\xd5\x90\x43\xfb\xcd\x84\x56\x0b\x4b\x73\xbb"
+        "\x18\x3a\x28\x72\x91\x15\x56\xd6\x52\x21\xf5\x5f\x79\xa9\x4a\xe7\x5c\xd1\xc5\x32\x6d\x91\x1b\x55"
+        "\x45\xb3\x6d\x51\xf8\xa6\xe6\x60\xa5\x08\x85\x73\xf8\x57\x2c\x68\x97\x15\x70\x87\x3e\xc0\x00\x33"
+        "\x00\x00\xfe\xfe\x7c\x9e\xf7\x7d\x44\x34\x19\xa2\x0a\xa4\x1b\xd2\x06\xe3\x7b\xbe\x23\x35\x87\x62"
+        "\x0f\x21\xef\x86\x0e\xf2\x4f\x2d\x1a\x96\xdd\x94\x59\x15\xe4\xa9\xa9\xe0\xec\xb0\xaa\x9c\x99\x7c"
+        "\x90\xdc\x0f\xeb\x00\x60\x91\x76\x23\x6a\x1b\x0a\xb3\x8f\x2d\x57\x00\x1f\x45\x8f\xdc\x96\xdb\x50"
+        "\x35\xf3\xe9\xb8\x58\x01\xe3\x24\xf1\x10\x28\xc4\xac\x3b\x2c\x09\x4c\x2c\xa4\xa9\x3f\x97\x32\x2c"
+        "\x50\xb5\x0d\x41\x93\xb7\x12\x77\x21\x19\xd6\xb3\x68\x66\x26\x2a\xa8\x6c\x8a\xd5\xd9\x1e\xb6\x5b"
+        "\xb3\xa0\x50\xbc\xbf\xbf\x57\x58\x37\x7c\x00\x00\x49\x41\x52\x54\x06\x00\x00\x00\x74\x65\x73\x74"
+        "\x00\x00\x49\x43\x4f\x50\x06\x00\x00\x00\x32\x30\x31\x30\x00\x00\x49\x4e\x41\x4d\x0e\x00\x00\x00"
+        "\x77\x65\x62\x70\x2d\x30\x37\x2e\x77\x65\x62\x70\x00\x00\x49\x43\x4d\x54\x0c\x00\x00\x00\x74\x65"
+        "\x73\x74\x20\x76\x65\x63\x74\x6f\x72\x00";
+    const std::string spill(kSpill, sizeof kSpill - 1);
+    ck_assert_uint_eq(spill.size(), 346);
+    ck_assert(validate(spill).ok);
+    const img::Stripped sp = strip(spill);
+    ck_assert(sp.ok && sp.revalidate);
+    ck_assert(!validate(sp.bytes).ok);
 
     // Animated: XMP after the frames, an unknown chunk inside a frame.
     auto anim = chunks_of(corpus("valid/webp/animated_lossy_fire.webp"));

@@ -1,0 +1,158 @@
+// The limits of image/validate at their boundaries, for every format:
+// a picture exactly at a limit is accepted, one unit over it is refused with
+// the message naming the limit (max_image_size, max_image_pixels,
+// max_frames, max_total_pixels).  An off-by-one (`>` turned `>=`) at any of
+// them fails here.
+//
+// The pictures come from the corpus (TALENTD_CORPUS); their size,
+// dimensions and frame count are read from a first, unlimited validation.
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "image/validate.h"
+
+// Last: check.h defines a `fail` macro that breaks the standard headers.
+#include <check.h>
+
+namespace img = talentd::image;
+
+namespace {
+
+std::string corpus_file(const std::string& relative) {
+    const char* dir = std::getenv("TALENTD_CORPUS");
+    std::string path = std::string(dir && *dir ? dir : "../shared/corpus") + "/" + relative;
+    std::ifstream in(path, std::ios::binary);
+    ck_assert_msg(in.good(), "cannot read %s (set TALENTD_CORPUS)", path.c_str());
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+img::Verdict run(const std::string& bytes, const img::Limits& limits) {
+    return img::validate(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), limits);
+}
+
+// Still pictures and animations of each format.
+const char* const kPictures[] = {
+    "valid/jpeg/testorig.jpg",         "valid/png/basn2c08.png",          "valid/gif/fire.gif",
+    "valid/png/apng_4frames.png",      "valid/webp/animated_lossless_fire.webp",
+};
+
+struct Known {
+    std::string bytes;
+    img::Verdict verdict;
+};
+
+Known known(const char* relative) {
+    Known k{corpus_file(relative), {}};
+    k.verdict = run(k.bytes, img::Limits());
+    ck_assert_msg(k.verdict.ok, "%s: %s", relative, k.verdict.reason.c_str());
+    ck_assert_msg(k.verdict.width > 0 && k.verdict.height > 0, "%s: no dimensions", relative);
+    return k;
+}
+
+}  // namespace
+
+START_TEST(size_limit_is_inclusive) {
+    for (const char* f : kPictures) {
+        Known k = known(f);
+        img::Limits l;
+        l.max_image_size = static_cast<int64_t>(k.bytes.size());
+        ck_assert_msg(run(k.bytes, l).ok, "%s refused at exactly max_image_size", f);
+        l.max_image_size -= 1;
+        img::Verdict v = run(k.bytes, l);
+        ck_assert_msg(!v.ok, "%s accepted one byte over max_image_size", f);
+        const std::string expected = img::size_message(l.max_image_size, k.bytes.size());
+        ck_assert_str_eq(v.message.c_str(), expected.c_str());
+    }
+}
+END_TEST
+
+START_TEST(pixel_limit_is_inclusive) {
+    for (const char* f : kPictures) {
+        Known k = known(f);
+        const int64_t pixels = static_cast<int64_t>(k.verdict.width) * static_cast<int64_t>(k.verdict.height);
+        img::Limits l;
+        l.max_image_pixels = pixels;
+        img::Verdict at = run(k.bytes, l);
+        ck_assert_msg(at.ok, "%s (%lld pixels) refused at max_image_pixels = %lld: %s", f,
+                      static_cast<long long>(pixels), static_cast<long long>(pixels), at.message.c_str());
+        l.max_image_pixels = pixels - 1;
+        img::Verdict over = run(k.bytes, l);
+        ck_assert_msg(!over.ok, "%s accepted one pixel over max_image_pixels", f);
+        const std::string expected = img::dimensions_message(k.verdict.width, k.verdict.height, pixels - 1);
+        ck_assert_str_eq(over.message.c_str(), expected.c_str());
+    }
+}
+END_TEST
+
+START_TEST(frame_limit_is_inclusive) {
+    for (const char* f : kPictures) {
+        Known k = known(f);
+        const int64_t frames = static_cast<int64_t>(k.verdict.frames);
+        ck_assert_msg(frames >= 1, "%s: %lld frames", f, static_cast<long long>(frames));
+        img::Limits l;
+        l.max_frames = frames;
+        ck_assert_msg(run(k.bytes, l).ok, "%s (%lld frames) refused at max_frames", f, static_cast<long long>(frames));
+        l.max_frames = frames - 1;
+        img::Verdict over = run(k.bytes, l);
+        ck_assert_msg(!over.ok, "%s accepted one frame over max_frames", f);
+        const std::string expected = img::frames_message(static_cast<uint64_t>(frames), frames - 1);
+        ck_assert_str_eq(over.message.c_str(), expected.c_str());
+    }
+}
+END_TEST
+
+START_TEST(total_pixel_limit_is_inclusive) {
+    for (const char* f : kPictures) {
+        Known k = known(f);
+        // The total is found from the refusal's message at a limit of 1.
+        img::Limits l;
+        l.max_total_pixels = 1;
+        img::Verdict probe = run(k.bytes, l);
+        unsigned long long total = 0;
+        ck_assert_msg(std::sscanf(probe.message.c_str(), "Image frames total %llu pixels;", &total) == 1, "%s: %s", f,
+                      probe.message.c_str());
+        l.max_total_pixels = static_cast<int64_t>(total);
+        ck_assert_msg(run(k.bytes, l).ok, "%s refused at exactly max_total_pixels (%llu)", f, total);
+        l.max_total_pixels = static_cast<int64_t>(total) - 1;
+        img::Verdict over = run(k.bytes, l);
+        ck_assert_msg(!over.ok, "%s accepted one pixel over max_total_pixels", f);
+        const std::string expected = img::total_pixels_message(total, l.max_total_pixels);
+        ck_assert_str_eq(over.message.c_str(), expected.c_str());
+    }
+}
+END_TEST
+
+// The smallest ISOBMFF ftyp box (HEIC, AVIF) is 16 bytes: size, "ftyp",
+// major brand, minor version.  A 15-byte one is no image at all (the
+// invalid-image message), a 16-byte one a HEIC refused by name.
+START_TEST(ftyp_box_needs_sixteen_bytes) {
+    const std::string box16("\0\0\0\x10" "ftyp" "heic" "\0\0\0\0", 16);
+    img::Verdict whole = run(box16, img::Limits());
+    ck_assert(!whole.ok);
+    ck_assert_msg(whole.message.find("heic") != std::string::npos, "16 bytes: %s", whole.message.c_str());
+    img::Verdict cut = run(box16.substr(0, 15), img::Limits());
+    ck_assert(!cut.ok);
+    ck_assert_str_eq(cut.message.c_str(), img::kInvalidMessage);
+}
+END_TEST
+
+int main() {
+    Suite* s = suite_create("image limits");
+    TCase* tc = tcase_create("boundaries");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, size_limit_is_inclusive);
+    tcase_add_test(tc, pixel_limit_is_inclusive);
+    tcase_add_test(tc, frame_limit_is_inclusive);
+    tcase_add_test(tc, total_pixel_limit_is_inclusive);
+    tcase_add_test(tc, ftyp_box_needs_sixteen_bytes);
+    suite_add_tcase(s, tc);
+    SRunner* r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? 1 : 0;
+}
