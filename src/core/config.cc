@@ -76,7 +76,8 @@ Setter integer64(int64_t Config::*field, int64_t min, int64_t max) {
 // Seconds with decimals ("0.5", "2"), within [min, max].
 Setter decimal(double Config::*field, double min, double max) {
     return [=](Config& c, const std::string& v) {
-        if (v.empty()) return false;
+        // Digits and a point only: strtod's other forms (1e3, hex, inf, nan) are refused.
+        if (v.empty() || v.find_first_not_of("0123456789.") != std::string::npos) return false;
         errno = 0;
         char* end = nullptr;
         const double d = std::strtod(v.c_str(), &end);

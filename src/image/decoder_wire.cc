@@ -100,6 +100,7 @@ std::string encode_decoded(const detail::Decoded& d) {
     put_u64(out, d.bad_height);
     put_u64(out, d.frame_count);
     put_u64(out, d.total_pixels);
+    put_u64(out, d.decoded_bytes);
     put_text(out, d.reason);
     const size_t warnings = std::min<size_t>(d.warnings.size(), kMaxWarnings);
     put_u64(out, warnings);
@@ -117,9 +118,10 @@ bool decode_decoded(const uint8_t* data, size_t size, size_t upload_size, detail
     };
     if (!r.u64(&magic) || magic != kMagic) return bad("no outcome header");
     if (!r.u64(&outcome) || !r.u64(&width) || !r.u64(&height) || !r.u64(&frames) || !r.u64(&canonical) ||
-        !r.u64(&d.bad_width) || !r.u64(&d.bad_height) || !r.u64(&d.frame_count) || !r.u64(&d.total_pixels))
+        !r.u64(&d.bad_width) || !r.u64(&d.bad_height) || !r.u64(&d.frame_count) || !r.u64(&d.total_pixels) ||
+        !r.u64(&d.decoded_bytes))
         return bad("truncated outcome");
-    if (outcome > static_cast<uint64_t>(detail::Outcome::TotalPixels)) return bad("unknown outcome");
+    if (outcome > static_cast<uint64_t>(detail::Outcome::CpuTime)) return bad("unknown outcome");
     d.outcome = static_cast<detail::Outcome>(outcome);
     if (width > UINT32_MAX || height > UINT32_MAX || frames > UINT32_MAX) return bad("impossible size");
     d.width = static_cast<uint32_t>(width);
