@@ -112,6 +112,7 @@ image::SandboxSettings sandbox_settings(const Config& config) {
     s.cpu_limit = config.decode_cpu_limit > 0 ? config.decode_cpu_limit : 3600;  // 0: no limit
     s.memory_limit = config.decode_memory_limit;
     s.test_hooks = config.test_decoder_hooks;
+    s.max_jobs = config.decoder_max_jobs;
     return s;
 }
 

@@ -165,6 +165,7 @@ const std::map<std::string, Setter>& setters() {
         {"max_progressive_scans", integer(&Config::max_progressive_scans, 1, 100000)},
         {"decode_sandbox", boolean(&Config::decode_sandbox)},
         {"decode_memory_limit", integer64(&Config::decode_memory_limit, 16 << 20, INT64_MAX)},
+        {"decoder_max_jobs", integer(&Config::decoder_max_jobs, 1, 100000)},
         {"strip_metadata", boolean(&Config::strip_metadata)},
         {"strip_keep_icc", boolean(&Config::strip_keep_icc)},
         {"max_decoded_bytes", integer64(&Config::max_decoded_bytes, 1, INT64_MAX)},

@@ -75,6 +75,7 @@ struct Config {
     // --- the decoder sandbox (talentd(8), SECURITY) ----------------------------
     bool decode_sandbox = true;                     // decode uploads in a sandboxed process
     int64_t decode_memory_limit = 192LL << 20;      // RLIMIT_DATA of a decoder process, bytes
+    int decoder_max_jobs = 64;                      // pictures one decoder process decodes, if all were valid
 
     // --- database -------------------------------------------------------------
     // An SQLite file, or PostgreSQL: postgresql://… or a libpq connection

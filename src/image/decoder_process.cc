@@ -131,7 +131,8 @@ bool build_filter(std::vector<sock_filter>* program, std::string* why) {
     auto allow = [&](int nr) {
         if (rc == 0) rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 0);
     };
-    for (int nr : {SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise), SCMP_SYS(clock_gettime),
+    // close: a reused decoder drops each picture's memfd after the job.
+    for (int nr : {SCMP_SYS(brk), SCMP_SYS(munmap), SCMP_SYS(close), SCMP_SYS(mremap), SCMP_SYS(madvise), SCMP_SYS(clock_gettime),
                    SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn),
                    SCMP_SYS(exit), SCMP_SYS(exit_group)})
         allow(nr);
@@ -211,6 +212,15 @@ void run_test_hook(const uint8_t* data, size_t size, const wire::Settings& setti
         *reinterpret_cast<volatile int*>(address) = 1;
     } else if (is("abort")) {
         std::abort();
+    } else if (is("burn")) {
+        // 0.7 s of CPU, then the picture decodes: a slow but valid decode.
+        timespec start, now;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &start);
+        unsigned long spin = 0;
+        do {
+            for (int i = 0; i < 100000; ++i) asm volatile("" : "+r"(spin));
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+        } while ((now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9 < 0.7);
     } else if (is("loop")) {
         unsigned long spin = 0;
         for (;;) asm volatile("" : "+r"(spin));  // an opaque loop the compiler keeps
@@ -278,23 +288,30 @@ void run_test_hook(const uint8_t* data, size_t size, const wire::Settings& setti
 
     // Armed.  From here on only the filter's system calls work.
     if (!write_all(kChildFd, "R", 1)) _exit(0);
-    wire::Job job;
-    int memfd = -1;
-    ssize_t n = recv_with_fd(kChildFd, &job, sizeof job, &memfd);
-    if (n <= 0) _exit(0);  // the zygote is closing
-    if (n != sizeof job || job.magic != wire::kMagic || memfd < 0 || job.size == 0) _exit(kExitBadJob);
-    void* mapped = mmap(nullptr, job.size, PROT_READ, MAP_PRIVATE, memfd, 0);
-    if (mapped == MAP_FAILED) _exit(kExitBadJob);
-    const auto* data = static_cast<const uint8_t*>(mapped);
-    if (settings.test_hooks) run_test_hook(data, job.size, settings);
-    detail::Decoded decoded = detail::decode(static_cast<Format>(job.format), data, job.size, wire::limits_of(job));
-    // Length first: the zygote answers the worker as soon as it has it all.
-    const std::string body = wire::encode_decoded(decoded);
-    const uint64_t length = body.size();
-    std::string out(reinterpret_cast<const char*>(&length), sizeof length);
-    out += body;
-    write_all(kChildFd, out.data(), out.size());
-    _exit(0);
+    // One job after another until the zygote retires it (decoder_max_jobs;
+    // the zygote kills a decoder after any picture that was not valid).
+    for (;;) {
+        wire::Job job;
+        int memfd = -1;
+        ssize_t n = recv_with_fd(kChildFd, &job, sizeof job, &memfd);
+        if (n <= 0) _exit(0);  // the zygote is closing
+        if (n != sizeof job || job.magic != wire::kMagic || memfd < 0 || job.size == 0) _exit(kExitBadJob);
+        // MAP_POPULATE: one system call maps every page, where touching them
+        // one by one costs a page fault each (expensive in a virtual machine).
+        void* mapped = mmap(nullptr, job.size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, memfd, 0);
+        if (mapped == MAP_FAILED) _exit(kExitBadJob);
+        const auto* data = static_cast<const uint8_t*>(mapped);
+        if (settings.test_hooks) run_test_hook(data, job.size, settings);
+        detail::Decoded decoded = detail::decode(static_cast<Format>(job.format), data, job.size, wire::limits_of(job));
+        munmap(mapped, job.size);
+        close(memfd);
+        // Length first: the zygote answers the worker as soon as it has it all.
+        const std::string body = wire::encode_decoded(decoded);
+        const uint64_t length = body.size();
+        std::string out(reinterpret_cast<const char*>(&length), sizeof length);
+        out += body;
+        if (!write_all(kChildFd, out.data(), out.size())) _exit(0);
+    }
 }
 
 // --- the zygote -------------------------------------------------------------------
@@ -326,12 +343,16 @@ private:
     wire::Reply decode(const wire::Job& job, int memfd, std::string* outcome);
     void reply(const wire::Reply& r, const std::string& outcome);
 
+    // Whether a decoder that just answered `outcome` may take another picture.
+    bool reusable(uint32_t job_number, const std::string& outcome, size_t upload_size, pid_t pid) const;
+
     int control_;
     wire::Settings settings_;
     std::vector<sock_filter> program_;
     pid_t warm_pid_ = -1;
     int warm_fd_ = -1;
-    pid_t unreaped_ = -1;   // a decoder that answered; killed and reaped after the reply
+    uint32_t warm_jobs_ = 0;  // pictures the warm decoder has decoded already
+    pid_t unreaped_ = -1;     // a decoder that answered; killed and reaped after the reply
 };
 
 bool Zygote::spawn(std::string* why) {
@@ -354,6 +375,7 @@ bool Zygote::spawn(std::string* why) {
     if (n == 1 && buf[0] == 'R') {
         warm_pid_ = pid;
         warm_fd_ = pair[0];
+        warm_jobs_ = 0;
         return true;
     }
     kill(pid, SIGKILL);
@@ -378,7 +400,12 @@ void Zygote::discard_warm() {
 wire::Reply Zygote::decode(const wire::Job& job, int memfd, std::string* outcome) {
     wire::Reply r;
     std::string why;
-    // A warm child is normally waiting; one that died meanwhile is replaced.
+    // A warm child is normally waiting; one that died meanwhile, or that
+    // says anything before it is asked, is replaced.
+    if (warm_pid_ > 0) {
+        pollfd idle{warm_fd_, POLLIN, 0};
+        if (poll(&idle, 1, 0) != 0) discard_warm();
+    }
     bool sent = warm_pid_ > 0 && send_with_fd(warm_fd_, &job, sizeof job, memfd);
     if (!sent) {
         discard_warm();
@@ -391,11 +418,17 @@ wire::Reply Zygote::decode(const wire::Job& job, int memfd, std::string* outcome
     }
     const pid_t pid = warm_pid_;
     const int fd = warm_fd_;
+    const uint32_t job_number = warm_jobs_ + 1;
     warm_pid_ = -1;
     warm_fd_ = -1;
+    warm_jobs_ = 0;
 
     clockid_t cpu_clock;
     const bool have_clock = clock_getcpuclockid(pid, &cpu_clock) == 0;
+    // decode_cpu_limit is per picture: a reused decoder's earlier pictures
+    // do not count against this one.
+    double used_before = 0;
+    if (timespec ts; have_clock && clock_gettime(cpu_clock, &ts) == 0) used_before = ts.tv_sec + ts.tv_nsec / 1e9;
     const double cpu_limit = settings_.cpu_limit;
     const double wall_limit = wire::wall_limit(cpu_limit);
     const double started = now_s();
@@ -404,7 +437,7 @@ wire::Reply Zygote::decode(const wire::Job& job, int memfd, std::string* outcome
     for (;;) {
         double used = 0;
         timespec ts;
-        if (have_clock && clock_gettime(cpu_clock, &ts) == 0) used = ts.tv_sec + ts.tv_nsec / 1e9;
+        if (have_clock && clock_gettime(cpu_clock, &ts) == 0) used = ts.tv_sec + ts.tv_nsec / 1e9 - used_before;
         const double wall = now_s() - started;
         if (used >= cpu_limit) {
             char m[120];
@@ -438,11 +471,20 @@ wire::Reply Zygote::decode(const wire::Job& job, int memfd, std::string* outcome
             break;
         }
         if (outcome->size() >= sizeof length && outcome->size() - sizeof length >= length) {
-            // Complete: the worker gets it now; the child is reaped after.
+            // Complete: the worker gets it now.  The child takes the next
+            // picture, or is killed and reaped after the reply.
+            const bool nothing_more = outcome->size() - sizeof length == length;
             *outcome = outcome->substr(sizeof length, length);
-            close(fd);
-            unreaped_ = pid;
             r.ended = wire::Ended::Decoded;
+            r.job_number = job_number;
+            if (nothing_more && reusable(job_number, *outcome, job.size, pid)) {
+                warm_pid_ = pid;
+                warm_fd_ = fd;
+                warm_jobs_ = job_number;
+            } else {
+                close(fd);
+                unreaped_ = pid;
+            }
             return r;
         }
     }
@@ -465,6 +507,24 @@ wire::Reply Zygote::decode(const wire::Job& job, int memfd, std::string* outcome
     }
     outcome->clear();
     return r;
+}
+
+bool Zygote::reusable(uint32_t job_number, const std::string& outcome, size_t upload_size, pid_t pid) const {
+    if (job_number >= settings_.max_jobs) return false;
+    // Only after a valid picture: a decoder that refused one may have been
+    // fed an attack that did not crash it.
+    detail::Decoded d;
+    std::string why;
+    if (!wire::decode_decoded(reinterpret_cast<const uint8_t*>(outcome.data()), outcome.size(), upload_size, &d,
+                              &why) ||
+        d.outcome != detail::Outcome::Ok)
+        return false;
+    // Its RLIMIT_CPU (the backstop, whole seconds) counts every picture it
+    // decoded: retire it at half of that, long before SIGXCPU.
+    clockid_t clock;
+    timespec ts;
+    if (clock_getcpuclockid(pid, &clock) != 0 || clock_gettime(clock, &ts) != 0) return false;
+    return ts.tv_sec + ts.tv_nsec / 1e9 < std::ceil(settings_.cpu_limit) / 2;
 }
 
 void Zygote::reply(const wire::Reply& r, const std::string& outcome) {

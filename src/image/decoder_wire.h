@@ -36,6 +36,7 @@ struct Settings {
     double cpu_limit = 2.0;         // seconds of CPU per picture (decode_cpu_limit)
     int64_t memory_limit = 0;       // RLIMIT_DATA of a decoder child, bytes; 0: none
     uint8_t test_hooks = 0;         // test_decoder_hooks
+    uint32_t max_jobs = 1;          // decoder_max_jobs: pictures one decoder child may decode
 };
 
 struct Job {
@@ -67,6 +68,7 @@ struct Reply {
     uint32_t magic = kMagic;
     Ended ended = Ended::Failed;
     char cause[240] = {};           // NUL-terminated, for the log
+    uint32_t job_number = 0;        // Decoded: this was its decoder's Nth picture (1: a fresh child)
 };
 
 struct Ready {

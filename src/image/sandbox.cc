@@ -56,22 +56,15 @@ ssize_t recv_message(int fd, std::string* out, size_t max, int timeout_ms) {
     return n;
 }
 
-// The picture in a memfd the decoder can map but nobody can change any more.
-int picture_memfd(const uint8_t* data, size_t size) {
-    int fd = memfd_create("talentd-picture", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (fd < 0) return -1;
+bool pwrite_all(int fd, const uint8_t* data, size_t size) {
     size_t done = 0;
     while (done < size) {
-        ssize_t n = write(fd, data + done, size - done);
+        ssize_t n = pwrite(fd, data + done, size - done, off_t(done));
         if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            close(fd);
-            return -1;
-        }
+        if (n <= 0) return false;
         done += size_t(n);
     }
-    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
-    return fd;
+    return true;
 }
 
 bool send_with_fd(int sock, const void* data, size_t size, int fd) {
@@ -109,7 +102,33 @@ std::unique_ptr<DecoderSandbox> DecoderSandbox::start(const std::string& program
     return sandbox;
 }
 
-DecoderSandbox::~DecoderSandbox() { stop(); }
+// One memfd per sandbox, reused for every picture and grown to the largest
+// yet: its pages stay allocated, where a fresh memfd per picture paid a page
+// allocation for every 4 KiB of every upload.  The decoder gets a read-only
+// descriptor of it (reopened through /proc) and maps the job's first bytes.
+int DecoderSandbox::load_picture(const uint8_t* data, size_t size) {
+    if (picture_fd_ < 0) {
+        picture_fd_ = memfd_create("talentd-picture", MFD_CLOEXEC);
+        if (picture_fd_ < 0) return -1;
+        const std::string self = "/proc/self/fd/" + std::to_string(picture_fd_);
+        picture_ro_fd_ = open(self.c_str(), O_RDONLY | O_CLOEXEC);
+        picture_capacity_ = 0;
+    }
+    if (size > picture_capacity_) {
+        if (ftruncate(picture_fd_, off_t(size)) != 0) return -1;
+        picture_capacity_ = size;
+    }
+    if (!pwrite_all(picture_fd_, data, size)) return -1;
+    // Without /proc the decoder gets the writable descriptor: it can only
+    // change its own input, which the worker never reads back.
+    return picture_ro_fd_ >= 0 ? picture_ro_fd_ : picture_fd_;
+}
+
+DecoderSandbox::~DecoderSandbox() {
+    stop();
+    if (picture_ro_fd_ >= 0) close(picture_ro_fd_);
+    if (picture_fd_ >= 0) close(picture_fd_);
+}
 
 void DecoderSandbox::stop() {
     if (socket_ >= 0) close(socket_);
@@ -168,6 +187,7 @@ bool DecoderSandbox::spawn(std::string* why) {
     s.cpu_limit = settings_.cpu_limit;
     s.memory_limit = settings_.memory_limit;
     s.test_hooks = settings_.test_hooks ? 1 : 0;
+    s.max_jobs = uint32_t(std::max(1, settings_.max_jobs));
     std::string answer;
     const int timeout = 60000;  // start-up: a fresh process maps its libraries (slow under sanitizers)
     if (send(socket_, &s, sizeof s, MSG_NOSIGNAL) != ssize_t(sizeof s) ||
@@ -206,11 +226,12 @@ bool DecoderSandbox::exchange(const void* job, size_t job_size, int memfd, std::
 
 Verdict DecoderSandbox::validate(const uint8_t* data, size_t size, const Limits& limits, bool* unavailable) {
     *unavailable = false;
+    last_job_number_ = 0;
     Verdict v = screen(data, size, limits);
     if (!v.ok) return v;
 
     const wire::Job job = wire::make_job(v.format, size, limits);
-    int memfd = picture_memfd(data, size);
+    const int memfd = load_picture(data, size);
     if (memfd < 0) {
         LOG_ERROR("picture: cannot hand it to the decoder: %s", std::strerror(errno));
         *unavailable = true;
@@ -223,7 +244,6 @@ Verdict DecoderSandbox::validate(const uint8_t* data, size_t size, const Limits&
         stop();
         answered = exchange(&job, sizeof job, memfd, &reply, &why);
     }
-    close(memfd);
     if (!answered) {
         LOG_ERROR("picture: decoder unavailable: %s", why.c_str());
         stop();
@@ -249,6 +269,7 @@ Verdict DecoderSandbox::validate(const uint8_t* data, size_t size, const Limits&
         LOG_ERROR("picture refused: decoder %s", r.cause);
         return killed(std::move(v), r.cause);
     }
+    last_job_number_ = r.job_number;
     detail::Decoded d;
     const auto* outcome = reinterpret_cast<const uint8_t*>(reply.data()) + sizeof r;
     if (!wire::decode_decoded(outcome, reply.size() - sizeof r, size, &d, &why)) {

@@ -11,8 +11,9 @@
 // (image/decoder_process.h) and only its figures come back.  A decoder that
 // was killed (seccomp, a crash, the CPU, wall-clock or memory limit) is the
 // generic invalid-image refusal, with the cause in Verdict::reason and in an
-// error line of the log.  A picture's bytes go to the decoder in a sealed
-// memfd: the child maps it read-only and cannot change the worker's copy.
+// error line of the log.  A picture's bytes go to the decoder in this
+// sandbox's memfd (one, reused), through a read-only descriptor; the worker
+// never reads them back, so nothing the decoder does changes what is stored.
 //
 // `program` is an executable that runs run_decoder_zygote() when given the
 // single argument --decoder-zygote: talentd-decoder (the small one, linked
@@ -45,6 +46,7 @@ struct SandboxSettings {
     double cpu_limit = 2.0;        // decode_cpu_limit, seconds
     int64_t memory_limit = 0;      // decode_memory_limit, bytes (0: none)
     bool test_hooks = false;       // test_decoder_hooks
+    int max_jobs = 1;              // decoder_max_jobs
 };
 
 class DecoderSandbox {
@@ -60,6 +62,9 @@ public:
     Verdict validate(const uint8_t* data, size_t size, const Limits& limits, bool* unavailable);
 
     pid_t zygote_pid() const { return zygote_; }
+    // The last decode was its decoder's Nth picture (1: a fresh child; 0:
+    // no decoder answered).  For tests and benchmarks.
+    uint32_t last_job_number() const { return last_job_number_; }
 
 private:
     DecoderSandbox(std::string program, const SandboxSettings& settings)
@@ -68,11 +73,17 @@ private:
     void stop();
     // One job to the zygote, its reply back; false when the zygote failed.
     bool exchange(const void* job, size_t job_size, int memfd, std::string* reply, std::string* why);
+    // The picture's bytes in the memfd the decoder maps; its descriptor (owned here).
+    int load_picture(const uint8_t* data, size_t size);
 
     std::string program_;
     SandboxSettings settings_;
     pid_t zygote_ = -1;
     int socket_ = -1;
+    uint32_t last_job_number_ = 0;
+    int picture_fd_ = -1;
+    int picture_ro_fd_ = -1;
+    size_t picture_capacity_ = 0;
 };
 
 // talentd-decoder beside this process's executable when it is there, else

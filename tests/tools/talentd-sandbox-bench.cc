@@ -1,6 +1,6 @@
 // talentd-sandbox-bench — what the decoder sandbox adds to one upload.
 //
-//   talentd-sandbox-bench --talentd PATH [--repeat N] FILE...
+//   talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] FILE...
 //   talentd-sandbox-bench --calibrate
 //
 // --calibrate prints the CPU time of a bare fork + _exit + wait of this
@@ -139,20 +139,23 @@ int main(int argc, char** argv) {
     if (argc == 2 && !std::strcmp(argv[1], "--calibrate")) return calibrate();
     std::string talentd;
     long repeat = 50;
+    int max_jobs = 64;   // decoder_max_jobs, as talentd runs by default
     std::vector<const char*> files;
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--talentd") && i + 1 < argc) talentd = argv[++i];
         else if (!std::strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = std::atol(argv[++i]);
+        else if (!std::strcmp(argv[i], "--max-jobs") && i + 1 < argc) max_jobs = std::atoi(argv[++i]);
         else if (argv[i][0] == '-') {
-            std::fprintf(stderr, "usage: talentd-sandbox-bench --talentd PATH [--repeat N] FILE...\n");
+            std::fprintf(stderr, "usage: talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] FILE...\n");
             return 2;
         } else files.push_back(argv[i]);
     }
     if (talentd.empty() || files.empty() || repeat < 1) {
-        std::fprintf(stderr, "usage: talentd-sandbox-bench --talentd PATH [--repeat N] FILE...\n");
+        std::fprintf(stderr, "usage: talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] FILE...\n");
         return 2;
     }
     img::SandboxSettings settings;
+    settings.max_jobs = max_jobs;
     settings.memory_limit = 192LL << 20;
     std::string why;
     auto sandbox = img::DecoderSandbox::start(talentd, settings, &why);

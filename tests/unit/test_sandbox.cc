@@ -58,8 +58,9 @@ std::string program() {
 }
 
 std::unique_ptr<img::DecoderSandbox> start(double cpu_limit = 1.0, bool hooks = true,
-                                           int64_t memory_limit = 192LL << 20) {
+                                           int64_t memory_limit = 192LL << 20, int max_jobs = 1) {
     img::SandboxSettings s;
+    s.max_jobs = max_jobs;
     s.cpu_limit = cpu_limit;
     s.memory_limit = memory_limit;
     s.test_hooks = hooks;
@@ -195,6 +196,52 @@ START_TEST(unstartable_zygote_is_reported) {
 }
 END_TEST
 
+// decoder_max_jobs: a decoder takes up to that many pictures, one after
+// the other, and is replaced after any picture that was not valid.
+START_TEST(decoder_is_reused_only_after_valid_pictures) {
+    auto sandbox = start(1.0, true, 192LL << 20, 3);
+    const Bytes good = corpus("valid/png/basn2c08.png");
+    std::vector<uint32_t> numbers;
+    for (int i = 0; i < 4; ++i) {
+        ck_assert(sandboxed(*sandbox, good).ok);
+        numbers.push_back(sandbox->last_job_number());
+    }
+    ck_assert_msg(numbers == std::vector<uint32_t>({1, 2, 3, 1}), "job numbers %u %u %u %u", numbers[0], numbers[1],
+                  numbers[2], numbers[3]);
+    // A refused picture retires its decoder, a valid one after it gets a fresh one.
+    Bytes bad = good;
+    bad.resize(bad.size() / 2);
+    ck_assert(!sandboxed(*sandbox, bad).ok);
+    ck_assert_uint_eq(sandbox->last_job_number(), 2);
+    ck_assert(sandboxed(*sandbox, good).ok);
+    ck_assert_uint_eq(sandbox->last_job_number(), 1);
+    // decoder_max_jobs = 1: a fresh decoder for every picture.
+    auto fresh = start(1.0, false, 192LL << 20, 1);
+    for (int i = 0; i < 3; ++i) {
+        ck_assert(sandboxed(*fresh, good).ok);
+        ck_assert_uint_eq(fresh->last_job_number(), 1);
+    }
+}
+END_TEST
+
+// decode_cpu_limit counts per picture in a reused decoder, and a decoder is
+// retired before its RLIMIT_CPU (whole seconds, all its pictures) fires.
+START_TEST(reused_decoder_cpu_is_counted_per_picture) {
+    // 1.3 s per picture: two 0.7 s pictures together would pass it.
+    auto sandbox = start(1.3, true, 192LL << 20, 10);
+    const Bytes slow = with_hook("burn");
+    std::vector<uint32_t> numbers;
+    for (int i = 0; i < 3; ++i) {
+        img::Verdict v = sandboxed(*sandbox, slow);
+        ck_assert_msg(v.ok, "slow picture %d refused: %s", i + 1, v.reason.c_str());
+        numbers.push_back(sandbox->last_job_number());
+    }
+    // RLIMIT_CPU 2 s: retired at 1 s of CPU, i.e. after the second picture.
+    ck_assert_msg(numbers == std::vector<uint32_t>({1, 2, 1}), "job numbers %u %u %u", numbers[0], numbers[1],
+                  numbers[2]);
+}
+END_TEST
+
 START_TEST(decoder_answers_are_distrusted) {
     img::detail::Decoded d;
     d.outcome = img::detail::Outcome::Ok;
@@ -247,6 +294,8 @@ int main() {
     tcase_add_test(confinement, dead_zygote_is_replaced);
     tcase_add_test(confinement, unstartable_zygote_is_reported);
     tcase_add_test(confinement, decoder_answers_are_distrusted);
+    tcase_add_test(confinement, decoder_is_reused_only_after_valid_pictures);
+    tcase_add_test(confinement, reused_decoder_cpu_is_counted_per_picture);
     suite_add_tcase(s, confinement);
 
     SRunner* sr = srunner_create(s);
