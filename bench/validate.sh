@@ -190,27 +190,32 @@ echo
 echo "Decoder sandbox (talentd-sandbox-bench, $SANDBOX_RUNS runs each, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
 echo "a bare fork + exit + wait of a small process (talentd-sandbox-bench --calibrate) costs $fork_cpu_us µs of CPU on this machine now."
 echo
-echo "| file | size | in process µs median/best | sandboxed µs median/best | added µs median/best | added CPU µs per upload |"
-echo "|---|---|---|---|---|---|"
+echo "| decoder_max_jobs | file | size | in process µs median/best | sandboxed µs median/best | added µs median/best | added CPU µs per upload |"
+echo "|---|---|---|---|---|---|---|"
 } >> "$results"
-$SB --talentd "$BUILD/talentd-decoder" --repeat "$SANDBOX_RUNS" "$CORPUS/valid/png/basn2c08.png" \
+# 64: the default (a decoder reused while every picture was valid); 1: a
+# fresh decoder process for every picture.
+for max_jobs in 64 1; do
+$SB --talentd "$BUILD/talentd-decoder" --repeat "$SANDBOX_RUNS" --max-jobs $max_jobs "$CORPUS/valid/png/basn2c08.png" \
     $f/jpeg_2000x1500_q85.jpg $f/jpeg_4000x3000_q90.jpg $f/png_1200x900_rgb.png $f/webp_lossy_2000x1500_q80.webp \
-    > "$OUT/sandbox.txt"
+    > "$OUT/sandbox-$max_jobs.txt"
 while read -r path rest; do
     case $path in
     idle) ;;
     this) ;;
-    *) printf '| %s | %s | %s | %s | %s | %s |\n' "$(basename "$path")" \
+    *) printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$max_jobs" "$(basename "$path")" \
            "$(sed -n 's/.*size=\([0-9]*\).*/\1/p' <<<"$rest")" "$(sed -n 's/.*inproc_us=\([0-9/]*\).*/\1/p' <<<"$rest")" \
            "$(sed -n 's/.*sandbox_us=\([0-9/]*\).*/\1/p' <<<"$rest")" "$(sed -n 's/.*added_us=\([-0-9/]*\).*/\1/p' <<<"$rest")" \
            "$(sed -n 's/.*added_cpu_us=\([-0-9]*\).*/\1/p' <<<"$rest")" >> "$results" ;;
     esac
-done < "$OUT/sandbox.txt"
+done < "$OUT/sandbox-$max_jobs.txt"
+done
 {
 echo
 echo "Idle memory of the sandbox (KiB, /proc/PID/smaps_rollup):"
 echo
-grep -E '^(idle|this)' "$OUT/sandbox.txt" | sed 's/^/    /'
+grep -E '^(idle|this)' "$OUT/sandbox-64.txt" | sed 's/^/    /'
+} >> "$results"
 # ---------------------------------------------------------------- cost (issue 10)
 # The issue's costly files (talentd-imggen) and every corpus file, default
 # limits: verdict, CPU and peak RSS of validate() (best of RUNS for CPU).
