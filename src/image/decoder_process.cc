@@ -64,45 +64,6 @@ bool write_all(int fd, const void* data, size_t size) {
     return true;
 }
 
-// One message and at most one descriptor.
-ssize_t recv_with_fd(int sock, void* data, size_t size, int* fd) {
-    *fd = -1;
-    iovec iov{data, size};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n;
-    do n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    if (n > 0)
-        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int)))
-                std::memcpy(fd, CMSG_DATA(c), sizeof(int));
-    return n;
-}
-
-bool send_with_fd(int sock, const void* data, size_t size, int fd) {
-    iovec iov{const_cast<void*>(data), size};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    ssize_t n;
-    do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    return n == ssize_t(size);
-}
-
 // --- the seccomp program ------------------------------------------------------
 
 class FilterContext {
@@ -293,7 +254,7 @@ void run_test_hook(const uint8_t* data, size_t size, const wire::Settings& setti
     for (;;) {
         wire::Job job;
         int memfd = -1;
-        ssize_t n = recv_with_fd(kChildFd, &job, sizeof job, &memfd);
+        ssize_t n = wire::recv_with_fd(kChildFd, &job, sizeof job, &memfd);
         if (n <= 0) _exit(0);  // the zygote is closing
         if (n != sizeof job || job.magic != wire::kMagic || memfd < 0 || job.size == 0) _exit(kExitBadJob);
         // MAP_POPULATE: one system call maps every page, where touching them
@@ -406,10 +367,10 @@ wire::Reply Zygote::decode(const wire::Job& job, int memfd, std::string* outcome
         pollfd idle{warm_fd_, POLLIN, 0};
         if (poll(&idle, 1, 0) != 0) discard_warm();
     }
-    bool sent = warm_pid_ > 0 && send_with_fd(warm_fd_, &job, sizeof job, memfd);
+    bool sent = warm_pid_ > 0 && wire::send_with_fd(warm_fd_, &job, sizeof job, memfd);
     if (!sent) {
         discard_warm();
-        if (!spawn(&why) || !send_with_fd(warm_fd_, &job, sizeof job, memfd)) {
+        if (!spawn(&why) || !wire::send_with_fd(warm_fd_, &job, sizeof job, memfd)) {
             discard_warm();
             r.ended = wire::Ended::Failed;
             wire::set_cause(r.cause, "no decoder could be started: " + why);
@@ -553,7 +514,7 @@ int Zygote::run() {
     for (;;) {
         wire::Job job;
         int memfd = -1;
-        n = recv_with_fd(control_, &job, sizeof job, &memfd);
+        n = wire::recv_with_fd(control_, &job, sizeof job, &memfd);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;  // the worker is gone
         std::string outcome;

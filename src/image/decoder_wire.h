@@ -17,6 +17,8 @@
 // fuzz_decoder_wire.cc fuzzes it.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -84,6 +86,11 @@ void set_cause(char (&cause)[240], const std::string& text);
 inline double wall_limit(double cpu_limit) { return 10 * cpu_limit + 5; }
 
 // The largest outcome a child may send; more gets it killed.
+// One message with at most one descriptor (SCM_RIGHTS), retried on EINTR.
+// recv_with_fd sets *fd to the descriptor received (close-on-exec) or -1.
+bool send_with_fd(int sock, const void* data, size_t size, int fd);
+ssize_t recv_with_fd(int sock, void* data, size_t size, int* fd);
+
 inline constexpr size_t kMaxOutcomeBytes = 64 * 1024;
 
 std::string encode_decoded(const detail::Decoded& d);

@@ -67,25 +67,6 @@ bool pwrite_all(int fd, const uint8_t* data, size_t size) {
     return true;
 }
 
-bool send_with_fd(int sock, const void* data, size_t size, int fd) {
-    iovec iov{const_cast<void*>(data), size};
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    ssize_t n;
-    do n = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
-    return n == ssize_t(size);
-}
-
 Verdict killed(Verdict v, const std::string& cause) {
     v.ok = false;
     v.message = kInvalidMessage;
@@ -209,7 +190,7 @@ bool DecoderSandbox::spawn(std::string* why) {
 
 bool DecoderSandbox::exchange(const void* job, size_t job_size, int memfd, std::string* reply, std::string* why) {
     if (socket_ < 0 && !spawn(why)) return false;
-    if (!send_with_fd(socket_, job, job_size, memfd)) {
+    if (!wire::send_with_fd(socket_, job, job_size, memfd)) {
         *why = std::string("sending to the decoder zygote: ") + std::strerror(errno);
         return false;
     }
