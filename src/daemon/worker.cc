@@ -34,6 +34,13 @@ bool stop_signal_pending() {
            sigismember(&pending, SIGINT) == 1;
 }
 
+// The descriptor has something to read (or was hung up) right now.
+bool readable_now(int fd) {
+    if (fd < 0) return false;
+    pollfd pfd{fd, POLLIN, 0};
+    return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+}
+
 double now_ms() {
     timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -85,39 +92,48 @@ int run_worker(const Config& config, int listen_fd, http::Handler& handler, Scor
     bool last_from_kept = false;  // the last request came on the kept connection
     long served = 0;
     while (!stop_requested) {
+        bool from_kept = false;
         if (config.max_requests > 0 && served >= config.max_requests) {
-            LOG_INFO("recycling after %ld requests", served);
-            break;
+            // Recycling.  A request nginx already sent on the kept connection
+            // while this worker answered its last one on another is answered
+            // too, and the connection closed with it: closed unread, nginx
+            // would log a reset and send the request again elsewhere.
+            if (!readable_now(channel.kept())) {
+                LOG_INFO("recycling after %ld requests", served);
+                break;
+            }
+            from_kept = true;
+        } else {
+            // Idle: wait for the listening socket AND the kept connection,
+            // never for one of them alone (see the header).
+            pollfd pfd[2] = {{listen_fd, POLLIN, 0}, {channel.kept(), POLLIN, 0}};
+            const nfds_t count = channel.kept() >= 0 ? 2 : 1;
+            timespec timeout{};
+            if (count == 2) {
+                const double left = std::max(0.0, kept_since + keepalive_ms - now_ms());
+                timeout.tv_sec = static_cast<time_t>(left / 1e3);
+                timeout.tv_nsec = static_cast<long>((left - timeout.tv_sec * 1e3) * 1e6);
+            }
+            int ready = ppoll(pfd, count, count == 2 ? &timeout : nullptr, &wait_mask);
+            if (ready < 0) {
+                if (errno == EINTR) continue;
+                LOG_ERROR("poll on the listening socket failed: %s", strerror(errno));
+                return 1;
+            }
+            if (stop_requested || stop_signal_pending()) break;
+            if (ready == 0) {
+                // nginx's own keepalive_timeout (shorter) should have closed it.
+                channel.release();
+                continue;
+            }
+            // Both ready: the kept connection first (nginx chose it for a
+            // request), but never twice in a row, so a new connection waits
+            // for at most one request of each idle worker's kept connection.
+            const bool kept_ready = count == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+            const bool listen_ready = (pfd[0].revents & POLLIN) != 0;
+            from_kept = kept_ready && !(listen_ready && last_from_kept);
+            if (!from_kept && !listen_ready) continue;
         }
-        // Idle: wait for the listening socket AND the kept connection, never
-        // for one of them alone (see the header).
-        pollfd pfd[2] = {{listen_fd, POLLIN, 0}, {channel.kept(), POLLIN, 0}};
-        const nfds_t count = channel.kept() >= 0 ? 2 : 1;
-        timespec timeout{};
-        if (count == 2) {
-            const double left = std::max(0.0, kept_since + keepalive_ms - now_ms());
-            timeout.tv_sec = static_cast<time_t>(left / 1e3);
-            timeout.tv_nsec = static_cast<long>((left - timeout.tv_sec * 1e3) * 1e6);
-        }
-        int ready = ppoll(pfd, count, count == 2 ? &timeout : nullptr, &wait_mask);
-        if (ready < 0) {
-            if (errno == EINTR) continue;
-            LOG_ERROR("poll on the listening socket failed: %s", strerror(errno));
-            return 1;
-        }
-        if (stop_requested || stop_signal_pending()) break;
-        if (ready == 0) {
-            // nginx's own keepalive_timeout (shorter) should have closed it.
-            channel.release();
-            continue;
-        }
-        // Both ready: the kept connection first (nginx chose it for a
-        // request), but never twice in a row, so a new connection waits for
-        // at most one request of each idle worker's kept connection.
-        const bool kept_ready = count == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
-        const bool listen_ready = (pfd[0].revents & POLLIN) != 0;
-        const bool from_kept = kept_ready && !(listen_ready && last_from_kept);
-        if (!from_kept && !listen_ready) continue;
         last_from_kept = from_kept;
         // Another worker may have taken the connection: accept then fails
         // with EAGAIN on the non-blocking socket and we wait again.
