@@ -150,9 +150,9 @@ int run_worker(const Config& config, int listen_fd, http::Handler& handler, Scor
         ++served;
         const bool last = stop_requested || stop_signal_pending() ||
                           (config.max_requests > 0 && served >= config.max_requests);
-        const bool parked = channel.kept() >= 0;  // kept from before, idle meanwhile
+        const int kept_before = channel.kept();  // idle during this request, or -1
         channel.finish(keepalive_ms > 0 && !last);
-        if (!parked && channel.kept() >= 0) kept_since = now_ms();
+        if (channel.kept() >= 0 && channel.kept() != kept_before) kept_since = now_ms();
         if (board) note_slow(config, request, response, note, board->finish(response.status, note.route), *board);
         LOG_INFO("%s %s %d user=%lld bytes=%zu %.2fms%s%s", request.method.c_str(), request.path.c_str(),
                  response.status, static_cast<long long>(note.user_id), bytes, now_ms() - started,

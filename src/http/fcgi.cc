@@ -1,5 +1,6 @@
 #include "http/fcgi.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -134,8 +135,22 @@ void FcgiChannel::finish(bool keep) {
     // FCGI_BEGIN_REQUEST (all of this one's input read), and only one: a
     // second kept connection would hold requests nginx sends on it while
     // this worker serves the other (nginx never waits for a connection: it
-    // opens a new one).
-    const bool kept = keep && request_.keepConnection && drained && kept_fd_ < 0;
+    // opens a new one).  Of two, the one just answered stays: nginx reuses
+    // the connection whose answer it got last, often before this worker
+    // runs again (the FCGI_END_REQUEST written below wakes it), so closing
+    // that one right after its answer races with nginx's next request on
+    // it far more often than closing the older, idle one.  The older one
+    // stays only when a request already waits on it.
+    bool kept = keep && request_.keepConnection && drained;
+    if (kept && kept_fd_ >= 0) {
+        pollfd p{kept_fd_, POLLIN, 0};
+        const bool waiting = poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+        if (waiting) {
+            kept = false;
+        } else {
+            release();
+        }
+    }
     if (!kept) {
         request_.keepConnection = 0;
         // libfcgi closes a connection "lingering": shutdown(), then up to

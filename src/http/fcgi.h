@@ -16,13 +16,18 @@
 // listen queue.  So this class never lets libfcgi wait: the connection
 // kept after finish() is handed to the worker (kept()), which polls it
 // together with the listening socket and calls accept() for whichever
-// became readable.  At most one connection is kept: a request accepted
-// from the listening socket while one is kept is answered and its
-// connection closed right after the answer (FCGI_END_REQUEST, then
-// close(): nginx reads both at once and never reuses it), and the kept
-// one stays.  Closing an idle kept connection (release()) is the one
-// moment nginx may be writing a request on it; it happens only at an idle
-// timeout and at a stop.
+// became readable.  At most one connection is kept: when a request
+// accepted from the listening socket is answered while another connection
+// is kept, the answered one stays and the older one is closed — unless a
+// request already waits on the older one, which then stays (it is served
+// next) and the answered one is closed right after its answer.
+//
+// nginx may be sending a request on a connection at the instant it is
+// closed here: it then retries it on a new connection
+// (`fastcgi_next_upstream error ... non_idempotent`,
+// nginx/talentd-location.conf).  The most likely victim is the connection
+// just answered (nginx reuses the last one it got back, often before this
+// worker runs again), which is why the older idle one is the one closed.
 #pragma once
 
 #include <fcgiapp.h>
@@ -58,8 +63,9 @@ public:
     size_t respond(const Response& response);
     // Completes the request.  The connection stays open (as kept()) only
     // when `keep` allows it, nginx asked for it (FCGI_KEEP_CONN), the
-    // request's input was read to its end and no other connection is kept;
-    // otherwise it is closed right after the answer.
+    // request's input was read to its end and no request waits on the
+    // connection kept before (that one is closed otherwise); else it is
+    // closed right after the answer.
     void finish(bool keep);
     // Closes the kept connection, if any.
     void release();
