@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <string>
 
 #include "core/log.h"
 #include "daemon/scoreboard.h"
@@ -33,6 +34,13 @@ bool stop_signal_pending() {
     return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGHUP) == 1 ||
            sigismember(&pending, SIGINT) == 1;
 }
+
+// Only these requests come on kept connections with the shipped nginx
+// files (their map $talentd_upstream): nginx sends one again on a new
+// connection when its kept one was closed under it, which it does for no
+// other method.  A connection that carried another is one nginx closes
+// after the answer; keeping it would only displace the kept one.
+bool idempotent(const std::string& method) { return method == "GET" || method == "HEAD" || method == "OPTIONS"; }
 
 // The descriptor has something to read (or was hung up) right now.
 bool readable_now(int fd) {
@@ -151,7 +159,7 @@ int run_worker(const Config& config, int listen_fd, http::Handler& handler, Scor
         const bool last = stop_requested || stop_signal_pending() ||
                           (config.max_requests > 0 && served >= config.max_requests);
         const int kept_before = channel.kept();  // idle during this request, or -1
-        channel.finish(keepalive_ms > 0 && !last);
+        channel.finish(keepalive_ms > 0 && !last && idempotent(request.method));
         if (channel.kept() >= 0 && channel.kept() != kept_before) kept_since = now_ms();
         if (board) note_slow(config, request, response, note, board->finish(response.status, note.route), *board);
         LOG_INFO("%s %s %d user=%lld bytes=%zu %.2fms%s%s", request.method.c_str(), request.path.c_str(),

@@ -12,10 +12,12 @@
 //
 // Kept connections (http/fcgi.h): an idle worker always waits on the
 // listening socket too, so an idle connection kept for nginx never leaves
-// a new connection unserved; it holds at most one, closed after
-// keepalive_timeout idle seconds (nginx's shorter timeout normally closes
-// it first), and closes it with its last answer before a recycling or a
-// stop it already knows of, or at once when a stop signal finds it idle.
+// a new connection unserved; it holds at most one, kept only after a GET,
+// HEAD or OPTIONS (the requests the shipped nginx files send on kept
+// connections, the ones nginx retries), closed after keepalive_timeout idle
+// seconds (nginx's shorter timeout normally closes it first), with its last
+// answer before a recycling or a stop it already knows of, or at once when
+// a stop signal finds it idle.
 #pragma once
 
 #include "core/config.h"

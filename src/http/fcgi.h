@@ -23,11 +23,12 @@
 // next) and the answered one is closed right after its answer.
 //
 // nginx may be sending a request on a connection at the instant it is
-// closed here: it then retries it on a new connection
-// (`fastcgi_next_upstream error ... non_idempotent`,
-// nginx/talentd-location.conf).  The most likely victim is the connection
-// just answered (nginx reuses the last one it got back, often before this
-// worker runs again), which is why the older idle one is the one closed.
+// closed here: it then retries it on a new connection, for the idempotent
+// methods that are the only ones the shipped nginx files send on kept
+// connections (nginx/talentd.conf, map $talentd_upstream).  The most likely
+// victim is the connection just answered (nginx reuses the last one it got
+// back, often before this worker runs again), which is why the older idle
+// one is the one closed.
 #pragma once
 
 #include <fcgiapp.h>
