@@ -47,6 +47,7 @@ std::vector<std::pair<std::string, std::string>> summary_lines(const StatusView&
         {"start time", clf_time(s.start_unix)},
         {"start since", std::to_string(static_cast<int64_t>(s.uptime_seconds))},
         {"accepted conn", std::to_string(s.accepted)},
+        {"reused conn", std::to_string(s.reused)},
         {"listen queue", v.queue_known ? std::to_string(v.queue.waiting) : "-"},
         {"max listen queue", std::to_string(s.listen_queue_max)},
         {"listen queue len", v.queue_known ? std::to_string(v.queue.backlog) : "-"},
@@ -133,6 +134,7 @@ std::string render_status_json(const StatusView& v, bool full) {
     set(o, "start time", json_integer(s.start_unix));
     set(o, "start since", json_integer(static_cast<json_int_t>(s.uptime_seconds)));
     set(o, "accepted conn", json_integer(static_cast<json_int_t>(s.accepted)));
+    set(o, "reused conn", json_integer(static_cast<json_int_t>(s.reused)));
     set(o, "listen queue", v.queue_known ? json_integer(static_cast<json_int_t>(v.queue.waiting)) : json_null());
     set(o, "max listen queue", json_integer(static_cast<json_int_t>(s.listen_queue_max)));
     set(o, "listen queue len", v.queue_known ? json_integer(static_cast<json_int_t>(v.queue.backlog)) : json_null());
@@ -267,6 +269,9 @@ std::string render_metrics(const StatusView& v, const db::JournalSummary* journa
     e.sample("talentd_workers_configured", "", static_cast<uint64_t>(s.workers_configured));
     e.family("talentd_accepted_requests_total", "counter", "Requests a worker accepted.");
     e.sample("talentd_accepted_requests_total", "", s.accepted);
+    e.family("talentd_reused_connection_requests_total", "counter",
+             "Requests that arrived on a FastCGI connection kept from the previous one.");
+    e.sample("talentd_reused_connection_requests_total", "", s.reused);
     e.family("talentd_aborted_requests_total", "counter", "Accepted requests whose worker died before answering.");
     e.sample("talentd_aborted_requests_total", "", s.aborted);
     e.family("talentd_slow_requests_total", "counter", "Requests slower than slow_request_threshold.");

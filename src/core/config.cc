@@ -135,6 +135,7 @@ const std::map<std::string, Setter>& setters() {
              return true;
          }},
         {"drain_timeout", integer(&Config::drain_timeout, 0, 86400)},
+        {"keepalive_timeout", integer(&Config::keepalive_timeout, 0, 86400)},
         {"respawn_backoff_max", integer(&Config::respawn_backoff_max, 1, 3600)},
         {"worker_memory_limit", integer64(&Config::worker_memory_limit, 0, INT64_MAX)},
         {"slow_request_threshold", integer(&Config::slow_request_threshold, 0, 86400)},

@@ -28,6 +28,7 @@ struct Config {
     int workers = 4;
     long max_requests = 10000;            // a worker is recycled after this many
     int drain_timeout = 30;               // seconds SIGTERM/SIGHUP waits for in-flight requests
+    int keepalive_timeout = 75;           // seconds a worker keeps an idle FastCGI connection (0: none)
     int respawn_backoff_max = 30;         // seconds, cap of the crash-loop backoff
     std::string log_level = "info";       // error | warn | info | debug
     int64_t worker_memory_limit = 512LL << 20;   // RLIMIT_DATA of a worker, bytes (0: none)

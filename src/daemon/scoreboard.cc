@@ -77,7 +77,7 @@ struct Shared {
     int64_t start_unix;
     std::atomic<int32_t> workers_configured;
     std::atomic<int32_t> slots_used;         // high-water mark of slot indexes
-    std::atomic<uint64_t> accepted, aborted, slow, max_children_reached, listen_queue_max, db_errors;
+    std::atomic<uint64_t> accepted, reused, aborted, slow, max_children_reached, listen_queue_max, db_errors;
     std::atomic<uint64_t> respawns[kRespawnCauseCount];
     std::atomic<uint64_t> requests[kMethodCount][trace::kRouteCount][kStatusCount];
     Histogram<kLatencyBuckets> duration[trace::kRouteCount];
@@ -277,8 +277,9 @@ void Scoreboard::become_worker(int slot) {
     cpu_start_ns_ = cpu_ns();
 }
 
-void Scoreboard::begin(std::string_view method, std::string_view path) {
+void Scoreboard::begin(std::string_view method, std::string_view path, bool reused) {
     shared_->accepted.fetch_add(1, relaxed);
+    if (reused) shared_->reused.fetch_add(1, relaxed);
     method_ = method_index(method);
     request_start_ns_ = monotonic_ns();
     steps_.clear();
@@ -412,6 +413,7 @@ Snapshot Scoreboard::snapshot() const {
     }
     out.total = out.idle + out.busy;
     out.accepted = sh.accepted.load(relaxed);
+    out.reused = sh.reused.load(relaxed);
     out.aborted = sh.aborted.load(relaxed);
     out.slow = sh.slow.load(relaxed);
     out.max_children_reached = sh.max_children_reached.load(relaxed);

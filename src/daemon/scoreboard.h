@@ -103,6 +103,7 @@ struct Snapshot {
     int workers_configured = 0;
     int total = 0, idle = 0, busy = 0;
     uint64_t accepted = 0;             // requests accepted by a worker
+    uint64_t reused = 0;               // ... of which on a kept FastCGI connection
     uint64_t aborted = 0;              // accepted, then their worker died
     uint64_t slow = 0;                 // finished above slow_request_threshold
     uint64_t max_children_reached = 0; // a request found every worker busy
@@ -167,8 +168,9 @@ public:
     // --- worker ---------------------------------------------------------------
     // In the child: this process is the worker of `slot`.
     void become_worker(int slot);
-    // A request was accepted.  Counts it, publishes its method and path.
-    void begin(std::string_view method, std::string_view path);
+    // A request was accepted (`reused`: on a FastCGI connection kept from
+    // the previous one).  Counts it, publishes its method and path.
+    void begin(std::string_view method, std::string_view path, bool reused = false);
     // The request was answered.  Counts it by method, route and status,
     // returns its step timings.
     RequestTimes finish(int status, trace::Route route);

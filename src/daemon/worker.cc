@@ -5,9 +5,11 @@
 #include <sys/prctl.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <string>
 
 #include "core/log.h"
 #include "daemon/scoreboard.h"
@@ -31,6 +33,20 @@ bool stop_signal_pending() {
     if (sigpending(&pending) != 0) return false;
     return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGHUP) == 1 ||
            sigismember(&pending, SIGINT) == 1;
+}
+
+// Only these requests come on kept connections with the shipped nginx
+// files (their map $talentd_upstream): nginx sends one again on a new
+// connection when its kept one was closed under it, which it does for no
+// other method.  A connection that carried another is one nginx closes
+// after the answer; keeping it would only displace the kept one.
+bool idempotent(const std::string& method) { return method == "GET" || method == "HEAD" || method == "OPTIONS"; }
+
+// The descriptor has something to read (or was hung up) right now.
+bool readable_now(int fd) {
+    if (fd < 0) return false;
+    pollfd pfd{fd, POLLIN, 0};
+    return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
 }
 
 double now_ms() {
@@ -79,37 +95,78 @@ int run_worker(const Config& config, int listen_fd, http::Handler& handler, Scor
     sigdelset(&wait_mask, SIGHUP);
     sigdelset(&wait_mask, SIGINT);
 
+    const double keepalive_ms = config.keepalive_timeout * 1e3;
+    double kept_since = 0;        // when the kept connection went idle
+    bool last_from_kept = false;  // the last request came on the kept connection
     long served = 0;
     while (!stop_requested) {
+        bool from_kept = false;
         if (config.max_requests > 0 && served >= config.max_requests) {
-            LOG_INFO("recycling after %ld requests", served);
-            break;
+            // Recycling.  A request nginx already sent on the kept connection
+            // while this worker answered its last one on another is answered
+            // too, and the connection closed with it: closed unread, nginx
+            // would log a reset and send the request again elsewhere.
+            if (!readable_now(channel.kept())) {
+                LOG_INFO("recycling after %ld requests", served);
+                break;
+            }
+            from_kept = true;
+        } else {
+            // Idle: wait for the listening socket AND the kept connection,
+            // never for one of them alone (see the header).
+            pollfd pfd[2] = {{listen_fd, POLLIN, 0}, {channel.kept(), POLLIN, 0}};
+            const nfds_t count = channel.kept() >= 0 ? 2 : 1;
+            timespec timeout{};
+            if (count == 2) {
+                const double left = std::max(0.0, kept_since + keepalive_ms - now_ms());
+                timeout.tv_sec = static_cast<time_t>(left / 1e3);
+                timeout.tv_nsec = static_cast<long>((left - timeout.tv_sec * 1e3) * 1e6);
+            }
+            int ready = ppoll(pfd, count, count == 2 ? &timeout : nullptr, &wait_mask);
+            if (ready < 0) {
+                if (errno == EINTR) continue;
+                LOG_ERROR("poll on the listening socket failed: %s", strerror(errno));
+                return 1;
+            }
+            if (stop_requested || stop_signal_pending()) break;
+            if (ready == 0) {
+                // nginx's own keepalive_timeout (shorter) should have closed it.
+                channel.release();
+                continue;
+            }
+            // Both ready: the kept connection first (nginx chose it for a
+            // request), but never twice in a row, so a new connection waits
+            // for at most one request of each idle worker's kept connection.
+            const bool kept_ready = count == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+            const bool listen_ready = (pfd[0].revents & POLLIN) != 0;
+            from_kept = kept_ready && !(listen_ready && last_from_kept);
+            if (!from_kept && !listen_ready) continue;
         }
-        pollfd pfd{listen_fd, POLLIN, 0};
-        int ready = ppoll(&pfd, 1, nullptr, &wait_mask);
-        if (ready < 0) {
-            if (errno == EINTR) continue;
-            LOG_ERROR("poll on the listening socket failed: %s", strerror(errno));
-            return 1;
-        }
-        if (stop_requested || stop_signal_pending()) break;
+        last_from_kept = from_kept;
         // Another worker may have taken the connection: accept then fails
         // with EAGAIN on the non-blocking socket and we wait again.
-        if (!channel.accept()) continue;
+        if (!channel.accept(from_kept)) continue;
         const double started = now_ms();
         http::Request request = channel.request();
-        if (board) board->begin(request.method, request.path);
+        if (board) board->begin(request.method, request.path, from_kept);
         http::RequestNote note;
         http::Response response = handler.handle(request, channel.body(), &note);
         if (board) board->step(trace::Step::Responding);
         size_t bytes = channel.respond(response);
-        channel.finish();
+        // A worker about to stop or be recycled closes the connection with
+        // its answer, the one moment nginx cannot be writing on it.
         ++served;
+        const bool last = stop_requested || stop_signal_pending() ||
+                          (config.max_requests > 0 && served >= config.max_requests);
+        const int kept_before = channel.kept();  // idle during this request, or -1
+        channel.finish(keepalive_ms > 0 && !last && idempotent(request.method));
+        if (channel.kept() >= 0 && channel.kept() != kept_before) kept_since = now_ms();
         if (board) note_slow(config, request, response, note, board->finish(response.status, note.route), *board);
         LOG_INFO("%s %s %d user=%lld bytes=%zu %.2fms%s%s", request.method.c_str(), request.path.c_str(),
                  response.status, static_cast<long long>(note.user_id), bytes, now_ms() - started,
                  note.detail.empty() ? "" : " ", note.detail.c_str());
     }
+    // A kept connection is closed here, by FcgiChannel's destructor.
     return 0;
 }
 

@@ -1,12 +1,23 @@
 // Worker — one pre-forked process serving FastCGI requests one at a time.
 //
-// The loop: wait for the listening socket to become readable (ppoll, with
-// SIGTERM/SIGHUP/SIGINT deliverable only while waiting), check that no stop
-// signal is pending, accept one request, let the handler answer it, write
-// one log line, repeat.  A stop signal that arrives during a request is
-// noticed after it: the request in flight always finishes, and no other is
+// The loop: wait for the listening socket — and the FastCGI connection kept
+// from the last request, if nginx asked to keep it — to become readable
+// (ppoll, with SIGTERM/SIGHUP/SIGINT deliverable only while waiting), check
+// that no stop signal is pending, take one request from whichever is ready
+// (the kept connection first, but not twice in a row while a new
+// connection waits), let the handler answer it, write one log line, repeat.  A stop signal that arrives during a request is noticed
+// after it: the request in flight always finishes, and no other is
 // accepted, however busy the socket.  After max_requests the worker exits 0
 // and the master replaces it.
+//
+// Kept connections (http/fcgi.h): an idle worker always waits on the
+// listening socket too, so an idle connection kept for nginx never leaves
+// a new connection unserved; it holds at most one, kept only after a GET,
+// HEAD or OPTIONS (the requests the shipped nginx files send on kept
+// connections, the ones nginx retries), closed after keepalive_timeout idle
+// seconds (nginx's shorter timeout normally closes it first), with its last
+// answer before a recycling or a stop it already knows of, or at once when
+// a stop signal finds it idle.
 #pragma once
 
 #include "core/config.h"

@@ -1,8 +1,11 @@
 #include "http/fcgi.h"
 
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,9 +27,31 @@ FcgiChannel::FcgiChannel(int listen_fd) {
 FcgiChannel::~FcgiChannel() {
     if (accepted_) FCGX_Finish_r(&request_);
     FCGX_Free(&request_, 1);
+    release();
 }
 
-bool FcgiChannel::accept() {
+bool FcgiChannel::accept(bool from_kept) {
+    // Between requests request_ holds no connection (finish() moved a kept
+    // one to kept_fd_), so FCGX_Accept_r reads from the descriptor put in
+    // ipcFd, or accepts on the listening socket when it is -1.
+    // keepConnection = 1: the FCGX_Finish_r it starts with must not close
+    // the descriptor just handed to it.
+    request_.ipcFd = -1;
+    request_.keepConnection = 1;
+    if (from_kept) {
+        if (kept_fd_ < 0) return false;
+        // nginx closed it (its keepalive_timeout, or its pool was full):
+        // close our end too, quietly.  Nothing there yet: a spurious wake-up.
+        char byte;
+        ssize_t n = recv(kept_fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+            release();
+            return false;
+        }
+        if (n < 0) return false;
+        request_.ipcFd = kept_fd_;
+        kept_fd_ = -1;
+    }
     accepted_ = FCGX_Accept_r(&request_) == 0;
     return accepted_;
 }
@@ -103,17 +128,54 @@ bool FcgiChannel::drain_stdin(size_t budget) {
     return FCGX_HasSeenEOF(request_.in) == EOF;
 }
 
-void FcgiChannel::finish() {
+void FcgiChannel::finish(bool keep) {
     if (!accepted_) return;
-    // libfcgi closes a connection "lingering": shutdown(), then up to 2 s of
-    // reads until nginx closes its side — a fifth of a short request's time.
-    // On a unix socket with nothing left unread nothing can be lost by a
-    // plain close, so it is skipped there.  A request refused before its
-    // body was read keeps the lingering close, so nginx gets the answer.
-    if (unix_socket_ && drain_stdin(64 * 1024)) request_.detached = 1;
+    const bool drained = drain_stdin(64 * 1024);
+    // Kept only when the next record on it can be the next request's
+    // FCGI_BEGIN_REQUEST (all of this one's input read), and only one: a
+    // second kept connection would hold requests nginx sends on it while
+    // this worker serves the other (nginx never waits for a connection: it
+    // opens a new one).  Of two, the one just answered stays: nginx reuses
+    // the connection whose answer it got last, often before this worker
+    // runs again (the FCGI_END_REQUEST written below wakes it), so closing
+    // that one right after its answer races with nginx's next request on
+    // it far more often than closing the older, idle one.  The older one
+    // stays only when a request already waits on it.
+    bool kept = keep && request_.keepConnection && drained;
+    if (kept && kept_fd_ >= 0) {
+        pollfd p{kept_fd_, POLLIN, 0};
+        const bool waiting = poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+        if (waiting) {
+            kept = false;
+        } else {
+            release();
+        }
+    }
+    if (!kept) {
+        request_.keepConnection = 0;
+        // libfcgi closes a connection "lingering": shutdown(), then up to
+        // 2 s of reads until nginx closes its side — a fifth of a short
+        // request's time.  On a unix socket with nothing left unread nothing
+        // can be lost by a plain close, so it is skipped there.  A request
+        // refused before its body was read keeps the lingering close, so
+        // nginx gets the answer.
+        if (unix_socket_ && drained) request_.detached = 1;
+    }
+    // Writes what is buffered and FCGI_END_REQUEST, then closes the
+    // connection unless it is kept (an error writing closes it too).
     FCGX_Finish_r(&request_);
     request_.detached = 0;
+    if (request_.ipcFd >= 0) {
+        kept_fd_ = request_.ipcFd;
+        request_.ipcFd = -1;
+    }
     accepted_ = false;
+}
+
+void FcgiChannel::release() {
+    if (kept_fd_ < 0) return;
+    close(kept_fd_);
+    kept_fd_ = -1;
 }
 
 }  // namespace talentd::http

@@ -76,7 +76,7 @@ std::string joined(const std::vector<std::string>& v) {
 std::string describe(const Config& c) {
     std::ostringstream o;
     o << c.listen << ';' << c.listen_backlog << ';' << c.socket_mode << ';' << c.workers << ';' << c.max_requests
-      << ';' << c.drain_timeout << ';' << c.respawn_backoff_max << ';' << c.log_level << ';' << c.max_request_size
+      << ';' << c.drain_timeout << ';' << c.keepalive_timeout << ';' << c.respawn_backoff_max << ';' << c.log_level << ';' << c.max_request_size
       << ';' << joined(c.trusted_origins) << ';' << c.cookie_name << ';' << c.demo_login << ';' << c.jwt_algorithm
       << ';' << c.jwt_secret_file << ';' << c.jwt_public_key_file << ';' << c.jwt_private_key_file << ';'
       << c.jwt_user_id_claim << ';' << c.jwt_issuer << ';' << c.jwt_audience << ';' << c.jwt_leeway << ';'
@@ -97,7 +97,8 @@ std::string describe(const Config& c) {
 
 // Every key talentd.conf(5) documents.
 const std::vector<std::string> kAllKeys = {
-    "listen", "listen_backlog", "socket_mode", "workers", "max_requests", "drain_timeout", "respawn_backoff_max",
+    "listen", "listen_backlog", "socket_mode", "workers", "max_requests", "drain_timeout", "keepalive_timeout",
+    "respawn_backoff_max",
     "log_level", "max_request_size", "trusted_origins", "cookie_name", "demo_login", "jwt_algorithm",
     "jwt_secret_file", "jwt_public_key_file", "jwt_private_key_file", "jwt_user_id_claim", "jwt_issuer",
     "jwt_audience", "jwt_leeway", "jwt_access_token_lifetime", "max_image_size", "max_video_size",
