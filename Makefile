@@ -70,9 +70,10 @@ TEST_TOOLS  := $(patsubst tests/tools/%.cc,$(BUILD)/tests/tools/%,$(sort $(wildc
 CORPUS ?= $(abspath ../shared/corpus)
 # The Django site's database as Django creates it (tests on its tables).
 DJANGO_SCHEMA ?= $(abspath ../shared/django/schema.sql)
-# Run a second time on PostgreSQL in Django's layout (test_hosts always is;
-# test_storage has no database; test_metadata checks picture bytes only).
-PG_INTEG_TESTS := $(filter-out %/test_storage %/test_hosts %/test_metadata,$(INTEG_TESTS))
+# Run a second time on PostgreSQL in Django's layout (test_hosts and
+# test_postgres always are; test_storage has no database; test_metadata
+# checks picture bytes only).
+PG_INTEG_TESTS := $(filter-out %/test_storage %/test_hosts %/test_postgres %/test_metadata,$(INTEG_TESTS))
 TEST_ENV = TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) TALENTD_DJANGO_SCHEMA=$(DJANGO_SCHEMA)
 
 # The version: written once, in the file VERSION.  The programs print it
@@ -155,7 +156,7 @@ integration-tests: tests
 # The integration tests on PostgreSQL in Django's layout only (part of check).
 postgresql-tests: tests
 	@$(TEST_ENV) STACK_DATABASE=postgresql STACK_DB_LAYOUT=django tests/run-tests $(PG_INTEG_TESTS) \
-	  $(BUILD)/tests/integration/test_hosts
+	  $(BUILD)/tests/integration/test_hosts $(BUILD)/tests/integration/test_postgres
 
 man-lint:
 	@for m in man/*.[0-9]; do \

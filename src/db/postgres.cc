@@ -5,6 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -280,21 +281,37 @@ void PostgresDatabase::disconnect() {
 
 bool PostgresDatabase::connect(std::string* why) {
     disconnect();
-    const std::string timeout = std::to_string(settings_.connect_timeout);
-    std::vector<const char*> keys = {"dbname", "connect_timeout", "fallback_application_name"};
-    std::vector<const char*> values = {settings_.conninfo.c_str(), timeout.c_str(), "talentd"};
+    // Driven with PQconnectPoll under our own deadline, not libpq's
+    // connect_timeout: that one waits at least 2 s (1 is read as 2) and
+    // applies to each address anew.  A server that takes the connection and
+    // never answers (stopped, swapping) costs at most connect_timeout.
+    std::vector<const char*> keys = {"dbname", "fallback_application_name"};
+    std::vector<const char*> values = {settings_.conninfo.c_str(), "talentd"};
     if (!settings_.password.empty()) {
         keys.push_back("password");
         values.push_back(settings_.password.c_str());
     }
     keys.push_back(nullptr);
     values.push_back(nullptr);
-    conn_ = PQconnectdbParams(keys.data(), values.data(), 1);
-    if (!conn_ || PQstatus(conn_) != CONNECTION_OK) {
-        std::string message = conn_ ? one_line(PQerrorMessage(conn_)) : "out of memory";
+    auto failed = [&](const std::string& message) {
         disconnect();
         failure_ = Failure::Unavailable;
         return set_why(why, "database: cannot connect: " + message);
+    };
+    conn_ = PQconnectStartParams(keys.data(), values.data(), 1);
+    if (!conn_) return failed("out of memory");
+    if (PQstatus(conn_) == CONNECTION_BAD) return failed(one_line(PQerrorMessage(conn_)));
+    const double deadline = now_ms() + settings_.connect_timeout * 1000.0;
+    for (PostgresPollingStatusType state = PGRES_POLLING_WRITING; state != PGRES_POLLING_OK;) {
+        if (state == PGRES_POLLING_FAILED) return failed(one_line(PQerrorMessage(conn_)));
+        const double left = deadline - now_ms();
+        if (left <= 0)
+            return failed("no answer within " + std::to_string(settings_.connect_timeout) + " s");
+        // The socket may change from one call to the next (another address).
+        pollfd pfd{PQsocket(conn_), static_cast<short>(state == PGRES_POLLING_READING ? POLLIN : POLLOUT), 0};
+        const int n = poll(&pfd, 1, static_cast<int>(left) + 1);
+        if (n < 0 && errno != EINTR) return failed("poll failed");
+        if (n > 0) state = PQconnectPoll(conn_);
     }
     PQsetNoticeProcessor(conn_, on_notice, nullptr);
     if (PQsetnonblocking(conn_, 1) != 0) {
@@ -429,9 +446,16 @@ bool PostgresDatabase::unit(bool transaction, const std::function<bool()>& body,
             continue;
         }
         if (retryable_ && attempt < settings_.retries) {
-            usleep(static_cast<useconds_t>(1000 + std::rand() % (4000 << attempt)));
+            // "database: … (SQLSTATE 40P01): rolled back, retry 1 of 3"
+            LOG_WARN("%s: rolled back, retry %d of %d",
+                     why && !why->empty() ? why->c_str() : "database: serialization failure or deadlock", attempt + 1,
+                     settings_.retries);
+            // 1 ms plus up to 4, 8, … 256 ms of jitter (the shift capped: retries may be 100).
+            usleep(static_cast<useconds_t>(1000 + std::rand() % (4000 << std::min(attempt, 6))));
             continue;
         }
+        if (retryable_ && settings_.retries > 0)
+            LOG_WARN("database: still failing after %d retries: giving up", settings_.retries);
         return false;
     }
 }

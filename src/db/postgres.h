@@ -10,9 +10,11 @@
 //   Django's layout, the get_or_create of a missing profile row.
 //
 // Deadlines and failures
-//   A connection attempt waits at most database_connect_timeout seconds;
-//   each round trip at most database_timeout milliseconds (the connection is
-//   non-blocking and polled), after which the connection is dropped — the
+//   A connection attempt waits at most database_connect_timeout seconds in
+//   all (polled under our own deadline: libpq's connect_timeout reads 1 as 2
+//   and restarts for each address); each round trip at most
+//   database_timeout milliseconds (the connection is non-blocking and
+//   polled), after which the connection is dropped — the
 //   server rolls back what it had not committed — and the call fails with
 //   Failure::Unavailable.  Connection errors and PostgreSQL's "cannot
 //   connect now", "admin shutdown" and "too many connections" are
@@ -21,7 +23,8 @@
 //   is run once more on a fresh connection (the server restarted between
 //   two requests).  Serialization failures and deadlocks roll back and rerun
 //   the whole transaction up to database_retries times, after a short
-//   jittered sleep; then they are Unavailable.
+//   jittered sleep, each rerun logged at warn ("… (SQLSTATE 40P01): rolled
+//   back, retry 1 of 3"); then they are Unavailable.
 //
 // Layouts
 //   talentd  talentd's own tables (users, talent_profiles, storage_journal),

@@ -113,7 +113,8 @@ MODULES = {
     "db-journal": {
         "files": [("src/db/sqlite.cc", JOURNAL), ("src/db/postgres.cc", JOURNAL),
                   ("src/db/database.cc", JOURNAL)],
-        "tests": [UNIT + "test_db", UNIT + "test_cleanup", INTEG + "test_pictures", INTEG + "test_hosts"],
+        "tests": [UNIT + "test_db", UNIT + "test_cleanup", INTEG + "test_pictures", INTEG + "test_hosts",
+                  INTEG + "test_postgres"],
     },
 }
 # Programs the integration tests run besides themselves.
