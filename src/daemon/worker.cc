@@ -86,11 +86,16 @@ int run_worker(const Config& config, int listen_fd, http::Handler& handler, Scor
             break;
         }
         pollfd pfd{listen_fd, POLLIN, 0};
-        int ready = ppoll(&pfd, 1, nullptr, &wait_mask);
+        const timespec idle_wait{kIdleReleaseMs / 1000, (kIdleReleaseMs % 1000) * 1000000};
+        int ready = ppoll(&pfd, 1, handler.holds_idle_memory() ? &idle_wait : nullptr, &wait_mask);
         if (ready < 0) {
             if (errno == EINTR) continue;
             LOG_ERROR("poll on the listening socket failed: %s", strerror(errno));
             return 1;
+        }
+        if (ready == 0) {
+            handler.idle();
+            continue;
         }
         if (stop_requested || stop_signal_pending()) break;
         // Another worker may have taken the connection: accept then fails
