@@ -1,12 +1,24 @@
 // Unit tests of http::read_body and http::BodyBuffer (issue 17): the body is
 // read in place into a buffer sized from CONTENT_LENGTH, with no growth and
-// no copy, and the next body of no larger size reuses the same memory.
+// no copy, and the next body of no larger size reuses the same memory; a
+// worker left without requests has its handler give such memory back.
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <string>
 
+#include "core/config.h"
+#include "daemon/worker.h"
 #include "http/body_buffer.h"
+#include "http/handler.h"
 #include "http/message.h"
+#include "../support/temp_dir.h"
+#include "../support/timing.h"
 
 // Last: check.h defines a `fail` macro that breaks the standard headers.
 #include <check.h>
@@ -112,12 +124,69 @@ START_TEST(limit_and_errors) {
 }
 END_TEST
 
+// A handler holding memory, as ProfileApi does after an upload: idle()
+// reports on a pipe and stops the worker.
+class Holding : public talentd::http::Handler {
+public:
+    explicit Holding(int report) : report_(report) {}
+    talentd::http::Response handle(const talentd::http::Request&, BodySource&, talentd::http::RequestNote*) override {
+        return {};
+    }
+    bool holds_idle_memory() const override { return holding_; }
+    void idle() override {
+        holding_ = false;
+        (void)!write(report_, "i", 1);
+        kill(getpid(), SIGTERM);   // delivered in the worker's next wait: it stops
+    }
+
+private:
+    int report_;
+    bool holding_ = true;
+};
+
+// A worker whose handler holds memory gives it back after kIdleReleaseMs
+// without a request: idle() is called while nothing arrives.
+START_TEST(idle_worker_gives_memory_back) {
+    talentd::test::TempDir dir("talentd-http-unit");
+    const int listener = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string path = dir.file("w.sock");
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    ck_assert(bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && listen(listener, 8) == 0);
+    int report[2];
+    ck_assert(pipe(report) == 0);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        talentd::daemon::prepare_worker_signals();
+        Holding handler(report[1]);
+        talentd::Config config;
+        _exit(talentd::daemon::run_worker(config, listener, handler) == 0 ? 0 : 3);
+    }
+    close(report[1]);
+    int status = -1;
+    const bool ended = talentd::test::wait_for([&] { return waitpid(pid, &status, WNOHANG) == pid; }, 20);
+    if (!ended) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    char c = 0;
+    const bool called = read(report[0], &c, 1) == 1 && c == 'i';
+    close(report[0]);
+    close(listener);
+    ck_assert_msg(ended && called, "idle() was not called on a worker left without requests");
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("http");
     TCase* tc = tcase_create("core");
     tcase_add_test(tc, announced_size_is_one_allocation_read_in_place);
     tcase_add_test(tc, unknown_or_wrong_length_still_reads_it_whole);
     tcase_add_test(tc, limit_and_errors);
+    tcase_add_test(tc, idle_worker_gives_memory_back);
+    tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     SRunner* sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
