@@ -44,9 +44,11 @@ endif
 # Every C library talentd uses.  libs3 ships no .pc file: it is a static
 # archive that needs curl, libxml2 and OpenSSL after it.
 PKGS      := fcgi libjpeg libpng16 zlib libwebp libwebpdemux libwebpmux jansson libpq \
-             libjwt sqlite3 libsystemd libcurl libxml-2.0 openssl
+             libjwt sqlite3 libsystemd libcurl libxml-2.0 openssl libseccomp
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) check)
 PKG_LIBS   = -ls3 $(shell pkg-config --libs $(PKGS)) -lgif -lpthread
+# talentd-decoder links the codecs and libseccomp only (see src/talentd-decoder.cc).
+DECODER_LIBS = $(shell pkg-config --libs libjpeg libpng16 libwebp libwebpdemux libwebpmux libseccomp) -lgif
 TEST_LIBS  = $(shell pkg-config --libs check)
 
 CPPFLAGS += -Isrc -MMD -MP
@@ -57,7 +59,7 @@ LDFLAGS  += $(SANFLAGS)
 LIB_SRCS    := $(sort $(wildcard src/*/*.cc))
 LIB_OBJS    := $(LIB_SRCS:%.cc=$(BUILD)/%.o)
 LIB         := $(BUILD)/libtalentd.a
-PROGRAMS    := $(BUILD)/talentd $(BUILD)/talentctl
+PROGRAMS    := $(BUILD)/talentd $(BUILD)/talentctl $(BUILD)/talentd-decoder
 SUPPORT_SRCS := $(sort $(wildcard tests/support/*.cc))
 SUPPORT_OBJS := $(SUPPORT_SRCS:%.cc=$(BUILD)/%.o)
 UNIT_TESTS  := $(patsubst tests/unit/%.cc,$(BUILD)/tests/unit/%,$(sort $(wildcard tests/unit/test_*.cc)))
@@ -102,6 +104,9 @@ $(BUILD)/talentd: $(BUILD)/src/talentd.o $(LIB)
 
 $(BUILD)/talentctl: $(BUILD)/src/talentctl.o $(LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/talentd-decoder: $(BUILD)/src/talentd-decoder.o $(LIB)
+	$(CXX) $(LDFLAGS) -Wl,--as-needed -Wl,-z,now -o $@ $^ $(DECODER_LIBS)
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(SUPPORT_OBJS) $(LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(TEST_LIBS)
@@ -211,7 +216,7 @@ package-check: deb
 install: all
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)/talentd/nginx $(DESTDIR)$(SYSCONFDIR)/talentd
-	$(INSTALL) -m 755 $(BUILD)/talentd $(BUILD)/talentctl $(DESTDIR)$(SBINDIR)/
+	$(INSTALL) -m 755 $(BUILD)/talentd $(BUILD)/talentctl $(BUILD)/talentd-decoder $(DESTDIR)$(SBINDIR)/
 	$(INSTALL) -m 644 man/talentd.8 man/talentctl.8 $(DESTDIR)$(MANDIR)/man8/
 	$(INSTALL) -m 644 man/talentd.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/talentd.service > $(DESTDIR)$(UNITDIR)/talentd.service
@@ -221,7 +226,7 @@ install: all
 	  $(INSTALL) -m 644 docs/talentd.conf.example $(DESTDIR)$(SYSCONFDIR)/talentd/talentd.conf
 
 uninstall:
-	rm -f $(DESTDIR)$(SBINDIR)/talentd $(DESTDIR)$(SBINDIR)/talentctl \
+	rm -f $(DESTDIR)$(SBINDIR)/talentd $(DESTDIR)$(SBINDIR)/talentctl $(DESTDIR)$(SBINDIR)/talentd-decoder \
 	  $(DESTDIR)$(MANDIR)/man8/talentd.8 $(DESTDIR)$(MANDIR)/man8/talentctl.8 \
 	  $(DESTDIR)$(MANDIR)/man5/talentd.conf.5 $(DESTDIR)$(UNITDIR)/talentd.service \
 	  $(DESTDIR)$(UNITDIR)/talentd.socket

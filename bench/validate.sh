@@ -19,7 +19,13 @@
 #   reference   the same for the codec's own CLI full decode, and for
 #               djpeg -scale 1/8 / dwebp -scale for JPEG / WebP
 #   peak RSS    KiB (getrusage in talentd-validate; GNU time %M for the CLIs)
-# Then the corpus bombs: verdict, time and peak RSS.
+# Then the corpus bombs: verdict, time and peak RSS.  Then the decoder
+# sandbox (tests/tools/talentd-sandbox-bench, SANDBOX_RUNS times, default
+# 40): what decoding in a sandboxed child adds to one upload, wall (median
+# and best) and CPU (the worker, the zygote and the decoder children), the
+# same files plus a 145-byte PNG for the fixed cost; a bare fork + exit +
+# wait of a small process calibrates the machine; the idle zygote's and
+# armed decoder's memory.
 set -euo pipefail
 
 BUILD=${TALENTD_BUILD:-build}
@@ -27,6 +33,8 @@ CORPUS=${TALENTD_CORPUS:-../shared/corpus}
 RUNS=${RUNS:-7}
 OUT=${OUT:-$BUILD/bench/validate}
 TV=$BUILD/tests/tools/talentd-validate
+SB=$BUILD/tests/tools/talentd-sandbox-bench
+SANDBOX_RUNS=${SANDBOX_RUNS:-40}
 GEN=$BUILD/tests/tools/talentd-imggen
 
 for t in cjpeg djpeg cwebp dwebp gif2webp gif2rgb pngfix; do
@@ -34,8 +42,8 @@ for t in cjpeg djpeg cwebp dwebp gif2webp gif2rgb pngfix; do
 done
 TIME=/usr/bin/time
 [ -x $TIME ] || { echo "bench/validate.sh: GNU time (/usr/bin/time) is missing" >&2; exit 1; }
-if [ ! -x "$TV" ] || [ ! -x "$GEN" ]; then
-    make --no-print-directory "$TV" "$GEN" >/dev/null
+if [ ! -x "$TV" ] || [ ! -x "$GEN" ] || [ ! -x "$SB" ] || [ ! -x "$BUILD/talentd-decoder" ]; then
+    make --no-print-directory "$TV" "$GEN" "$SB" "$BUILD/talentd-decoder" >/dev/null
 fi
 mkdir -p "$OUT"
 
@@ -174,6 +182,40 @@ for b in "$CORPUS"/invalid/bomb/*; do
     msg=$(sed -n 's/^  message: //p' <<<"$out")
     echo "| $(basename "$b") | $(stat -c %s "$b") | $msg | $(sed -n 's/.* cpu_us=\([0-9]*\).*/\1/p' <<<"$line") | $(sed -n 's/.* maxrss_kb=\([0-9]*\).*/\1/p' <<<"$line") |" >> "$results"
 done
+
+# ---------------------------------------------------------------- the decoder sandbox
+fork_cpu_us=$($SB --calibrate | sed -n 's/fork_exit_wait_cpu_us=//p')
+{
+echo
+echo "Decoder sandbox (talentd-sandbox-bench, $SANDBOX_RUNS runs each, load average $(cut -d' ' -f1-3 /proc/loadavg)):"
+echo "a bare fork + exit + wait of a small process (talentd-sandbox-bench --calibrate) costs $fork_cpu_us µs of CPU on this machine now."
+echo
+echo "| decoder_max_jobs | file | size | in process µs median/best | sandboxed µs median/best | added µs median/best | added CPU µs per upload |"
+echo "|---|---|---|---|---|---|---|"
+} >> "$results"
+# 64: the default (a decoder reused while every picture was valid); 1: a
+# fresh decoder process for every picture.
+for max_jobs in 64 1; do
+$SB --talentd "$BUILD/talentd-decoder" --repeat "$SANDBOX_RUNS" --max-jobs $max_jobs "$CORPUS/valid/png/basn2c08.png" \
+    $f/jpeg_2000x1500_q85.jpg $f/jpeg_4000x3000_q90.jpg $f/png_1200x900_rgb.png $f/webp_lossy_2000x1500_q80.webp \
+    > "$OUT/sandbox-$max_jobs.txt"
+while read -r path rest; do
+    case $path in
+    idle) ;;
+    this) ;;
+    *) printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$max_jobs" "$(basename "$path")" \
+           "$(sed -n 's/.*size=\([0-9]*\).*/\1/p' <<<"$rest")" "$(sed -n 's/.*inproc_us=\([0-9/]*\).*/\1/p' <<<"$rest")" \
+           "$(sed -n 's/.*sandbox_us=\([0-9/]*\).*/\1/p' <<<"$rest")" "$(sed -n 's/.*added_us=\([-0-9/]*\).*/\1/p' <<<"$rest")" \
+           "$(sed -n 's/.*added_cpu_us=\([-0-9]*\).*/\1/p' <<<"$rest")" >> "$results" ;;
+    esac
+done < "$OUT/sandbox-$max_jobs.txt"
+done
+{
+echo
+echo "Idle memory of the sandbox (KiB, /proc/PID/smaps_rollup):"
+echo
+grep -E '^(idle|this)' "$OUT/sandbox-64.txt" | sed 's/^/    /'
+} >> "$results"
 # ---------------------------------------------------------------- cost (issue 10)
 # The issue's costly files (talentd-imggen) and every corpus file, default
 # limits: verdict, CPU and peak RSS of validate() (best of RUNS for CPU).

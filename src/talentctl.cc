@@ -15,6 +15,8 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "db/database.h"
+#include "image/decoder_process.h"
+#include "image/sandbox.h"
 #include "http/fcgi_client.h"
 #include "storage/egress_check.h"
 #include "storage/store.h"
@@ -33,7 +35,8 @@ void usage(FILE* out) {
                  "usage: talentctl [-c PATH] COMMAND [ARGS]\n"
                  "\n"
                  "  init                      create or migrate the database\n"
-                 "  check                     configuration valid, database and storage reachable\n"
+                 "  check                     configuration valid, database and storage reachable,\n"
+                 "                            pictures decode in the sandbox (warns when decode_sandbox = off)\n"
                  "  user add --id N --email E [--first-name F] [--last-name L] [--talent] [--inactive]\n"
                  "  user set --id N [--email E] [--first-name F] [--last-name L]\n"
                  "           [--talent|--no-talent] [--active|--inactive]\n"
@@ -440,6 +443,22 @@ int check_command(const Config& config) {
                         db::Database::describe(config.database).c_str(), config.database_layout.c_str(), version);
         }
     }
+    if (!config.decode_sandbox) {
+        std::printf("decoder sandbox: WARNING decode_sandbox = off: the image codecs run inside the workers, "
+                    "which hold the secrets and the connections\n");
+    } else {
+        image::SandboxSettings settings;
+        settings.cpu_limit = config.decode_cpu_limit > 0 ? config.decode_cpu_limit : 3600;  // 0: no limit
+        settings.memory_limit = config.decode_memory_limit;
+        std::string why;
+        if (image::probe_sandbox(image::default_decoder_program(), settings, &why)) {
+            std::printf("decoder sandbox: ok (seccomp, decode_cpu_limit %g s, decode_memory_limit %lld bytes)\n",
+                        config.decode_cpu_limit, static_cast<long long>(config.decode_memory_limit));
+        } else {
+            std::printf("decoder sandbox: FAILED %s\n", why.c_str());
+            ++failures;
+        }
+    }
     StoreSession s;
     if (!open_store(config, &s)) {
         ++failures;
@@ -474,6 +493,9 @@ int check_command(const Config& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // `talentctl check` probes the decoder sandbox with this binary as its zygote.
+    if (argc == 2 && std::strcmp(argv[1], image::kZygoteArgument) == 0)
+        return image::run_decoder_zygote(image::kZygoteFd);
     std::string config_path = kDefaultConfigPath;
     // Global options come before the command; the command parses the rest.
     int i = 1;

@@ -20,6 +20,8 @@
 #include "daemon/scoreboard.h"
 #include "daemon/worker.h"
 #include "db/database.h"
+#include "image/decoder_process.h"
+#include "image/sandbox.h"
 #include "storage/egress_check.h"
 #include "storage/store.h"
 #include "storage/store_gate.h"
@@ -105,6 +107,31 @@ void limit_worker_memory(const Config& config) {
 #endif
 }
 
+image::SandboxSettings sandbox_settings(const Config& config) {
+    image::SandboxSettings s;
+    s.cpu_limit = config.decode_cpu_limit > 0 ? config.decode_cpu_limit : 3600;  // 0: no limit
+    s.memory_limit = config.decode_memory_limit;
+    s.test_hooks = config.test_decoder_hooks;
+    s.max_jobs = config.decoder_max_jobs;
+    return s;
+}
+
+// Start-up (and -t): decoding in a sandbox must work here, or be switched off.
+bool check_sandbox(const Config& config) {
+    if (!config.decode_sandbox) {
+        LOG_WARN("decode_sandbox is off: the image codecs run inside the workers, which hold the secrets "
+                 "and the connections (see SECURITY in talentd(8))");
+        return true;
+    }
+    std::string why;
+    if (!image::probe_sandbox(image::default_decoder_program(), sandbox_settings(config), &why)) {
+        LOG_ERROR("decoder sandbox: %s (decode_sandbox = off runs the codecs without it; see talentd(8))",
+                  why.c_str());
+        return false;
+    }
+    return true;
+}
+
 // What a child process opens after fork: its own database connection and
 // its own libs3 state.
 struct ChildServices {
@@ -142,9 +169,20 @@ int worker_main(const Config& config, int listen_fd, storage::StoreGate* gate, d
     // body_ and strip_buffer_, daemon::kIdleReleaseMs).
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
+    // The zygote first, while this process has opened nothing: it is a fresh
+    // execve anyway, but it then inherits no descriptor even by mistake.
+    std::unique_ptr<image::DecoderSandbox> sandbox;
+    if (config.decode_sandbox) {
+        std::string why;
+        sandbox = image::DecoderSandbox::start(image::default_decoder_program(), sandbox_settings(config), &why);
+        if (!sandbox) {
+            LOG_ERROR("decoder sandbox: %s", why.c_str());
+            return 2;
+        }
+    }
     ChildServices services;
     if (!open_child_services(config, &services, &board)) return 2;
-    api::ProfileApi api(config, *services.db, *services.store, gate, board);
+    api::ProfileApi api(config, *services.db, *services.store, gate, board, sandbox.get());
     api::OperatorApi pages(config, *services.db, board, listen_fd, api, gate);
     return daemon::run_worker(config, listen_fd, pages, &board);
 }
@@ -175,6 +213,9 @@ int reaper_main(const Config& config, daemon::Scoreboard& board) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A worker's decoder zygote (image/decoder_process.h): nothing else runs.
+    if (argc == 2 && std::strcmp(argv[1], image::kZygoteArgument) == 0)
+        return image::run_decoder_zygote(image::kZygoteFd);
     std::string config_path = kDefaultConfigPath;
     bool test_only = false;
     static const option options[] = {{"config", required_argument, nullptr, 'c'},
@@ -219,6 +260,7 @@ int main(int argc, char** argv) {
     if (test_only) {
         auto db = open_database(config);
         if (!db) return 1;
+        if (!check_sandbox(config)) return 1;
         std::printf("talentd: configuration %s ok\n", config_path.c_str());
         return 0;
     }
@@ -228,8 +270,10 @@ int main(int argc, char** argv) {
         LOG_ERROR("%s", why.c_str());
         return 1;
     }
-    // Fail at start, not in every worker, when the database is missing or old.
+    // Fail at start, not in every worker, when the database is missing or old
+    // or the decoder sandbox cannot be set up.
     if (!open_database(config)) return 1;
+    if (!check_sandbox(config)) return 1;
 
     // The bulkhead and breaker every worker shares: mapped before the first fork.
     auto gate = storage::StoreGate::create(&why);

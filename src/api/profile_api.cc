@@ -73,12 +73,13 @@ bool partial_requested(const std::string& query) {
 }
 
 ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& store, storage::StoreGate* gate,
-                       trace::Recorder& recorder)
+                       trace::Recorder& recorder, image::DecoderSandbox* sandbox)
     : config_(config),
       db_(db),
       store_(store),
       recorder_(recorder),
       pictures_(config, db, store, gate),
+      sandbox_(sandbox),
       jwt_(auth::jwt_settings_from(config)) {
     limits_.max_image_size = config.max_image_size;
     limits_.max_image_pixels = config.max_image_pixels;
@@ -318,6 +319,17 @@ std::optional<ApiError> ProfileApi::check_form_talent_flag(const Caller& caller,
     return forbidden();
 }
 
+ApiError ProfileApi::validation_unavailable() const {
+    // The zygote is gone and could not be restarted: not the picture's fault.
+    return ApiError::detail(503, "Picture validation temporarily unavailable, please retry.")
+        .with_header("Retry-After", std::to_string(config_.retry_after));
+}
+
+image::Verdict ProfileApi::decode(const uint8_t* data, size_t size, bool* unavailable) {
+    *unavailable = false;
+    return sandbox_ ? sandbox_->validate(data, size, limits_, unavailable) : image::validate(data, size, limits_);
+}
+
 std::optional<ApiError> ProfileApi::validate(const form::Fields& fields, bool partial, profile::Changes* changes,
                                              image::Verdict* picture) {
     FieldErrors errors;
@@ -325,11 +337,15 @@ std::optional<ApiError> ProfileApi::validate(const form::Fields& fields, bool pa
     // DRF validates every field, the picture included, and reports all errors together.
     auto file = fields.find("profile_picture");
     if (file != fields.end() && file->second.kind == form::Value::Kind::File) {
-        const std::string_view data = file->second.file.data;
+        const auto* data = reinterpret_cast<const uint8_t*>(file->second.file.data.data());
+        const size_t size = file->second.file.data.size();
         const auto started = std::chrono::steady_clock::now();
-        *picture = image::validate(reinterpret_cast<const uint8_t*>(data.data()), data.size(), limits_);
+        bool unavailable = false;
+        *picture = decode(data, size, &unavailable);
         recorder_.decoded(traced_format(picture->format),
                           std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        if (unavailable)
+            return validation_unavailable();
         for (const auto& w : picture->warnings) LOG_INFO("picture accepted with a metadata warning: %s", w.c_str());
         if (!picture->ok) {
             LOG_INFO("picture refused: %s", picture->reason.c_str());
@@ -361,7 +377,11 @@ std::optional<ApiError> ProfileApi::strip_picture(const profile::Changes& change
         return ApiError::fields(errors);
     }
     if (s.revalidate) {
-        const image::Verdict again = image::validate(reinterpret_cast<const uint8_t*>(s.bytes.data()), s.bytes.size(), limits_);
+        bool unavailable = false;
+        const image::Verdict again =
+            decode(reinterpret_cast<const uint8_t*>(s.bytes.data()), s.bytes.size(), &unavailable);
+        if (unavailable)
+            return validation_unavailable();
         if (!again.ok) {
             // Its image data reached into what the stripper removed.
             LOG_INFO("user=%lld picture refused: needs its metadata to decode: %s", static_cast<long long>(user_id),

@@ -18,6 +18,7 @@
 #include "db/database.h"
 #include "form/body.h"
 #include "http/handler.h"
+#include "image/sandbox.h"
 #include "image/validate.h"
 #include "profile/rules.h"
 #include "storage/store.h"
@@ -44,9 +45,10 @@ public:
     // gate: the workers' shared bulkhead and breaker (nullptr: calls go
     // straight to the store).  `recorder` hears each step of a request, its
     // user, upload size, decode time and database errors (the daemon's
-    // scoreboard).
+    // scoreboard).  sandbox: where pictures are decoded (decode_sandbox =
+    // on); nullptr decodes them in this process.
     ProfileApi(const Config& config, db::Database& db, storage::Store& store, storage::StoreGate* gate = nullptr,
-               trace::Recorder& recorder = trace::no_recorder());
+               trace::Recorder& recorder = trace::no_recorder(), image::DecoderSandbox* sandbox = nullptr);
 
     http::Response handle(const http::Request& request, http::BodySource& body, http::RequestNote* note) override;
     // The upload buffers below, kept between requests and given back when
@@ -71,6 +73,10 @@ private:
     std::optional<ApiError> check_form_talent_flag(const Caller& caller, const form::Fields& fields);
     std::optional<ApiError> validate(const form::Fields& fields, bool partial, profile::Changes* changes,
                                      image::Verdict* picture);
+    // Every decode of upload bytes goes through here: in the sandbox when
+    // there is one (talentd(8), SECURITY), so no codec runs in this process.
+    image::Verdict decode(const uint8_t* data, size_t size, bool* unavailable);
+    ApiError validation_unavailable() const;
     // The bytes to store: the canonical picture, its metadata removed
     // (strip_metadata); *bytes points into the upload or into strip_buffer_.
     std::optional<ApiError> strip_picture(const profile::Changes& changes, const image::Verdict& picture,
@@ -98,6 +104,7 @@ private:
     trace::Recorder& recorder_;
     cleanup::Pictures pictures_;
     image::Limits limits_;
+    image::DecoderSandbox* sandbox_;
     form::BodyLimits body_limits_;
     auth::JwtSettings jwt_;
     // One request's body and its metadata-stripped picture, kept for the

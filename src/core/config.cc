@@ -76,7 +76,8 @@ Setter integer64(int64_t Config::*field, int64_t min, int64_t max) {
 // Seconds with decimals ("0.5", "2"), within [min, max].
 Setter decimal(double Config::*field, double min, double max) {
     return [=](Config& c, const std::string& v) {
-        if (v.empty()) return false;
+        // Digits and a point only: strtod's other forms (1e3, hex, inf, nan) are refused.
+        if (v.empty() || v.find_first_not_of("0123456789.") != std::string::npos) return false;
         errno = 0;
         char* end = nullptr;
         const double d = std::strtod(v.c_str(), &end);
@@ -162,6 +163,9 @@ const std::map<std::string, Setter>& setters() {
         {"max_frames", integer64(&Config::max_frames, 1, INT64_MAX)},
         {"max_decode_memory", integer64(&Config::max_decode_memory, 1 << 20, INT64_MAX)},
         {"max_progressive_scans", integer(&Config::max_progressive_scans, 1, 100000)},
+        {"decode_sandbox", boolean(&Config::decode_sandbox)},
+        {"decode_memory_limit", integer64(&Config::decode_memory_limit, 16 << 20, INT64_MAX)},
+        {"decoder_max_jobs", integer(&Config::decoder_max_jobs, 1, 100000)},
         {"strip_metadata", boolean(&Config::strip_metadata)},
         {"strip_keep_icc", boolean(&Config::strip_keep_icc)},
         {"max_decoded_bytes", integer64(&Config::max_decoded_bytes, 1, INT64_MAX)},
@@ -199,6 +203,7 @@ const std::map<std::string, Setter>& setters() {
         {"reap_backoff_max", integer(&Config::reap_backoff_max, 1, 30 * 86400)},
         {"test_crash_at", one_of(&Config::test_crash_at,
                                  {"", "after_pending", "after_put", "after_commit", "after_delete"})},
+        {"test_decoder_hooks", boolean(&Config::test_decoder_hooks)},
     };
     return table;
 }
@@ -275,6 +280,8 @@ bool validate_config(const Config& c, ConfigError* error) {
     if (c.reap_backoff_base > c.reap_backoff_max)
         return fail(error, "reap_backoff_base must not exceed reap_backoff_max");
     if (c.listen.empty()) return fail(error, "listen is required");
+    if (c.decode_memory_limit < c.max_decode_memory)
+        return fail(error, "decode_memory_limit must not be below max_decode_memory");
     if (c.database.empty()) return fail(error, "database is required");
     if (c.database_layout == "django") {
         if (!database_is_postgresql(c.database))

@@ -72,6 +72,11 @@ struct Config {
     double decode_cpu_limit = 0.5;                  // seconds of CPU decoding one picture may take (0: none)
     int64_t max_icc_profile_size = 1 << 20;         // PNG iCCP inflated at most this far
 
+    // --- the decoder sandbox (talentd(8), SECURITY) ----------------------------
+    bool decode_sandbox = true;                     // decode uploads in a sandboxed process
+    int64_t decode_memory_limit = 192LL << 20;      // RLIMIT_DATA of a decoder process, bytes
+    int decoder_max_jobs = 64;                      // pictures one decoder process decodes, if all were valid
+
     // --- database -------------------------------------------------------------
     // An SQLite file, or PostgreSQL: postgresql://… or a libpq connection
     // string ("host=… dbname=…"; sslmode and the rest pass through).
@@ -115,6 +120,7 @@ struct Config {
 
     // --- testing only ---------------------------------------------------------------
     std::string test_crash_at;        // a replacement step at which a worker SIGKILLs itself
+    bool test_decoder_hooks = false;  // an upload may ask its decoder to misbehave (tests only)
 
     std::string source_path;          // the file this was read from ("" = defaults only)
 };

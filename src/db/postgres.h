@@ -121,8 +121,8 @@ private:
     bool stale_ = false;          // the last failure was a dead reused connection, nothing ran
 
     // SQL with the layout's table names, built once.
-    std::string journal_table_, sql_version_, sql_load_account_, sql_list_users_, sql_insert_user_, sql_ensure_profile_,
-        sql_update_user_, sql_update_names_, sql_lock_profile_, sql_update_profile_, sql_update_profile_picture_,
+    std::string journal_table_, sql_version_, sql_read_account_, sql_load_account_, sql_list_users_, sql_insert_user_, sql_ensure_profile_,
+        sql_update_user_, sql_update_names_, sql_update_keep_picture_, sql_lock_profile_, sql_update_profile_, sql_update_profile_picture_,
         sql_is_referenced_, sql_referenced_keys_, sql_journal_pending_, sql_drop_pending_, sql_journal_remove_,
         sql_journal_all_, sql_journal_due_, sql_journal_take_, sql_claim_pending_, sql_journal_done_,
         sql_journal_retry_;

@@ -84,6 +84,13 @@ Decoded decode_png(const uint8_t* data, size_t size, const Limits& limits);
 Decoded decode_gif(const uint8_t* data, size_t size, const Limits& limits);
 Decoded decode_webp(const uint8_t* data, size_t size, const Limits& limits);
 
+// Step 6 of validate(): the decoder of `format` (one of the four above).
+Decoded decode(Format format, const uint8_t* data, size_t size, const Limits& limits);
+
+// The verdict for a screened picture (screen() said ok) and its decode: the
+// client-facing message is built here from d's figures, never taken from d.
+Verdict conclude(Verdict screened, Decoded d, const Limits& limits);
+
 // Where the JPEG stream ends: the offset just past the EOI that follows the
 // last scan, found by walking markers and segment lengths (entropy-coded data
 // is skipped up to the next marker).  Returns 0 when the stream is malformed

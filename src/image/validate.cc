@@ -323,8 +323,8 @@ bool FrameBudget::check(Decoded& d) const {
 namespace {
 
 // The process's data size now (VmData, what RLIMIT_DATA counts), in bytes;
-// 0 when /proc cannot tell.
-uint64_t data_size_now() {
+// 0 when /proc cannot tell.  (Unused under ASan, which sets no cap.)
+[[maybe_unused]] uint64_t data_size_now() {
     std::ifstream status("/proc/self/status");
     std::string line;
     while (std::getline(status, line))
@@ -365,7 +365,8 @@ private:
     bool active_ = false;
 };
 
-detail::Decoded decode(Format format, const uint8_t* data, size_t size, const Limits& limits) {
+// Decodes under the memory cap; a codec's failed allocation refuses the picture.
+detail::Decoded decode_capped(Format format, const uint8_t* data, size_t size, const Limits& limits) {
     detail::Decoded d;
     DecodeMemoryCap cap(limits);
     try {
@@ -386,7 +387,7 @@ detail::Decoded decode(Format format, const uint8_t* data, size_t size, const Li
 
 }  // namespace
 
-Verdict validate(const uint8_t* data, size_t size, const Limits& limits) {
+Verdict screen(const uint8_t* data, size_t size, const Limits& limits) {
     Verdict v;
     if (size == 0 || data == nullptr) return refuse(std::move(v), kEmptyMessage, "empty file");
     if (limits.max_image_size >= 0 && size > uint64_t(limits.max_image_size))
@@ -399,35 +400,52 @@ Verdict validate(const uint8_t* data, size_t size, const Limits& limits) {
     if (!allowed(v.format, limits.allowed_types))
         return refuse(std::move(v), extension_message(v.extension, limits.allowed_types),
                       std::string("format not allowed: ") + format_name(v.format));
+    v.ok = true;  // not yet a verdict: the decode decides
+    return v;
+}
 
-    detail::Decoded d = decode(v.format, data, size, limits);
+namespace detail {
+
+Decoded decode(Format format, const uint8_t* data, size_t size, const Limits& limits) {
+    return decode_capped(format, data, size, limits);
+}
+
+Verdict conclude(Verdict v, Decoded d, const Limits& limits) {
     v.warnings = std::move(d.warnings);
     v.width = d.width;
     v.height = d.height;
     v.frames = d.frames;
     switch (d.outcome) {
-    case detail::Outcome::Ok:
+    case Outcome::Ok:
         v.ok = true;
         v.content_type = content_type_of(v.format);
         v.canonical_length = d.canonical_length;
         return v;
-    case detail::Outcome::Dimensions:
+    case Outcome::Dimensions:
         return refuse(std::move(v), dimensions_message(d.bad_width, d.bad_height, limits.max_image_pixels),
                       "dimensions over max_image_pixels");
-    case detail::Outcome::Frames:
-        return refuse(std::move(v), frames_message(d.frame_count, limits.max_frames),
-                      "frames over max_frames");
-    case detail::Outcome::TotalPixels:
+    case Outcome::Frames:
+        return refuse(std::move(v), frames_message(d.frame_count, limits.max_frames), "frames over max_frames");
+    case Outcome::TotalPixels:
         return refuse(std::move(v), total_pixels_message(d.total_pixels, limits.max_total_pixels),
                       "frame pixels over max_total_pixels");
-    case detail::Outcome::DecodedBytes:
+    case Outcome::DecodedBytes:
         return refuse(std::move(v), decoded_bytes_message(d.decoded_bytes, limits.max_decoded_bytes),
                       "decoded bytes over max_decoded_bytes");
-    case detail::Outcome::CpuTime:
-    case detail::Outcome::Invalid:
+    case Outcome::CpuTime:
+    case Outcome::Invalid:
         break;
     }
     return refuse(std::move(v), kInvalidMessage, d.reason.empty() ? "invalid image" : std::move(d.reason));
+}
+
+}  // namespace detail
+
+Verdict validate(const uint8_t* data, size_t size, const Limits& limits) {
+    Verdict v = screen(data, size, limits);
+    if (!v.ok) return v;
+    detail::Decoded d = detail::decode(v.format, data, size, limits);
+    return detail::conclude(std::move(v), std::move(d), limits);
 }
 
 }  // namespace talentd::image

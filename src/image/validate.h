@@ -153,6 +153,12 @@ struct Verdict {
 
 Verdict validate(const uint8_t* data, size_t size, const Limits& limits);
 
+// Steps 1-4 of validate(), which call no codec (the sandboxed decoder of
+// image/sandbox.h runs step 6 in another process).  !ok: the refusal, final.
+// ok: not yet a verdict: format and extension are set and the picture must
+// still be decoded (detail::decode, then detail::conclude).
+Verdict screen(const uint8_t* data, size_t size, const Limits& limits);
+
 // The client-facing messages, exactly (also used by the tests).
 extern const char* const kEmptyMessage;    // "The submitted file is empty."
 extern const char* const kInvalidMessage;  // "Upload a valid image. ..."

@@ -18,7 +18,7 @@
 FUZZ_CXX   ?= clang++
 FUZZ_BUILD := build/fuzz
 FUZZ_FLAGS := -std=c++20 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -Isrc
-PKGS       := fcgi libjpeg libpng16 zlib libwebp libwebpdemux libwebpmux jansson libpq libjwt sqlite3 libsystemd libcurl libxml-2.0 openssl
+PKGS       := fcgi libjpeg libpng16 zlib libwebp libwebpdemux libwebpmux jansson libpq libjwt sqlite3 libsystemd libcurl libxml-2.0 openssl libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   := -ls3 $(shell pkg-config --libs $(PKGS)) -lgif -lpthread
 

@@ -575,7 +575,8 @@ START_TEST(test_storage_down_is_503) {
     // nothing is left for the reaper.  One more refused upload: still none.
     // (Two, not three: a third consecutive failure would open the store
     // breaker, store_breaker_failures, and refuse the upload below.)
-    ck_assert_uint_eq(journal_of(s, id).size(), 0);
+    ck_assert_msg(journal_of(s, id).empty(), "the refused upload left %zu journal rows\n%s", journal_of(s, id).size(),
+                  logs(s).c_str());
     for (int i = 0; i < 1; ++i) {
         HttpResponse again = upload(s, id, c);
         ck_assert_msg(again.status == 503, "%ld %s", again.status, again.body.c_str());

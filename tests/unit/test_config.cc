@@ -90,7 +90,8 @@ std::string describe(const Config& c) {
       << c.s3_protocol << ';' << c.s3_uri_style << ';' << c.s3_access_key << ';' << c.s3_secret_key_file << ';'
       << c.s3_acl << ';' << c.s3_timeout << ';' << c.media_prefix << ';' << c.public_base_url << ';'
       << c.retry_after << ';' << c.reap_interval << ';' << c.pending_grace << ';' << c.reap_backoff_base << ';'
-      << c.reap_backoff_max << ';' << c.test_crash_at;
+      << c.reap_backoff_max << ';' << c.test_crash_at << ';' << c.decode_sandbox << ';' << c.decode_cpu_limit << ';'
+      << c.decode_memory_limit << ';' << c.test_decoder_hooks;
     return o.str();
 }
 
@@ -107,8 +108,8 @@ const std::vector<std::string> kAllKeys = {
     "s3_endpoint", "s3_bucket",
     "s3_protocol", "s3_uri_style", "s3_access_key", "s3_secret_key_file", "s3_acl", "s3_timeout", "media_prefix",
     "public_base_url", "retry_after", "reap_interval", "pending_grace", "reap_backoff_base", "reap_backoff_max",
-    "test_crash_at", "max_decoded_bytes", "decode_cpu_limit", "max_icc_profile_size", "max_part_header_size",
-    "max_header_parameters"};
+    "test_crash_at", "decode_sandbox", "decode_memory_limit", "test_decoder_hooks", "max_decoded_bytes",
+    "decode_cpu_limit", "max_icc_profile_size", "max_part_header_size", "max_header_parameters"};
 
 }  // namespace
 
@@ -178,6 +179,10 @@ START_TEST(bad_values) {
         {"s3_timeout = 0", "s3_timeout"},    {"max_image_size = 0", "max_image_size"},
         {"max_decode_memory = 1000", "max_decode_memory"}, {"test_crash_at = later", "test_crash_at"},
         {"listen_backlog = 99999999999999999999", "listen_backlog"},
+        {"decode_cpu_limit = -1", "decode_cpu_limit"},
+        {"decode_cpu_limit = 1e3", "decode_cpu_limit"}, {"decode_cpu_limit = nan", "decode_cpu_limit"},
+        {"decode_cpu_limit = 2s", "decode_cpu_limit"}, {"decode_cpu_limit = 3601", "decode_cpu_limit"},
+        {"decode_memory_limit = 1000", "decode_memory_limit"}, {"decode_sandbox = maybe", "decode_sandbox"},
     };
     for (auto& c : cases) {
         std::string error = parse(std::string("# x\n") + c[0] + "\n");
@@ -186,6 +191,18 @@ START_TEST(bad_values) {
         CK_CONTAINS(error, c[1]);
         CK_CONTAINS(error, "invalid value");
     }
+}
+END_TEST
+
+START_TEST(decimal_seconds) {
+    Config c;
+    ConfigError e;
+    ck_assert(talentd::set_config_value(c, "decode_cpu_limit", "0.25", &e));
+    ck_assert(c.decode_cpu_limit == 0.25);
+    ck_assert(talentd::set_config_value(c, "decode_cpu_limit", "3", &e));
+    ck_assert(c.decode_cpu_limit == 3.0);
+    ck_assert(Config{}.decode_cpu_limit == 0.5);
+    ck_assert(Config{}.decode_sandbox);
 }
 END_TEST
 
@@ -374,6 +391,7 @@ START_TEST(validation_rules) {
     CK_CONTAINS(check([](Config& c) { c.s3_bucket = ""; }), "s3_bucket");
     CK_CONTAINS(check([](Config& c) { c.reap_backoff_base = 100; c.reap_backoff_max = 10; }), "reap_backoff_base");
     CK_CONTAINS(check([](Config& c) { c.listen = ""; }), "listen");
+    CK_CONTAINS(check([](Config& c) { c.decode_memory_limit = c.max_decode_memory - 1; }), "decode_memory_limit");
 }
 END_TEST
 
@@ -482,6 +500,7 @@ int main() {
     tcase_add_test(format, line_without_equals);
     tcase_add_test(format, bad_values);
     tcase_add_test(format, booleans);
+    tcase_add_test(format, decimal_seconds);
     tcase_add_test(format, lists);
     tcase_add_test(format, set_config_value_single_key);
     tcase_add_test(format, database_kinds);

@@ -1,0 +1,220 @@
+// talentd-sandbox-bench — what the decoder sandbox adds to one upload.
+//
+//   talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] FILE...
+//   talentd-sandbox-bench --calibrate
+//
+// --calibrate prints the CPU time of a bare fork + _exit + wait of this
+// (small) process, the machine's price of a process, for scale.
+//
+// Per file, validates N times in process (image::validate) and N times
+// through a DecoderSandbox whose zygote is PATH (the built talentd), the
+// two interleaved so both see the same machine load, and prints one line:
+//
+//   FILE size=B inproc_us=MEDIAN/BEST sandbox_us=MEDIAN/BEST added_us=MEDIAN/BEST
+//        added_cpu_us=C verdict=ok|refused
+//
+// wall-clock microseconds of one validation; added_* is sandbox minus in
+// process.  added_cpu_us is the CPU time per upload of this process plus
+// the zygote and its (reaped) decoder children (/proc/PID/stat
+// utime+stime+cutime+cstime) minus this process's in-process CPU time: the
+// machine's whole cost of the sandbox, fork of the next decoder included.
+// Then the idle memory of the zygote and of its armed decoder
+// (/proc/PID/smaps_rollup: Pss, Private_Dirty, Private_Clean; /proc/PID/status VmRSS).
+// The sandboxed verdict must equal the in-process one (exit 1 otherwise).
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <dirent.h>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "image/sandbox.h"
+#include "image/validate.h"
+
+namespace img = talentd::image;
+
+namespace {
+
+double process_cpu_us() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return double(ts.tv_sec) * 1e6 + double(ts.tv_nsec) / 1e3;
+}
+
+// utime+stime+cutime+cstime of pid, microseconds.
+double tree_cpu_us(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t close_paren = stat.rfind(')');
+    if (close_paren == std::string::npos) return 0;
+    std::istringstream rest(stat.substr(close_paren + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 17 && rest >> field; ++i)
+        if (i >= 14) ticks += std::atof(field.c_str());
+    return ticks * 1e6 / double(sysconf(_SC_CLK_TCK));
+}
+
+std::string memory_of(pid_t pid) {
+    std::string out;
+    std::ifstream rollup("/proc/" + std::to_string(pid) + "/smaps_rollup");
+    std::string line;
+    while (std::getline(rollup, line))
+        for (const char* key : {"Pss:", "Private_Clean:", "Private_Dirty:"})
+            if (line.rfind(key, 0) == 0) {
+                std::istringstream ss(line.substr(std::strlen(key)));
+                long kb = 0;
+                ss >> kb;
+                out += std::string(" ") + std::string(key, std::strlen(key) - 1) + "_kib=" + std::to_string(kb);
+            }
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    while (std::getline(status, line))
+        if (line.rfind("VmRSS:", 0) == 0) {
+            std::istringstream ss(line.substr(6));
+            long kb = 0;
+            ss >> kb;
+            out += " VmRSS_kib=" + std::to_string(kb);
+        }
+    return out;
+}
+
+std::vector<pid_t> children_of(pid_t parent) {
+    std::vector<pid_t> out;
+    DIR* proc = opendir("/proc");
+    if (!proc) return out;
+    while (dirent* e = readdir(proc)) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
+        std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        size_t close_paren = stat.rfind(')');
+        if (close_paren == std::string::npos) continue;
+        std::istringstream rest(stat.substr(close_paren + 2));
+        std::string state;
+        long ppid = 0;
+        rest >> state >> ppid;
+        if (ppid == parent && state != "Z") out.push_back(pid_t(std::atol(e->d_name)));
+    }
+    closedir(proc);
+    return out;
+}
+
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+}  // namespace
+
+int calibrate() {
+    const int n = 200;
+    rusage self0{}, kids0{}, self1{}, kids1{};
+    getrusage(RUSAGE_SELF, &self0);
+    getrusage(RUSAGE_CHILDREN, &kids0);
+    for (int i = 0; i < n; ++i) {
+        pid_t pid = fork();
+        if (pid == 0) _exit(0);
+        waitpid(pid, nullptr, 0);
+    }
+    getrusage(RUSAGE_SELF, &self1);
+    getrusage(RUSAGE_CHILDREN, &kids1);
+    auto us = [](const timeval& t) { return double(t.tv_sec) * 1e6 + double(t.tv_usec); };
+    double cpu = us(self1.ru_utime) - us(self0.ru_utime) + us(self1.ru_stime) - us(self0.ru_stime) +
+                 us(kids1.ru_utime) - us(kids0.ru_utime) + us(kids1.ru_stime) - us(kids0.ru_stime);
+    std::printf("fork_exit_wait_cpu_us=%.0f\n", cpu / n);
+    return 0;
+}
+
+int main(int argc, char** argv) {
+    if (argc == 2 && !std::strcmp(argv[1], "--calibrate")) return calibrate();
+    std::string talentd;
+    long repeat = 50;
+    int max_jobs = 64;   // decoder_max_jobs, as talentd runs by default
+    std::vector<const char*> files;
+    for (int i = 1; i < argc; ++i) {
+        if (!std::strcmp(argv[i], "--talentd") && i + 1 < argc) talentd = argv[++i];
+        else if (!std::strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = std::atol(argv[++i]);
+        else if (!std::strcmp(argv[i], "--max-jobs") && i + 1 < argc) max_jobs = std::atoi(argv[++i]);
+        else if (argv[i][0] == '-') {
+            std::fprintf(stderr, "usage: talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] FILE...\n");
+            return 2;
+        } else files.push_back(argv[i]);
+    }
+    if (talentd.empty() || files.empty() || repeat < 1) {
+        std::fprintf(stderr, "usage: talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] FILE...\n");
+        return 2;
+    }
+    img::SandboxSettings settings;
+    settings.max_jobs = max_jobs;
+    settings.memory_limit = 192LL << 20;
+    std::string why;
+    auto sandbox = img::DecoderSandbox::start(talentd, settings, &why);
+    if (!sandbox) {
+        std::fprintf(stderr, "talentd-sandbox-bench: %s\n", why.c_str());
+        return 2;
+    }
+    const img::Limits limits;
+    int status = 0;
+    for (const char* path : files) {
+        std::ifstream in(path, std::ios::binary);
+        std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (bytes.empty()) {
+            std::fprintf(stderr, "talentd-sandbox-bench: cannot read %s\n", path);
+            return 2;
+        }
+        std::vector<double> inproc, boxed;
+        double inproc_cpu = 0, boxed_cpu = 0;
+        img::Verdict want, got;
+        for (long r = 0; r < repeat; ++r) {
+            double c0 = process_cpu_us();
+            auto t0 = std::chrono::steady_clock::now();
+            want = img::validate(bytes.data(), bytes.size(), limits);
+            auto t1 = std::chrono::steady_clock::now();
+            inproc_cpu += process_cpu_us() - c0;
+            inproc.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+
+            const pid_t zygote = sandbox->zygote_pid();
+            c0 = process_cpu_us() + tree_cpu_us(zygote);
+            bool unavailable = false;
+            t0 = std::chrono::steady_clock::now();
+            got = sandbox->validate(bytes.data(), bytes.size(), limits, &unavailable);
+            t1 = std::chrono::steady_clock::now();
+            // The next decoder is forked after the answer: give it time to
+            // arm, so that its cost falls in this iteration (the child's own
+            // CPU reaches the zygote's cutime when it is reaped, one
+            // iteration later: the same total over the run).
+            usleep(5000);
+            boxed_cpu += process_cpu_us() + tree_cpu_us(zygote) - c0;
+            boxed.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+            if (unavailable) {
+                std::fprintf(stderr, "talentd-sandbox-bench: sandbox unavailable\n");
+                return 2;
+            }
+        }
+        if (got.ok != want.ok || got.message != want.message || got.canonical_length != want.canonical_length)
+            status = 1;
+        const double in_med = median(inproc), box_med = median(boxed);
+        const double in_best = *std::min_element(inproc.begin(), inproc.end());
+        const double box_best = *std::min_element(boxed.begin(), boxed.end());
+        std::printf("%s size=%zu inproc_us=%.0f/%.0f sandbox_us=%.0f/%.0f added_us=%.0f/%.0f added_cpu_us=%.0f "
+                    "verdict=%s%s\n",
+                    path, bytes.size(), in_med, in_best, box_med, box_best, box_med - in_med, box_best - in_best,
+                    (boxed_cpu - inproc_cpu) / double(repeat), got.ok ? "ok" : "refused",
+                    got.ok == want.ok ? "" : " MISMATCH");
+    }
+    const pid_t zygote = sandbox->zygote_pid();
+    std::printf("idle zygote pid=%d%s\n", int(zygote), memory_of(zygote).c_str());
+    for (pid_t child : children_of(zygote)) std::printf("idle decoder pid=%d%s\n", int(child), memory_of(child).c_str());
+    std::printf("this process (a stand-in for a worker)%s\n", memory_of(getpid()).c_str());
+    return status;
+}
