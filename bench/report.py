@@ -92,6 +92,8 @@ def metrics(res, smp):
         for k in ("talentd", "nginx", "s3rver"):
             if k in g:
                 m["cpu_" + k] = per(g[k]["cpu_ms"])
+                if "minflt" in g[k]:
+                    m["flt_" + k] = per(g[k]["minflt"])
                 m["rss_" + k] = g[k]["peak_rss_kib"] / MIB
                 m["pss_" + k] = g[k]["peak_pss_kib"] / MIB
                 m["procs_" + k] = g[k]["procs"]
@@ -193,6 +195,19 @@ def main():
             lines.append("BAD {} at {} connections: {} bad answers (statuses {}, wrong bodies {}, socket errors {})".format(
                 name, conns, m["bad"], m["bad_detail"], m["bad_body"], m["errors"]))
     if any_bad:
+        lines.append("")
+
+    faults = [(k, m) for k, m in sorted(table.items(), key=lambda kv: (ORDER.index(kv[0][0]) if kv[0][0] in ORDER else 99, kv[0][1]))
+              if m.get("flt_talentd") is not None]
+    if faults:
+        lines.append("## Minor page faults per request\n")
+        lines.append("minflt+cminflt of each group over the run, per completed request (bench/sample.py): "
+                     "memory touched for the first time, or again after it was given back.\n")
+        lines.append("| case | conns | talentd | nginx | s3rver |")
+        lines.append("| --- | ---: | ---: | ---: | ---: |")
+        for (name, conns), m in faults:
+            lines.append("| {} | {} | {} | {} | {} |".format(CASE_TITLES.get(name, name), conns, fmt(m.get("flt_talentd"), 1),
+                                                           fmt(m.get("flt_nginx"), 1), fmt(m.get("flt_s3rver"), 1)))
         lines.append("")
 
     worst_idle = idle_table(out, lines)

@@ -162,6 +162,11 @@ int worker_main(const Config& config, int listen_fd, storage::StoreGate* gate, d
     limit_worker_memory(config);
     // Upload bodies and decoder buffers (megabytes) get their own mappings,
     // returned to the system when freed, so an idle worker shrinks back.
+    // These calls override GLIBC_TUNABLES' glibc.malloc.mmap_threshold and
+    // trim_threshold (why raising those changed nothing: issue 17).  Reuse
+    // across uploads is explicit instead: the worker keeps its upload
+    // buffers between requests and frees them when idle (api::ProfileApi's
+    // body_ and strip_buffer_, daemon::kIdleReleaseMs).
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     mallopt(M_TRIM_THRESHOLD, 1024 * 1024);
     // The zygote first, while this process has opened nothing: it is a fresh

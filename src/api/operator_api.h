@@ -50,6 +50,8 @@ public:
     OperatorApi(const Config& config, db::Database& db, daemon::Scoreboard& board, int listen_fd,
                 http::Handler& next, const storage::StoreGate* gate = nullptr);
     http::Response handle(const http::Request& request, http::BodySource& body, http::RequestNote* note) override;
+    bool holds_idle_memory() const override { return next_.holds_idle_memory(); }
+    void idle() override { next_.idle(); }
 
 private:
     StatusView gather();

@@ -98,6 +98,11 @@ ProfileApi::ProfileApi(const Config& config, db::Database& db, storage::Store& s
 // ---------------------------------------------------------------------------
 // Routing.
 
+void ProfileApi::idle() {
+    body_.release();
+    std::string().swap(strip_buffer_);
+}
+
 http::Response ProfileApi::handle(const http::Request& request, http::BodySource& body, http::RequestNote* note) {
     if (request.path == kProfilePath) {
         note->route = trace::Route::Profile;
@@ -172,22 +177,20 @@ http::Response ProfileApi::profile_endpoint(const http::Request& request, http::
 http::Response ProfileApi::update(const http::Request& request, http::BodySource& body, Caller& caller,
                                   Answer& answer, http::RequestNote* note) {
     const bool partial = request.method == "PATCH" || partial_requested(request.query);
-    std::string raw;
-    form::Fields fields;
+    form::Fields fields;   // files point into body_
     profile::Changes changes;
     image::Verdict picture;
 
     auto fail = [&](const ApiError& e) { return respond_error(e, request, answer); };
     if (auto e = check_size(request)) return fail(*e);                                     // 413
     recorder_.step(trace::Step::Reading);
-    if (auto e = read_and_parse(request, body, &raw, &fields)) return fail(*e);            // 400, 415
+    if (auto e = read_and_parse(request, body, &body_, &fields)) return fail(*e);          // 400, 415
     answer.fields = &fields;
     if (auto e = check_form_talent_flag(caller, fields)) return fail(*e);                  // 403
     recorder_.step(trace::Step::Decoding);
     if (auto e = validate(fields, partial, &changes, &picture)) return fail(*e);           // 400
-    std::string stripped;
     std::span<const uint8_t> picture_bytes;
-    if (auto e = strip_picture(changes, picture, caller.account.user.id, &stripped, &picture_bytes))
+    if (auto e = strip_picture(changes, picture, caller.account.user.id, &picture_bytes))
         return fail(*e);                                                                   // 400
 
     profile::User user = caller.account.user;
@@ -288,7 +291,7 @@ std::optional<ApiError> ProfileApi::check_size(const http::Request& request) {
 }
 
 std::optional<ApiError> ProfileApi::read_and_parse(const http::Request& request, http::BodySource& body,
-                                                   std::string* raw, form::Fields* fields) {
+                                                   http::BodyBuffer* raw, form::Fields* fields) {
     // Unsupported types are refused before a byte of the body is read.
     if (form::classify(request.content_type) == form::BodyType::Unsupported && request.content_length != 0)
         return form::unsupported_media_type(request.content_type);
@@ -300,12 +303,9 @@ std::optional<ApiError> ProfileApi::read_and_parse(const http::Request& request,
     recorder_.upload(static_cast<int64_t>(raw->size()));
     recorder_.step(trace::Step::Parsing);
     ApiError error;
-    auto parsed = form::parse_body(request.content_type, *raw, &error, body_limits_);
+    auto parsed = form::parse_body(request.content_type, raw->view(), &error, body_limits_);
     if (!parsed) return error;
     *fields = std::move(*parsed);
-    // The fields own their values now: give the raw body back before the
-    // picture is decoded, so a worker never holds both at their peak.
-    std::string().swap(*raw);
     return std::nullopt;
 }
 
@@ -358,8 +358,7 @@ std::optional<ApiError> ProfileApi::validate(const form::Fields& fields, bool pa
 }
 
 std::optional<ApiError> ProfileApi::strip_picture(const profile::Changes& changes, const image::Verdict& picture,
-                                                  int64_t user_id, std::string* stripped,
-                                                  std::span<const uint8_t>* bytes) {
+                                                  int64_t user_id, std::span<const uint8_t>* bytes) {
     if (changes.picture != profile::PictureChange::Replace) return std::nullopt;
     // Only the canonical bytes: what follows the format's end is dropped.
     const std::span<const uint8_t> canonical{reinterpret_cast<const uint8_t*>(changes.picture_file->data.data()),
@@ -368,7 +367,7 @@ std::optional<ApiError> ProfileApi::strip_picture(const profile::Changes& change
     if (!config_.strip_metadata) return std::nullopt;
     image::StripOptions options;
     options.keep_icc = config_.strip_keep_icc;
-    image::Stripped s = image::strip_metadata(canonical, picture.format, options);
+    image::Stripped s = image::strip_metadata(canonical, picture.format, options, &strip_buffer_);
     if (!s.ok) {
         // Validation walked the same structure: this cannot happen, and a
         // picture whose metadata cannot be removed is not stored.
@@ -395,8 +394,7 @@ std::optional<ApiError> ProfileApi::strip_picture(const profile::Changes& change
     LOG_DEBUG("user=%lld picture metadata: %zu -> %zu bytes; removed %s; kept orientation %d, ICC %zu bytes",
               static_cast<long long>(user_id), canonical.size(), s.bytes.size(),
               image::describe_removed(s.removed).c_str(), s.orientation, s.icc_size);
-    *stripped = std::move(s.bytes);
-    *bytes = {reinterpret_cast<const uint8_t*>(stripped->data()), stripped->size()};
+    *bytes = {reinterpret_cast<const uint8_t*>(s.bytes.data()), s.bytes.size()};
     return std::nullopt;
 }
 

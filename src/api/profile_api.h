@@ -51,6 +51,10 @@ public:
                trace::Recorder& recorder = trace::no_recorder(), image::DecoderSandbox* sandbox = nullptr);
 
     http::Response handle(const http::Request& request, http::BodySource& body, http::RequestNote* note) override;
+    // The upload buffers below, kept between requests and given back when
+    // the worker goes idle (http::Handler).
+    bool holds_idle_memory() const override { return body_.capacity() != 0 || strip_buffer_.capacity() > 4096; }
+    void idle() override;
 
 private:
     // The endpoint itself; handle() routes to it.
@@ -63,8 +67,9 @@ private:
     std::optional<ApiError> authorize(const http::Request& request, const Caller& caller);
     std::optional<ApiError> check_method(const http::Request& request);
     std::optional<ApiError> check_size(const http::Request& request);
-    std::optional<ApiError> read_and_parse(const http::Request& request, http::BodySource& body, std::string* raw,
-                                           form::Fields* fields);
+    // The fields' files point into *raw, which must outlive them.
+    std::optional<ApiError> read_and_parse(const http::Request& request, http::BodySource& body,
+                                           http::BodyBuffer* raw, form::Fields* fields);
     std::optional<ApiError> check_form_talent_flag(const Caller& caller, const form::Fields& fields);
     std::optional<ApiError> validate(const form::Fields& fields, bool partial, profile::Changes* changes,
                                      image::Verdict* picture);
@@ -73,9 +78,9 @@ private:
     image::Verdict decode(const uint8_t* data, size_t size, bool* unavailable);
     ApiError validation_unavailable() const;
     // The bytes to store: the canonical picture, its metadata removed
-    // (strip_metadata); *bytes points into the upload or into *stripped.
+    // (strip_metadata); *bytes points into the upload or into strip_buffer_.
     std::optional<ApiError> strip_picture(const profile::Changes& changes, const image::Verdict& picture,
-                                          int64_t user_id, std::string* stripped, std::span<const uint8_t>* bytes);
+                                          int64_t user_id, std::span<const uint8_t>* bytes);
     std::optional<ApiError> store_picture(const profile::Changes& changes, const image::Verdict& picture,
                                           std::span<const uint8_t> bytes_to_store, const profile::User& user,
                                           profile::Profile* prof, db::PictureUpdate* update);
@@ -102,6 +107,16 @@ private:
     image::DecoderSandbox* sandbox_;
     form::BodyLimits body_limits_;
     auth::JwtSettings jwt_;
+    // One request's body and its metadata-stripped picture, kept for the
+    // next request: an upload then writes over pages already mapped instead
+    // of faulting in fresh ones (each fault is dear on a paravirtualised
+    // guest: issue 17, docs/BENCHMARKS.md "Upload path").  What a busy worker
+    // holds between uploads is the largest recent body (at most
+    // max_request_size) and, for pictures that had metadata, their rewrite;
+    // idle() frees both once the worker has had no request for
+    // daemon::kIdleReleaseMs.
+    http::BodyBuffer body_;
+    std::string strip_buffer_;
 };
 
 // The "partial" query flag: true, 1 or yes (any case).

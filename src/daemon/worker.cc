@@ -116,13 +116,19 @@ int run_worker(const Config& config, int listen_fd, http::Handler& handler, Scor
             // never for one of them alone (see the header).
             pollfd pfd[2] = {{listen_fd, POLLIN, 0}, {channel.kept(), POLLIN, 0}};
             const nfds_t count = channel.kept() >= 0 ? 2 : 1;
+            // The wait ends when the kept connection's keepalive_timeout
+            // passes, or after kIdleReleaseMs while the handler keeps memory
+            // for the next request (Handler::holds_idle_memory).
+            double wait_ms = -1;
+            if (count == 2) wait_ms = std::max(0.0, kept_since + keepalive_ms - now_ms());
+            const bool holding = handler.holds_idle_memory();
+            if (holding) wait_ms = wait_ms < 0 ? double(kIdleReleaseMs) : std::min(wait_ms, double(kIdleReleaseMs));
             timespec timeout{};
-            if (count == 2) {
-                const double left = std::max(0.0, kept_since + keepalive_ms - now_ms());
-                timeout.tv_sec = static_cast<time_t>(left / 1e3);
-                timeout.tv_nsec = static_cast<long>((left - timeout.tv_sec * 1e3) * 1e6);
+            if (wait_ms >= 0) {
+                timeout.tv_sec = static_cast<time_t>(wait_ms / 1e3);
+                timeout.tv_nsec = static_cast<long>((wait_ms - timeout.tv_sec * 1e3) * 1e6);
             }
-            int ready = ppoll(pfd, count, count == 2 ? &timeout : nullptr, &wait_mask);
+            int ready = ppoll(pfd, count, wait_ms >= 0 ? &timeout : nullptr, &wait_mask);
             if (ready < 0) {
                 if (errno == EINTR) continue;
                 LOG_ERROR("poll on the listening socket failed: %s", strerror(errno));
@@ -130,8 +136,9 @@ int run_worker(const Config& config, int listen_fd, http::Handler& handler, Scor
             }
             if (stop_requested || stop_signal_pending()) break;
             if (ready == 0) {
+                if (holding) handler.idle();
                 // nginx's own keepalive_timeout (shorter) should have closed it.
-                channel.release();
+                if (count == 2 && now_ms() >= kept_since + keepalive_ms) channel.release();
                 continue;
             }
             // Both ready: the kept connection first (nginx chose it for a

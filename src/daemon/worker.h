@@ -18,12 +18,21 @@
 // seconds (nginx's shorter timeout normally closes it first), with its last
 // answer before a recycling or a stop it already knows of, or at once when
 // a stop signal finds it idle.
+//
+// While the handler keeps memory for the next request
+// (Handler::holds_idle_memory), the wait is at most kIdleReleaseMs; when it
+// passes without a request the handler gives that memory back.
 #pragma once
 
 #include "core/config.h"
 #include "http/handler.h"
 
 namespace talentd::daemon {
+
+// How long a worker waits without a request before the handler's idle():
+// long enough to keep an upload's buffers across a burst of uploads, short
+// enough that a worker left idle soon holds none (issue 14's idle target).
+inline constexpr long kIdleReleaseMs = 1000;
 
 // Blocks the stop signals and installs their handlers; call first thing in
 // the child, before opening anything.

@@ -210,12 +210,14 @@ bool handle_part(std::string_view part, PartState& state, ApiError* error) {
         value.file.filename = std::move(base);
         value.file.content_type = std::move(content_type);
         if (base64) {
-            if (!base64_decode(content, &value.file.data)) {
+            std::string decoded;
+            if (!base64_decode(content, &decoded)) {
                 *error = parse_error("Could not decode base64 data.");
                 return false;
             }
+            value.file.own(std::move(decoded));
         } else {
-            value.file.data.assign(content);
+            value.file.data = content;   // a view into the body: no copy
         }
         (*state.fields)[name] = std::move(value);
         return true;

@@ -8,7 +8,8 @@
 // upper-case boundary parameter, silently drops the last part when the closing
 // delimiter lacks its CRLF, reports no error for any malformed body, and
 // copies the whole body four times.  This parser is a single pass over the
-// body, copies each value once, and is fuzzed (tests/fuzz/fuzz_body.cc).
+// body, copies each text value once and no file (a file is a view into the
+// body), and is fuzzed (tests/fuzz/fuzz_body.cc).
 #pragma once
 
 #include <cstddef>

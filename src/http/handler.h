@@ -21,6 +21,14 @@ class Handler {
 public:
     virtual ~Handler() = default;
     virtual Response handle(const Request& request, BodySource& body, RequestNote* note) = 0;
+
+    // Memory kept from one request for the next (an upload's buffers, so
+    // the next upload touches no fresh pages): holds_idle_memory() says
+    // whether there is any; idle() gives it back.  The worker calls idle()
+    // once it has waited kIdleRelease without a request, so an idle worker
+    // holds none.  Must not throw.
+    virtual bool holds_idle_memory() const { return false; }
+    virtual void idle() {}
 };
 
 }  // namespace talentd::http

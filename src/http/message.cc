@@ -1,5 +1,8 @@
 #include "http/message.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace talentd::http {
 
 const std::string& Request::header(std::string_view lower_name) const {
@@ -18,21 +21,38 @@ Response Response::from_error(const ApiError& error) {
     return r;
 }
 
-bool read_body(BodySource& source, int64_t limit, std::string* body, bool* too_large, int64_t expected) {
+bool read_body(BodySource& source, int64_t limit, BodyBuffer* body, bool* too_large, int64_t expected) {
     *too_large = false;
     body->clear();
-    // One allocation of the announced size instead of doubling copies.
-    if (expected > 0 && expected <= limit) body->reserve(static_cast<size_t>(expected));
-    char buf[65536];
+    const size_t max = limit > 0 ? static_cast<size_t>(limit) : 0;
+    // One allocation of the announced size (kept from the last body when
+    // that was as large): never more than `limit`, so reading into the
+    // room left can never pass it.
+    body->reserve(expected > 0 && static_cast<size_t>(expected) <= max ? static_cast<size_t>(expected)
+                                                                        : std::min<size_t>(max, 64 * 1024));
     for (;;) {
-        long n = source.read(buf, sizeof buf);
+        const size_t room = std::min<size_t>(body->capacity() - body->size(), 1 << 30);
+        if (room > 0) {
+            const long n = source.read(body->end(), room);
+            if (n < 0) return false;
+            if (n == 0) return true;
+            body->added(static_cast<size_t>(n));
+            continue;
+        }
+        // Full: the body should end here.  Look with a small read, so that
+        // a body of the announced size costs no growth.
+        char spill[4096];
+        const long n = source.read(spill, sizeof spill);
         if (n < 0) return false;
         if (n == 0) return true;
-        if (static_cast<int64_t>(body->size()) + n > limit) {
+        if (body->size() + static_cast<size_t>(n) > max) {
             *too_large = true;
             return false;
         }
-        body->append(buf, static_cast<size_t>(n));
+        body->reserve(std::min(max, std::max({body->size() + static_cast<size_t>(n), 2 * body->capacity(),
+                                              size_t{64 * 1024}})));
+        std::memcpy(body->end(), spill, static_cast<size_t>(n));
+        body->added(static_cast<size_t>(n));
     }
 }
 

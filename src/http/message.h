@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/api_error.h"
+#include "http/body_buffer.h"
 
 namespace talentd::http {
 
@@ -56,10 +57,13 @@ public:
     virtual long read(char* buf, size_t size) = 0;
 };
 
-// Reads the whole body, at most `limit` bytes.  Returns false when the body
-// is longer than `limit` (stops reading there) or the transport failed.
-// `expected` (CONTENT_LENGTH, -1 if unknown) sizes the buffer up front.
-bool read_body(BodySource& source, int64_t limit, std::string* body, bool* too_large, int64_t expected = -1);
+// Reads the whole body into *body (emptied first), at most `limit` bytes.
+// Returns false when the body is longer than `limit` (stops reading there;
+// *too_large) or the transport failed.  `expected` (CONTENT_LENGTH, -1 if
+// unknown) sizes the buffer up front: the bytes are read straight into it,
+// with no growth and no copy of their own; a body longer than announced
+// still arrives whole (the buffer then grows).
+bool read_body(BodySource& source, int64_t limit, BodyBuffer* body, bool* too_large, int64_t expected = -1);
 
 // "200 OK", "404 Not Found", ... (the reason phrase nginx passes on).
 const char* status_text(int status);

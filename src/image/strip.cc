@@ -80,9 +80,10 @@ std::string minimal_exif(int orientation, bool big_endian) {
     return s;
 }
 
-Stripped strip_metadata(std::span<const uint8_t> data, Format format, const StripOptions& options) {
+Stripped strip_metadata(std::span<const uint8_t> data, Format format, const StripOptions& options,
+                        std::string* buffer) {
     Stripped s;
-    strip_detail::Rewrite w(data, options, s);
+    strip_detail::Rewrite w(data, options, s, *buffer);
     switch (format) {
     case Format::Jpeg: s.ok = strip_detail::strip_jpeg(w); break;
     case Format::Png: s.ok = strip_detail::strip_png(w); break;
@@ -91,12 +92,22 @@ Stripped strip_metadata(std::span<const uint8_t> data, Format format, const Stri
     default: s.reason = std::string("no metadata stripper for ") + format_name(format); break;
     }
     if (!s.ok) {
-        std::string().swap(s.bytes);
+        buffer->clear();
         s.removed.clear();
         s.orientation = 0;
         s.icc_size = 0;
         s.revalidate = false;
+        return s;
     }
+    s.bytes = w.output();
+    s.rewritten = w.rewritten();
+    return s;
+}
+
+Stripped strip_metadata(std::span<const uint8_t> data, Format format, const StripOptions& options) {
+    auto own = std::make_shared<std::string>();
+    Stripped s = strip_metadata(data, format, options, own.get());
+    if (s.rewritten) s.own = std::move(own);
     return s;
 }
 

@@ -4,7 +4,8 @@
 // strip_metadata() rewrites the container only: every byte of compressed
 // image data (JPEG scans, PNG IDAT/fdAT, WebP VP8/VP8L/ALPH, GIF LZW blocks)
 // is copied as it is, so the result decodes to exactly the same pixels, every
-// frame, as the input.  One pass over the bytes, no codec, no I/O.
+// frame, as the input.  One pass over the bytes, no codec, no I/O, and no
+// copy at all when there is nothing to remove.
 //
 // Input: bytes that image::validate() accepted, already cut to
 // Verdict::canonical_length, and the format it found.  Bytes past the
@@ -49,8 +50,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "image/validate.h"
@@ -72,7 +75,13 @@ struct RemovedPart {
 struct Stripped {
     bool ok = false;
     std::string reason;                // when !ok: what did not parse (for the log)
-    std::string bytes;                 // when ok: what to store
+    // When ok: what to store.  A view, never a copy of its own: of the input
+    // itself when the container needed no change (rewritten == false: a
+    // picture without metadata, or one stripped before), else of the
+    // rewrite in the caller's buffer (or in `own`, see below).
+    std::string_view bytes;
+    bool rewritten = false;
+    std::shared_ptr<std::string> own;  // the rewrite's buffer when the caller gave none
     std::vector<RemovedPart> removed;  // in file order
     int orientation = 0;               // EXIF orientation kept (1-8), 0 when none
     size_t icc_size = 0;               // bytes of ICC profile data kept
@@ -86,6 +95,17 @@ struct Stripped {
 
 // format: Jpeg, Png, Gif or Webp (as sniffed by validate()); any other
 // format gives ok == false.
+//
+// `buffer` receives the rewrite, when there is one: reserved once at the
+// input's size (plus a few bytes), never grown while writing.  A worker
+// passes the same buffer for every upload, so its pages are touched once,
+// not once per upload (issue 17: page faults are dear on a paravirtualised
+// guest).  The result's bytes point into `data` or `buffer`: both must
+// outlive it.  Without a buffer the result holds its own (`own`).
+// WebP is always rewritten (its RIFF size is written as it goes); JPEG, PNG
+// and GIF only when something is removed or replaced.
+Stripped strip_metadata(std::span<const uint8_t> data, Format format, const StripOptions& options,
+                        std::string* buffer);
 Stripped strip_metadata(std::span<const uint8_t> data, Format format, const StripOptions& options);
 
 // "APP1 Exif 1234, COM 20" — the removed list as one log fragment.

@@ -28,14 +28,16 @@ bool kept_ancillary(const uint8_t* type) {
     return false;
 }
 
+// Built apart and appended whole: a chunk equal to the input's (a minimal
+// eXIf already) costs no copy of the picture (Rewrite).
 void put_chunk(Rewrite& w, const char* type, const std::string& body) {
-    std::string& out = w.out();
-    put_be32(out, uint32_t(body.size()));
-    const size_t crc_from = out.size();
-    out.append(type, 4);
-    out += body;
-    const auto* p = reinterpret_cast<const Bytef*>(out.data() + crc_from);
-    put_be32(out, uint32_t(crc32(crc32(0L, Z_NULL, 0), p, uInt(out.size() - crc_from))));
+    std::string chunk;
+    put_be32(chunk, uint32_t(body.size()));
+    chunk.append(type, 4);
+    chunk += body;
+    const auto* p = reinterpret_cast<const Bytef*>(chunk.data() + 4);
+    put_be32(chunk, uint32_t(crc32(crc32(0L, Z_NULL, 0), p, uInt(chunk.size() - 4))));
+    w.append(chunk);
 }
 
 }  // namespace

@@ -9,7 +9,8 @@
 //     `revalidate` (talentd then refuses the upload);
 //   * the same pictures to the codec libraries: every frame's pixels, and
 //     the ICC profile (or none with keep_icc = false) (tests/support/pixels);
-//   * a fixed point: stripping it again changes no byte.
+//   * a fixed point: stripping it again changes no byte;
+//   * a view of the input, not a copy, when nothing was removed.
 // keep_icc comes from the input's last byte, so both settings are explored.
 #include <cstdio>
 #include <cstdlib>
@@ -60,6 +61,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::span<const uint8_t> canonical = input.first(v.canonical_length);
     const img::Stripped s = img::strip_metadata(canonical, v.format, options);
     if (!s.ok) broken("validated picture not stripped:", s.reason);
+    // No copy when nothing went (issue 17), and never a view that still holds what went.
+    if (!s.rewritten && reinterpret_cast<const uint8_t*>(s.bytes.data()) != canonical.data())
+        broken("unchanged picture is not the input");
+    if (!s.removed.empty() && !s.rewritten) broken("something removed, yet the input is returned");
 
     const img::Verdict again = img::validate(reinterpret_cast<const uint8_t*>(s.bytes.data()), s.bytes.size(), limits());
     if (!again.ok && s.revalidate) return 0;  // talentd refuses the upload (strip.h, revalidate)
@@ -70,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     talentd::test::PictureFacts before =
         talentd::test::picture_facts(std::string(reinterpret_cast<const char*>(canonical.data()), canonical.size()));
-    const talentd::test::PictureFacts after = talentd::test::picture_facts(s.bytes);
+    const talentd::test::PictureFacts after = talentd::test::picture_facts(std::string(s.bytes));
     if (before.ok != after.ok) broken("decodes on one side only:", before.why + " / " + after.why);
     if (before.ok) {
         if (!options.keep_icc) {

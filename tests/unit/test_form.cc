@@ -1,8 +1,9 @@
 // Unit tests of the form module: body classification, urlencoded, JSON and
 // multipart parsing, with DRF/Django's exact error texts.
-#include <check.h>
-
+#include <memory>  // before check.h, whose fail() macro breaks <ios>
 #include <string>
+
+#include <check.h>
 
 #include "form/body.h"
 #include "form/json_body.h"
@@ -309,7 +310,7 @@ START_TEST(test_multipart_basic) {
     ck_assert(pic.kind == Value::Kind::File);
     expect_eq(pic.file.filename.c_str(), "me.png");
     expect_eq(pic.file.content_type.c_str(), "image/png");
-    expect_eq(pic.file.data.c_str(), "PNGDATA");
+    expect_eq(std::string(pic.file.data), "PNGDATA");
 }
 END_TEST
 
@@ -328,6 +329,35 @@ START_TEST(test_multipart_binary_round_trip) {
 }
 END_TEST
 
+// A file part is a view into the body, not a copy (issue 17); a base64 part
+// owns its decoded bytes, which stay valid when the Fields are copied or
+// moved (a short value lives inside std::string itself).
+START_TEST(test_multipart_file_is_a_view) {
+    const std::string data(100000, 'x');
+    const std::string body = file_part("profile_picture", "me.jpg", data) + kClose;
+    Fields f = parse_ok(kMultipart, body);
+    const std::string_view d = field(f, "profile_picture").file.data;
+    ck_assert(d == data);
+    ck_assert_msg(d.data() >= body.data() && d.data() + d.size() <= body.data() + body.size(), "a copy of the part");
+
+    const std::string encoded = part("Content-Disposition: form-data; name=\"p\"; filename=\"a.png\"\r\n"
+                                     "Content-Transfer-Encoding: base64",
+                                     "aGk=") +
+                                kClose;
+    std::optional<Fields> moved;
+    Fields copied;
+    {
+        Fields original = parse_ok(kMultipart, encoded);
+        copied = original;
+        moved = std::move(original);
+    }
+    ck_assert(field(copied, "p").file.data == "hi");
+    ck_assert(field(*moved, "p").file.data == "hi");
+    const std::string_view owned = field(*moved, "p").file.data;
+    ck_assert(owned.data() < encoded.data() || owned.data() >= encoded.data() + encoded.size());
+}
+END_TEST
+
 START_TEST(test_multipart_repeated_keys) {
     // Text: last wins.  A file wins over text whatever the order.
     std::string body = text_part("a", "1") + text_part("a", "2") + file_part("p", "1.png", "one") +
@@ -335,8 +365,8 @@ START_TEST(test_multipart_repeated_keys) {
                        file_part("q", "2.png", "two") + file_part("q", "3.png", "three") + kClose;
     Fields f = parse_ok(kMultipart, body);
     expect_eq(text_of(f, "a").c_str(), "2");
-    expect_eq(field(f, "p").file.data.c_str(), "one");
-    expect_eq(field(f, "q").file.data.c_str(), "three");
+    expect_eq(std::string(field(f, "p").file.data), "one");
+    expect_eq(std::string(field(f, "q").file.data), "three");
 }
 END_TEST
 
@@ -555,6 +585,7 @@ int main() {
     tcase_add_test(tc, test_json_jansson_only_errors);
     tcase_add_test(tc, test_multipart_basic);
     tcase_add_test(tc, test_multipart_binary_round_trip);
+    tcase_add_test(tc, test_multipart_file_is_a_view);
     tcase_add_test(tc, test_multipart_repeated_keys);
     tcase_add_test(tc, test_multipart_empty_filename_is_no_file);
     tcase_add_test(tc, test_multipart_header_forms);

@@ -1,5 +1,7 @@
 // Unit tests of the profile rules (SPEC §3, DRF messages), the score and the
 // JSON rendering.
+#include <memory>  // before check.h, whose fail() macro breaks <ios>
+
 #include <check.h>
 
 #include <string>
@@ -47,7 +49,7 @@ Value file(std::string data, std::string filename = "a.png") {
     Value v;
     v.kind = Value::Kind::File;
     v.file.filename = std::move(filename);
-    v.file.data = std::move(data);
+    v.file.own(std::move(data));
     return v;
 }
 

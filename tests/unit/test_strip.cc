@@ -41,18 +41,25 @@ std::string corpus(const std::string& rel) {
     return b;
 }
 
-std::span<const uint8_t> span_of(const std::string& s) {
+std::span<const uint8_t> span_of(std::string_view s) {
     return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
-img::Verdict validate(const std::string& b) { return img::validate(span_of(b).data(), b.size(), img::Limits()); }
+img::Verdict validate(std::string_view b) { return img::validate(span_of(b).data(), b.size(), img::Limits()); }
 
-img::Stripped strip(const std::string& b, bool keep_icc = true) {
+// The result owns its bytes here (a copy when the stripper returned a view
+// of the input), so tests may strip temporaries.
+img::Stripped strip(std::string_view b, bool keep_icc = true) {
     img::Verdict v = validate(b);
     ck_assert_msg(v.ok, "test picture refused: %s", v.reason.c_str());
     img::StripOptions o;
     o.keep_icc = keep_icc;
-    return img::strip_metadata(span_of(b).first(v.canonical_length), v.format, o);
+    img::Stripped s = img::strip_metadata(span_of(b).first(v.canonical_length), v.format, o);
+    if (s.ok && !s.rewritten) {
+        s.own = std::make_shared<std::string>(s.bytes);
+        s.bytes = *s.own;
+    }
+    return s;
 }
 
 std::vector<std::string> accepted_corpus() {
@@ -81,7 +88,7 @@ void assert_lossless(const std::string& name, const std::string& upload, const i
                   "%s: verdict changed", name.c_str());
     ck_assert_msg(after.canonical_length == s.bytes.size(), "%s: stripped file not canonical (%zu of %zu)",
                   name.c_str(), after.canonical_length, s.bytes.size());
-    t::PictureFacts a = t::picture_facts(upload.substr(0, before.canonical_length)), b = t::picture_facts(s.bytes);
+    t::PictureFacts a = t::picture_facts(upload.substr(0, before.canonical_length)), b = t::picture_facts(std::string(s.bytes));
     if (!keep_icc) {
         ck_assert_msg(b.icc.empty(), "%s: ICC kept with keep_icc = false", name.c_str());
         a.icc.clear();
@@ -167,6 +174,50 @@ START_TEST(corpus_strips_losslessly) {
         const img::Stripped no_icc = strip(upload, false);
         assert_lossless(f + " (keep_icc = no)", upload, no_icc, false);
     }
+}
+END_TEST
+
+// The stripper copies nothing when nothing goes (issue 17): JPEG, PNG and
+// GIF come back as a view of the input exactly when nothing was removed,
+// and a picture stripped once (what talentd stored) strips again without a
+// copy.  A rewrite goes into the caller's buffer, reserved once: the next
+// picture of no larger size reuses the same memory.
+START_TEST(corpus_no_copy_when_nothing_goes) {
+    std::string buffer;
+    size_t views = 0, rewrites = 0;
+    for (const std::string& f : accepted_corpus()) {
+        const std::string upload = corpus(f);
+        const img::Verdict v = validate(upload);
+        const auto in = span_of(upload).first(v.canonical_length);
+        const img::Stripped s = img::strip_metadata(in, v.format, img::StripOptions(), &buffer);
+        ck_assert_msg(s.ok, "%s: %s", f.c_str(), s.reason.c_str());
+        if (v.format == img::Format::Webp) {
+            ck_assert_msg(s.rewritten && s.bytes.data() == buffer.data(), "%s: WebP not in the buffer", f.c_str());
+            continue;
+        }
+        ck_assert_msg(s.rewritten == !s.removed.empty(), "%s: rewritten %d with %zu removals", f.c_str(),
+                      int(s.rewritten), s.removed.size());
+        if (!s.rewritten) {
+            ++views;
+            ck_assert_msg(s.bytes.data() == upload.data() && s.bytes.size() == in.size(), "%s: not the input", f.c_str());
+            continue;
+        }
+        ++rewrites;
+        ck_assert_msg(s.bytes.data() == buffer.data() && s.bytes.size() == buffer.size(), "%s: not in the buffer",
+                      f.c_str());
+        ck_assert_msg(buffer.capacity() >= in.size(), "%s: buffer not reserved for the whole picture", f.c_str());
+        const std::string stored(s.bytes);
+        const char* memory = buffer.data();
+        const size_t capacity = buffer.capacity();
+        const img::Stripped again = img::strip_metadata(span_of(stored), v.format, img::StripOptions(), &buffer);
+        ck_assert_msg(again.ok && !again.rewritten && again.bytes.data() == stored.data() &&
+                          again.bytes.size() == stored.size(),
+                      "%s: the stored picture was copied again", f.c_str());
+        const img::Stripped third = img::strip_metadata(in, v.format, img::StripOptions(), &buffer);
+        ck_assert_msg(third.ok && third.bytes == stored && buffer.data() == memory && buffer.capacity() == capacity,
+                      "%s: the buffer was not reused", f.c_str());
+    }
+    ck_assert_msg(views >= 20 && rewrites >= 10, "%zu views, %zu rewrites", views, rewrites);
 }
 END_TEST
 
@@ -313,7 +364,7 @@ START_TEST(png_chunks) {
     apng.insert(fdat, chunk("tEXt", std::string("Comment\0TEXTSECRET", 18)));
     const img::Stripped a = strip(apng);
     assert_lossless("apng", apng, a, true);
-    ck_assert_uint_eq(t::picture_facts(a.bytes).frames.size(), 5);  // default image + 4 frames
+    ck_assert_uint_eq(t::picture_facts(std::string(a.bytes)).frames.size(), 5);  // default image + 4 frames
     ck_assert(a.bytes == corpus("valid/png/apng_4frames.png"));
 }
 END_TEST
@@ -328,13 +379,13 @@ std::string riff(const std::string& chunks) { return "RIFF" + le32(uint32_t(chun
 struct RiffChunk {
     std::string fourcc, body;
 };
-std::vector<RiffChunk> chunks_of(const std::string& webp, size_t from = 12, size_t to = std::string::npos) {
+std::vector<RiffChunk> chunks_of(std::string_view webp, size_t from = 12, size_t to = std::string::npos) {
     std::vector<RiffChunk> out;
     if (to == std::string::npos) to = webp.size();
     for (size_t pos = from; pos + 8 <= to;) {
         const uint32_t size = uint32_t(uint8_t(webp[pos + 4])) | uint32_t(uint8_t(webp[pos + 5])) << 8 |
                               uint32_t(uint8_t(webp[pos + 6])) << 16 | uint32_t(uint8_t(webp[pos + 7])) << 24;
-        out.push_back({webp.substr(pos, 4), webp.substr(pos + 8, size)});
+        out.push_back({std::string(webp.substr(pos, 4)), std::string(webp.substr(pos + 8, size))});
         pos += 8 + size + (size & 1);
     }
     return out;
@@ -504,6 +555,7 @@ int main() {
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, exif_orientation_and_minimal_exif);
     tcase_add_test(tc, corpus_strips_losslessly);
+    tcase_add_test(tc, corpus_no_copy_when_nothing_goes);
     tcase_add_test(tc, corpus_metadata_goes);
     tcase_add_test(tc, jpeg_segments);
     tcase_add_test(tc, png_chunks);
