@@ -47,7 +47,7 @@ int exif_orientation(std::span<const uint8_t> exif) {
     const size_t count = u16(d + ifd, big);
     for (size_t i = 0; i < count; ++i) {
         const size_t entry = size_t(ifd) + 2 + 12 * i;
-        if (entry > n - 12) break;
+        if (entry + 12 > n) break;  // (n - 12 would wrap below 12 bytes)
         if (u16(d + entry, big) != kOrientationTag) continue;
         if (u16(d + entry + 2, big) != kTypeShort || u32(d + entry + 4, big) != 1) return 0;
         const int v = u16(d + entry + 8, big);
