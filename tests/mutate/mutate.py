@@ -517,10 +517,23 @@ def program_of(test):
 
 def targets_of(test, build_dir):
     """What one test needs built: itself, and the daemon and talentctl for
-    an integration test (its stack runs them)."""
+    an integration test (its stack runs them) or a unit test that runs them
+    (test_cleanup runs talentctl audit): a program left from an earlier
+    mutant's build would carry that mutant."""
     program, _ = program_of(test)
-    extra = PROGRAMS if program.startswith(INTEG) else []
+    extra = PROGRAMS if program.startswith(INTEG) or runs_programs(program) else []
     return [os.path.join(build_dir, p) for p in extra + [program]]
+
+
+def runs_programs(program):
+    """Whether a test's source finds the built programs (the way every test
+    does: t::stack_build_dir(), i.e. TALENTD_BUILD)."""
+    try:
+        with open(os.path.join(SOURCE, program + ".cc"), encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return True
+    return "stack_build_dir" in text or "TALENTD_BUILD" in text
 
 
 # A Check failure or error as Check's log file writes it when the test ends
