@@ -135,6 +135,61 @@ struct World {
     }
 };
 
+// The real SQLite database with one fault: take_entry() fails.  SQLite
+// cannot make that read fail while due_entries(), a read of the same table
+// just before it, succeeds (WAL readers are never busy), so this one step
+// is injected; everything else is the database's own.
+class TakeFails : public db::Database {
+  public:
+    explicit TakeFails(db::Database& real) : real_(real) {}
+    int expected_schema_version() const override { return real_.expected_schema_version(); }
+    int schema_version() override { return real_.schema_version(); }
+    bool migrate(int* applied, std::string* why) override { return real_.migrate(applied, why); }
+    std::optional<db::Account> load_account(int64_t id, std::string* why) override { return real_.load_account(id, why); }
+    bool add_user(const db::User& u, std::string* why) override { return real_.add_user(u, why); }
+    bool update_user(const db::User& u, std::string* why) override { return real_.update_user(u, why); }
+    bool list_users(std::vector<db::Account>* out, std::string* why) override { return real_.list_users(out, why); }
+    bool import_users(const std::vector<db::User>& u, std::string* why) override { return real_.import_users(u, why); }
+    bool journal_pending(const std::string& k, int64_t u, int64_t now, std::string* why) override {
+        return real_.journal_pending(k, u, now, why);
+    }
+    db::CommitResult commit_update(const db::User& u, const db::Profile& p, const db::PictureUpdate& pic, int64_t now,
+                                   std::optional<std::string>* old_key, std::string* why) override {
+        return real_.commit_update(u, p, pic, now, old_key, why);
+    }
+    bool journal_entries(std::vector<db::JournalEntry>* out, std::string* why) override {
+        return real_.journal_entries(out, why);
+    }
+    bool due_entries(int64_t now, int64_t before, std::vector<db::JournalEntry>* out, std::string* why) override {
+        return real_.due_entries(now, before, out, why);
+    }
+    bool take_entry(const std::string&, int64_t, int64_t, db::JournalEntry*, bool* taken, std::string* why) override {
+        *taken = false;
+        *why = "take_entry: injected failure";
+        return false;
+    }
+    bool release_entry(std::string* why) override { return real_.release_entry(why); }
+    bool claim_pending(const std::string& k, int64_t now, bool* claimed, std::string* why) override {
+        return real_.claim_pending(k, now, claimed, why);
+    }
+    bool journal_remove(const std::string& k, int64_t u, int64_t now, std::string* why) override {
+        return real_.journal_remove(k, u, now, why);
+    }
+    bool journal_done(const std::string& k, std::string* why) override { return real_.journal_done(k, why); }
+    bool journal_drop_pending(const std::string& k, std::string* why) override { return real_.journal_drop_pending(k, why); }
+    bool journal_retry_later(const std::string& k, int64_t next, const std::string& e, std::string* why) override {
+        return real_.journal_retry_later(k, next, e, why);
+    }
+    bool is_referenced(const std::string& k, bool* referenced, std::string* why) override {
+        return real_.is_referenced(k, referenced, why);
+    }
+    bool referenced_keys(std::vector<std::string>* out, std::string* why) override { return real_.referenced_keys(out, why); }
+    bool ping(std::string* why) override { return real_.ping(why); }
+
+  private:
+    db::Database& real_;
+};
+
 }  // namespace
 
 // A removal row for a key a profile still shows (a stale row): the row is
@@ -363,6 +418,18 @@ START_TEST(reaper_fails_on_database_errors) {
         w.sql("CREATE TRIGGER no_done BEFORE DELETE ON storage_journal BEGIN SELECT RAISE(ABORT, 'injected'); END");
         w.reap_fails(kNow, k, true, "journal_done after the delete");
         ck_assert_uint_eq(w.journal().size(), 1);   // the row stays: the next pass finds the object gone
+    }
+    {   // taking the row (injected: see TakeFails)
+        World w;
+        const std::string k = w.key("e7");
+        w.put(k);
+        std::string why;
+        ck_assert(w.database->journal_remove(k, 7, kNow, &why));
+        TakeFails faulty(*w.database);
+        cleanup::ReapReport report;
+        ck_assert_msg(!cleanup::reap(w.config, faulty, *w.store, kNow, &report, &why), "take_entry: reap() succeeded");
+        ck_assert_msg(why.find("injected") != std::string::npos, "reason: %s", why.c_str());
+        ck_assert(w.exists(k));
     }
     {   // recording a failed delete for later
         World w;
