@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -162,6 +163,37 @@ START_TEST(key_refuses_bad_extension) {
         }
         ck_assert_msg(thrown, "extension \"%s\" accepted", extension);
     }
+}
+END_TEST
+
+// The extension's limits, accepted exactly at them: 8 characters, and each
+// end of both character ranges ('a', 'z', '0', '9').
+START_TEST(key_accepts_extension_at_the_limits) {
+    for (const char* extension : {"az09", "a", "z", "0", "9", "abcdefgh"}) {
+        std::string key;
+        try {
+            key = talentd::storage::new_object_key("p/", 1, extension);
+        } catch (const std::invalid_argument&) {
+            ck_abort_msg("extension \"%s\" refused", extension);
+        }
+        ck_assert_msg(has_shape(key, "p/user_1_", std::string(".") + extension), "%s", key.c_str());
+    }
+}
+END_TEST
+
+// All 128 random bits reach the key: over 2000 keys every one of the 32 hex
+// digits takes each of its 16 values (a digit that missed one value would
+// happen by chance with a probability of about 16 * (15/16)^2000, nil).  A
+// byte left unfilled, or a nibble cut short, shows as a digit stuck to a few
+// values, which uniqueness alone would not notice.
+START_TEST(key_digits_are_uniformly_random) {
+    std::vector<std::set<char>> seen(32);
+    for (int i = 0; i < 2000; ++i) {
+        const std::string key = talentd::storage::new_object_key("", 3, "png");
+        ck_assert_msg(has_shape(key, "user_3_", ".png"), "%s", key.c_str());
+        for (size_t d = 0; d < 32; ++d) seen[d].insert(key[7 + d]);
+    }
+    for (size_t d = 0; d < 32; ++d) ck_assert_msg(seen[d].size() == 16, "hex digit %zu took %zu values", d, seen[d].size());
 }
 END_TEST
 
@@ -650,6 +682,8 @@ int main() {
     tcase_add_test(keys, key_format);
     tcase_add_test(keys, key_uniqueness);
     tcase_add_test(keys, key_refuses_bad_extension);
+    tcase_add_test(keys, key_accepts_extension_at_the_limits);
+    tcase_add_test(keys, key_digits_are_uniformly_random);
     tcase_add_test(keys, settings_validation);
     tcase_add_test(keys, settings_from_config);
     suite_add_tcase(suite, keys);

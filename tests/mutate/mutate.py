@@ -81,19 +81,37 @@ SOURCE = ROOT   # the tree mutated and tested (--source: another checkout, e.g. 
 
 # --- what is mutated, and which tests guard it --------------------------------
 #
-# scope: None (the whole file) or a regular expression on the name of the
-# function whose body holds the line (the text before its opening brace).
+# files: (path, scope[, first]).  scope: None (the whole file) or a regular
+# expression on the name of the function whose body holds the line (the text
+# before its opening brace).  first: the test programs that most often kill
+# this file's mutants, run before the module's others (which still all run
+# for a mutant that survives them); a program listed there and not in the
+# module's tests runs for this file's mutants only (e.g. a PostgreSQL pass).
+#
+# tests: every mutant of the module that survives must pass all of them.
+# Besides `first`, they run unit tests before integration tests (no stack to
+# start), each class fastest first (by the unmutated run).
+#
+# A test name may end in @VARIANT: the same program with VARIANTS' extra
+# environment (e.g. the stack on PostgreSQL, as `make check` runs it).
 JOURNAL = r"journal|commit_update|due_entries|take_entry|claim_pending|is_referenced|referenced_keys"
 UNIT = "tests/unit/"
 INTEG = "tests/integration/"
+VARIANTS = {
+    "pg": {"STACK_DATABASE": "postgresql", "STACK_DB_LAYOUT": "django"},
+}
 MODULES = {
     "cleanup": {
         "files": [("src/cleanup/pictures.cc", None)],
-        "tests": [UNIT + "test_cleanup", INTEG + "test_pictures", INTEG + "test_store_faults"],
+        # test_hosts: the reaper on PostgreSQL, where take_entry/release_entry
+        # hold a row lock (on SQLite release_entry does nothing).
+        "tests": [UNIT + "test_cleanup", INTEG + "test_pictures", INTEG + "test_store_faults",
+                  INTEG + "test_hosts"],
     },
     "storage": {
-        "files": [("src/storage/store.cc", None), ("src/storage/object_key.cc", None),
-                  ("src/storage/store_gate.cc", None)],
+        "files": [("src/storage/store.cc", None, [INTEG + "test_storage"]),
+                  ("src/storage/object_key.cc", None, [INTEG + "test_storage"]),
+                  ("src/storage/store_gate.cc", None, [UNIT + "test_store_gate"])],
         "tests": [UNIT + "test_store_gate", INTEG + "test_storage", INTEG + "test_store_faults",
                   INTEG + "test_pictures"],
     },
@@ -102,8 +120,10 @@ MODULES = {
         "tests": [UNIT + "test_auth", INTEG + "test_api"],
     },
     "daemon": {
-        "files": [("src/daemon/master.cc", None), ("src/daemon/supervisor.cc", None),
-                  ("src/daemon/worker.cc", None), ("src/daemon/listener.cc", None)],
+        "files": [("src/daemon/master.cc", None, [UNIT + "test_master"]),
+                  ("src/daemon/supervisor.cc", None, [UNIT + "test_supervisor"]),
+                  ("src/daemon/worker.cc", None, [INTEG + "test_daemon"]),
+                  ("src/daemon/listener.cc", None)],
         "tests": [UNIT + "test_supervisor", UNIT + "test_master", INTEG + "test_daemon"],
     },
     "image": {
@@ -111,10 +131,14 @@ MODULES = {
         "tests": [UNIT + "test_image_limits", UNIT + "test_image"],
     },
     "db-journal": {
-        "files": [("src/db/sqlite.cc", JOURNAL), ("src/db/postgres.cc", JOURNAL),
-                  ("src/db/database.cc", JOURNAL)],
-        "tests": [UNIT + "test_db", UNIT + "test_cleanup", INTEG + "test_pictures", INTEG + "test_hosts",
-                  INTEG + "test_postgres"],
+        "files": [("src/db/sqlite.cc", JOURNAL), ("src/db/database.cc", JOURNAL),
+                  # test_db and test_cleanup use SQLite, test_pictures too by
+                  # default: the PostgreSQL journal is run by test_hosts, by
+                  # test_postgres and by test_pictures on PostgreSQL (as
+                  # `make check` does).
+                  ("src/db/postgres.cc", JOURNAL,
+                   [INTEG + "test_hosts", INTEG + "test_postgres", INTEG + "test_pictures@pg"])],
+        "tests": [UNIT + "test_db", UNIT + "test_cleanup", INTEG + "test_pictures", INTEG + "test_hosts"],
     },
 }
 # Programs the integration tests run besides themselves.
@@ -336,6 +360,7 @@ class Mutant:
         self.outcome = None
         self.detail = ""
         self.seconds = 0.0
+        self.wall = 0.0
 
 
 def mutants_of_file(module, path, scope):
@@ -475,38 +500,128 @@ def copy_if_changed(src, dst):
     shutil.copy2(src, dst)
 
 
-def build(tree, build_dir, targets, jobs, log_path):
-    cmd = ["make", "-C", tree, "--no-print-directory", "-j%d" % jobs, "BUILD=" + build_dir] + targets
-    with open(log_path, "w") as log:
-        return subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT) == 0
+def build(tree, build_dir, targets, jobs, log_path, opt=None):
+    """make the targets in the copy.  opt: the Makefile's OPT (the mutants
+    are built with the project's -O2 but without -g: the same code, debug
+    information costs compile and link time and is no use here)."""
+    cmd = ["make", "-C", tree, "--no-print-directory", "-j%d" % jobs, "BUILD=" + build_dir]
+    if opt:
+        cmd.append("OPT=" + opt)
+    with open(log_path, "a") as log:
+        return subprocess.call(cmd + targets, stdout=log, stderr=subprocess.STDOUT) == 0
 
 
-def run_tests(tree, build_dir, programs, timeout, log_path):
-    """Runs the programs one after the other, stopping at the first failure.
-    Returns ("passed" | "failed" | "timeout", which program, seconds)."""
+def program_of(test):
+    """"tests/integration/test_pictures@pg" -> ("tests/integration/test_pictures", {extra environment})"""
+    program, _, variant = test.partition("@")
+    return program, (VARIANTS[variant] if variant else {})
+
+
+def targets_of(test, build_dir):
+    """What one test needs built: itself, and the daemon and talentctl for
+    an integration test (its stack runs them) or a unit test that runs them
+    (test_cleanup runs talentctl audit): a program left from an earlier
+    mutant's build would carry that mutant."""
+    program, _ = program_of(test)
+    extra = PROGRAMS if program.startswith(INTEG) or runs_programs(program) else []
+    return [os.path.join(build_dir, p) for p in extra + [program]]
+
+
+def runs_programs(program):
+    """Whether a test's source finds the built programs (the way every test
+    does: t::stack_build_dir(), i.e. TALENTD_BUILD)."""
+    try:
+        with open(os.path.join(SOURCE, program + ".cc"), encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return True
+    return "stack_build_dir" in text or "TALENTD_BUILD" in text
+
+
+# A Check failure or error as Check's log file writes it when the test ends
+# ("file:line:F:tcase:test:iteration: message"; P is a pass).
+CHECK_FAILURE = re.compile(r"^[^\n]*?:\d+:[FE]:", re.M)
+
+
+def run_program(tree, build_dir, test, timeout, log, fail_fast):
+    """Runs one test program.  With fail_fast, Check's log (flushed after
+    every test) is watched and the program stopped at its first failed
+    test: it would exit non-zero anyway (every main here returns 1 when a
+    test failed), so the outcome is the same, minus the tests after it.
+    Returns "passed" | "failed" | "timeout"."""
+    program, extra = program_of(test)
     env = dict(os.environ)
     env.update({"TALENTD_BUILD": build_dir, "TALENTD_SOURCE_DIR": tree,
                 "TALENTD_CORPUS": os.environ.get("TALENTD_CORPUS", os.path.join(ROOT, "..", "shared", "corpus")),
+                "TALENTD_DJANGO_SCHEMA": os.environ.get("TALENTD_DJANGO_SCHEMA",
+                                                        os.path.join(ROOT, "..", "shared", "django", "schema.sql")),
                 "CK_FORK": "yes"})
+    env.update(extra)
+    ck_log = log.name + ".check"
+    if os.path.exists(ck_log):
+        os.remove(ck_log)
+    env["CK_LOG_FILE_NAME"] = ck_log
+    log.write("== %s\n" % test)
+    log.flush()
     started = time.monotonic()
+    proc = subprocess.Popen([os.path.join(build_dir, program)], cwd=tree, env=env, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    outcome = None
+    while outcome is None:
+        left = timeout - (time.monotonic() - started)
+        if left <= 0:
+            outcome = "timeout"
+            break
+        try:
+            rc = proc.wait(timeout=min(left, 0.5))
+            outcome = "passed" if rc == 0 else "failed"
+        except subprocess.TimeoutExpired:
+            if fail_fast and os.path.exists(ck_log):
+                with open(ck_log, errors="replace") as f:
+                    if CHECK_FAILURE.search(f.read()):
+                        outcome = "failed"
+                        log.write("mutate: stopped at its first failed test (fail fast)\n")
+    stop_group(proc)   # anything it left in its process group
+    if os.path.exists(ck_log):
+        with open(ck_log, errors="replace") as f:
+            failures = [line for line in f.read().splitlines() if CHECK_FAILURE.match(line)]
+        if failures:
+            log.write("check failures:\n" + "\n".join(failures) + "\n")
+        os.remove(ck_log)
+    log.flush()
+    return outcome
+
+
+def run_tests(tree, build_dir, tests, timeout, jobs, log_path, opt=None, fail_fast=True):
+    """Builds and runs the tests one after the other, each built just before
+    it runs (a mutant killed by a unit test never links the daemon or the
+    integration tests), stopping at the first failure.  Returns (outcome,
+    the test, {test: seconds}) where outcome is "passed" | "failed" |
+    "timeout" | "stillborn" (the first build failed: the mutant does not
+    compile) | "error" (a later build failed)."""
+    seconds = {}
+    build_log = log_path[:-len(".log")] + ".build.log" if log_path.endswith(".log") else log_path + ".build"
+    if os.path.exists(build_log):
+        os.remove(build_log)
+    outcome, which = "passed", ""
     with open(log_path, "w") as log:
-        for program in programs:
-            left = timeout - (time.monotonic() - started)
+        for k, test in enumerate(tests):
+            if not build(tree, build_dir, targets_of(test, build_dir), jobs, build_log, opt):
+                # the build log stays: why it does not compile
+                return ("stillborn" if k == 0 else "error"), test, seconds
+            left = timeout - sum(seconds.values())
             if left <= 0:
-                return "timeout", program, time.monotonic() - started
-            log.write("== %s\n" % program)
-            log.flush()
-            proc = subprocess.Popen([os.path.join(build_dir, program)], cwd=tree, env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-            try:
-                rc = proc.wait(timeout=left)
-            except subprocess.TimeoutExpired:
-                stop_group(proc)
-                return "timeout", program, time.monotonic() - started
-            stop_group(proc)   # anything it left in its process group
-            if rc != 0:
-                return "failed", program, time.monotonic() - started
-    return "passed", "", time.monotonic() - started
+                outcome, which = "timeout", test
+                break
+            t0 = time.monotonic()
+            result = run_program(tree, build_dir, test, left, log, fail_fast)
+            seconds[test] = time.monotonic() - t0
+            if result != "passed":
+                outcome, which = result, test
+                break
+    if os.path.exists(build_log):
+        os.remove(build_log)
+    return outcome, which, seconds
 
 
 def stop_group(proc):
@@ -554,6 +669,8 @@ def main():
     parser.add_argument("--budget", type=float, default=float(env("MUTATE_BUDGET", "0") or 0))
     parser.add_argument("--filter", default=env("MUTATE_FILTER", ""))
     parser.add_argument("--jobs", type=int, default=int(env("MUTATE_JOBS", "2") or 2))
+    parser.add_argument("--opt", default=env("MUTATE_OPT", "-O2"),
+                        help="the Makefile's OPT for the mutants' builds (default -O2: the project's, without -g)")
     parser.add_argument("--work", default=os.path.join(ROOT, "build", "mutate"))
     parser.add_argument("--equivalents", default=os.path.join(ROOT, "tests", "mutate", "equivalent.txt"))
     parser.add_argument("--source", default=ROOT,
@@ -578,7 +695,8 @@ def main():
     plan = {}
     for name in names:
         mutants = []
-        for path, scope in MODULES[name]["files"]:
+        for entry in MODULES[name]["files"]:
+            path, scope = entry[0], entry[1]
             if os.path.exists(os.path.join(SOURCE, path)):
                 mutants += mutants_of_file(name, path, scope)
             else:
@@ -624,10 +742,11 @@ def main():
     for name in names:
         everything, chosen = plan[name]
         module = MODULES[name]
-        tests = [t for t in module["tests"] if os.path.exists(os.path.join(SOURCE, t + ".cc"))]
-        # Integration tests run the programs too; unit tests need only themselves.
-        programs = PROGRAMS if any(t.startswith(INTEG) for t in tests) else []
-        targets = [os.path.join(build_dir, p) for p in programs + tests]
+        firsts = {entry[0]: (entry[2] if len(entry) > 2 else []) for entry in module["files"]}
+        wanted = list(module["tests"])
+        for m in chosen:
+            wanted += [t for t in firsts[m.path] if t not in wanted]
+        tests = [t for t in wanted if os.path.exists(os.path.join(SOURCE, program_of(t)[0] + ".cc"))]
         say("\n=== %s: %d mutants (%d in all), tests: %s" % (name, len(chosen), len(everything),
                                                              " ".join(os.path.basename(t) for t in tests)))
         log_dir = os.path.join(work, "logs", name)
@@ -638,15 +757,9 @@ def main():
                 m.outcome, m.detail = ("equivalent", reason) if reason else ("not run", "")
             results[name] = chosen
             continue
-        if not build(tree, build_dir, targets, args.jobs, os.path.join(log_dir, "build-unmutated.log")):
-            say("mutate: the unmutated tree does not build: see %s/build-unmutated.log" % log_dir)
+        baseline = unmutated_run(tree, build_dir, tests, args, work, log_dir)
+        if baseline is None:
             return 2
-        outcome, program, seconds = run_tests(tree, build_dir, tests, 3600, os.path.join(log_dir, "unmutated.log"))
-        if outcome != "passed":
-            say("mutate: %s fails on the unmutated code: see %s/unmutated.log" % (program, log_dir))
-            return 2
-        timeout = args.timeout or max(60.0, 3 * seconds)
-        say("unmutated: tests pass in %.0f s; %.0f s allowed per mutant" % (seconds, timeout))
         for k, m in enumerate(chosen, 1):
             reason = equivalent_reason(m, equivalents)
             if reason:
@@ -655,17 +768,89 @@ def main():
             if interrupted or (args.budget and time.monotonic() - started > args.budget):
                 m.outcome = "not run"
                 continue
-            m.outcome, m.detail, m.seconds = run_mutant(m, tree, build_dir, targets, tests, timeout, args.jobs,
-                                                       log_dir)
-            say("[%s %d/%d] %-9s %s:%d %s  (%s)" % (name, k, len(chosen), m.outcome, m.path, m.lineno,
-                                                   m.operator, m.detail or "%.0f s" % m.seconds))
+            order = test_order(m, module, firsts, tests, baseline)
+            timeout = args.timeout or max(60.0, 3 * sum(baseline[t] for t in order))
+            t0 = time.monotonic()
+            m.outcome, m.detail, m.seconds = run_mutant(m, tree, build_dir, order, timeout, args, log_dir)
+            m.wall = time.monotonic() - t0
+            say("[%s %d/%d] %-9s %s:%d %s  (%s; %.0f s in all)" % (
+                name, k, len(chosen), m.outcome, m.path, m.lineno, m.operator,
+                m.detail or "tests %.0f s" % m.seconds, m.wall))
         results[name] = chosen
     # Leave the copy unmutated and built for the next run.
     sync_tree(tree)
     return report(results, plan, equivalents, args)
 
 
-def run_mutant(m, tree, build_dir, targets, tests, timeout, jobs, log_dir):
+def test_order(m, module, firsts, tests, baseline):
+    """The file's `first` tests, then the module's unit tests, then its
+    integration tests, each class fastest first."""
+    first = [t for t in firsts[m.path] if t in tests]
+    rest = [t for t in tests if t in module["tests"] and t not in first]
+    rest.sort(key=lambda t: (program_of(t)[0].startswith(INTEG), baseline.get(t, 0.0)))
+    return first + rest
+
+
+def tree_digest(tree, tests, opt):
+    """What the unmutated run's outcome depends on: every file of the copy
+    (its content), the tests, the build flags."""
+    h = hashlib.sha1(("%s|%s" % (",".join(tests), opt)).encode())
+    for top in COPY_TOP:
+        if top == "man":
+            continue   # no test reads the man pages
+        root = os.path.join(tree, top)
+        if os.path.isfile(root):
+            paths = [root]
+        else:
+            paths = []
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = sorted(d for d in dirnames if d != "node_modules")
+                paths += [os.path.join(dirpath, f) for f in sorted(filenames)]
+        for path in paths:
+            if path.endswith(".md"):
+                continue   # prose: no test reads it
+            h.update(os.path.relpath(path, tree).encode() + b"\0")
+            with open(path, "rb") as f:
+                h.update(hashlib.sha1(f.read()).digest())
+    return h.hexdigest()
+
+
+def unmutated_run(tree, build_dir, tests, args, work, log_dir):
+    """Builds and runs every test on the unmutated copy (they must pass);
+    returns {test: seconds}, which orders the tests and sets the time
+    allowed per mutant.  Remembered in WORK/unmutated.json by the digest of
+    the copy: a second run on the same code (a MUTATE_FILTER re-run of the
+    survivors) builds but does not run them again."""
+    cache_path = os.path.join(work, "unmutated.json")
+    try:
+        with open(cache_path) as f:
+            cache = json.load(f)
+    except (OSError, ValueError):
+        cache = {}
+    digest = tree_digest(tree, tests, args.opt)
+    log_path = os.path.join(log_dir, "unmutated.log")
+    if digest in cache:
+        ok = True
+        for t in tests:
+            ok = ok and build(tree, build_dir, targets_of(t, build_dir), args.jobs,
+                              os.path.join(log_dir, "build-unmutated.log"), args.opt)
+        if ok:
+            say("unmutated: tests passed on this same code before (%s): %s" % (
+                os.path.relpath(cache_path, ROOT),
+                ", ".join("%s %.0f s" % (os.path.basename(t), s) for t, s in cache[digest].items())))
+            return cache[digest]
+    outcome, test, seconds = run_tests(tree, build_dir, tests, 3600, args.jobs, log_path, args.opt, fail_fast=False)
+    if outcome != "passed":
+        say("mutate: %s on the unmutated code (%s): see %s" % (outcome, test, log_path))
+        return None
+    say("unmutated: tests pass: %s" % ", ".join("%s %.0f s" % (os.path.basename(t), s) for t, s in seconds.items()))
+    cache[digest] = seconds
+    with open(cache_path, "w") as f:
+        json.dump(cache, f, indent=1)
+    return seconds
+
+
+def run_mutant(m, tree, build_dir, order, timeout, args, log_dir):
     path = os.path.join(tree, m.path)
     with open(path, encoding="utf-8") as f:
         original = f.read()
@@ -677,13 +862,16 @@ def run_mutant(m, tree, build_dir, targets, tests, timeout, jobs, log_dir):
         with open(path, "w", encoding="utf-8") as f:
             f.write("\n".join(lines))
         safe = re.sub(r"[^\w.-]", "_", m.id)
-        if not build(tree, build_dir, targets, jobs, os.path.join(log_dir, safe + ".build.log")):
+        log_path = os.path.join(log_dir, safe + ".log")
+        outcome, test, seconds = run_tests(tree, build_dir, order, timeout, args.jobs, log_path, args.opt)
+        spent = sum(seconds.values())
+        if outcome == "stillborn":
             return "stillborn", "does not compile", 0.0
-        outcome, program, seconds = run_tests(tree, build_dir, tests, timeout, os.path.join(log_dir, safe + ".log"))
-        os.remove(os.path.join(log_dir, safe + ".build.log"))
+        if outcome == "error":
+            return "error", "%s does not build" % os.path.basename(test), spent
         if outcome == "passed":
-            return "survived", "", seconds
-        return ("killed" if outcome == "failed" else "timeout"), "by " + os.path.basename(program), seconds
+            return "survived", "", spent
+        return ("killed" if outcome == "failed" else "timeout"), "by " + os.path.basename(test), spent
     finally:
         with open(path, "w", encoding="utf-8") as f:
             f.write(original)
@@ -722,7 +910,8 @@ def report(results, plan, equivalents, args):
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"rows": rows, "mutants": [
-                {"id": m.id, "line": m.lineno, "outcome": m.outcome, "detail": m.detail,
+                {"id": m.id, "module": m.module, "line": m.lineno, "outcome": m.outcome, "detail": m.detail,
+                 "test_seconds": round(m.seconds, 1), "seconds": round(m.wall, 1),
                  "mutated": m.mutated.strip()} for ms in results.values() for m in ms]}, f, indent=1)
     return 1 if survivors else 0
 

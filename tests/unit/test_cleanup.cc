@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <sqlite3.h>
+
 #include "../support/s3rver.h"
 #include "../support/stack.h"
 #include "../support/temp_dir.h"
@@ -102,12 +104,90 @@ struct World {
         ck_assert_msg(database->journal_entries(&rows, &why), "%s", why.c_str());
         return rows;
     }
+    // SQL on a second connection to the same file: the faults below are the
+    // database's own (a trigger that aborts a statement, a table gone).
+    void sql(const std::string& text) const {
+        sqlite3* raw = nullptr;
+        ck_assert_int_eq(sqlite3_open(config.database.c_str(), &raw), SQLITE_OK);
+        char* error = nullptr;
+        const int rc = sqlite3_exec(raw, text.c_str(), nullptr, nullptr, &error);
+        const std::string message = error ? error : "";
+        sqlite3_free(error);
+        sqlite3_close(raw);
+        ck_assert_msg(rc == SQLITE_OK, "%s: %s", text.c_str(), message.c_str());
+    }
+    // reap() that must fail (a database error): false, a reason, and the
+    // object of `key` still in the bucket unless `deleted_first`.
+    void reap_fails(int64_t now, const std::string& key, bool deleted_first, const char* what) const {
+        cleanup::ReapReport report;
+        std::string why;
+        ck_assert_msg(!cleanup::reap(config, *database, *store, now, &report, &why),
+                      "%s: reap() said it succeeded (removed %d, dropped %d, failed %d)", what, report.removed,
+                      report.dropped_referenced, report.failed);
+        ck_assert_msg(!why.empty(), "%s: no reason given", what);
+        ck_assert_msg(exists(key) != deleted_first, "%s: the object is %s", what, deleted_first ? "still there" : "gone");
+    }
     cleanup::ReapReport reap(int64_t now) const {
         cleanup::ReapReport report;
         std::string why;
         ck_assert_msg(cleanup::reap(config, *database, *store, now, &report, &why), "reap: %s", why.c_str());
         return report;
     }
+};
+
+// The real SQLite database with one fault: take_entry() fails.  SQLite
+// cannot make that read fail while due_entries(), a read of the same table
+// just before it, succeeds (WAL readers are never busy), so this one step
+// is injected; everything else is the database's own.
+class TakeFails : public db::Database {
+  public:
+    explicit TakeFails(db::Database& real) : real_(real) {}
+    int expected_schema_version() const override { return real_.expected_schema_version(); }
+    int schema_version() override { return real_.schema_version(); }
+    bool migrate(int* applied, std::string* why) override { return real_.migrate(applied, why); }
+    std::optional<db::Account> load_account(int64_t id, std::string* why) override { return real_.load_account(id, why); }
+    bool add_user(const db::User& u, std::string* why) override { return real_.add_user(u, why); }
+    bool update_user(const db::User& u, std::string* why) override { return real_.update_user(u, why); }
+    bool list_users(std::vector<db::Account>* out, std::string* why) override { return real_.list_users(out, why); }
+    bool import_users(const std::vector<db::User>& u, std::string* why) override { return real_.import_users(u, why); }
+    bool journal_pending(const std::string& k, int64_t u, int64_t now, std::string* why) override {
+        return real_.journal_pending(k, u, now, why);
+    }
+    db::CommitResult commit_update(const db::User& u, const db::Profile& p, const db::PictureUpdate& pic, int64_t now,
+                                   std::optional<std::string>* old_key, std::string* why) override {
+        return real_.commit_update(u, p, pic, now, old_key, why);
+    }
+    bool journal_entries(std::vector<db::JournalEntry>* out, std::string* why) override {
+        return real_.journal_entries(out, why);
+    }
+    bool due_entries(int64_t now, int64_t before, std::vector<db::JournalEntry>* out, std::string* why) override {
+        return real_.due_entries(now, before, out, why);
+    }
+    bool take_entry(const std::string&, int64_t, int64_t, db::JournalEntry*, bool* taken, std::string* why) override {
+        *taken = false;
+        *why = "take_entry: injected failure";
+        return false;
+    }
+    bool release_entry(std::string* why) override { return real_.release_entry(why); }
+    bool claim_pending(const std::string& k, int64_t now, bool* claimed, std::string* why) override {
+        return real_.claim_pending(k, now, claimed, why);
+    }
+    bool journal_remove(const std::string& k, int64_t u, int64_t now, std::string* why) override {
+        return real_.journal_remove(k, u, now, why);
+    }
+    bool journal_done(const std::string& k, std::string* why) override { return real_.journal_done(k, why); }
+    bool journal_drop_pending(const std::string& k, std::string* why) override { return real_.journal_drop_pending(k, why); }
+    bool journal_retry_later(const std::string& k, int64_t next, const std::string& e, std::string* why) override {
+        return real_.journal_retry_later(k, next, e, why);
+    }
+    bool is_referenced(const std::string& k, bool* referenced, std::string* why) override {
+        return real_.is_referenced(k, referenced, why);
+    }
+    bool referenced_keys(std::vector<std::string>* out, std::string* why) override { return real_.referenced_keys(out, why); }
+    bool ping(std::string* why) override { return real_.ping(why); }
+
+  private:
+    db::Database& real_;
 };
 
 }  // namespace
@@ -286,6 +366,136 @@ START_TEST(talentctl_audit_exit_status) {
 }
 END_TEST
 
+// A database error at any step of the reaper fails the pass (false and a
+// reason: the master counts a failed run and the operator sees it), and
+// deletes nothing it should not have.  The errors are SQLite's own: a
+// trigger that aborts the statement, or a table renamed away.
+START_TEST(reaper_fails_on_database_errors) {
+    {   // listing the due rows
+        World w;
+        const std::string k = w.key("e1");
+        w.put(k);
+        std::string why;
+        ck_assert(w.database->journal_remove(k, 7, kNow, &why));
+        w.sql("ALTER TABLE storage_journal RENAME TO journal_gone");
+        w.reap_fails(kNow, k, false, "due_entries");
+    }
+    {   // claiming an abandoned upload
+        World w;
+        const std::string k = w.key("e2");
+        std::string why;
+        ck_assert(w.database->journal_pending(k, 7, kNow, &why));
+        w.put(k);
+        w.sql("CREATE TRIGGER no_claim BEFORE UPDATE ON storage_journal WHEN OLD.state = 'pending' "
+              "BEGIN SELECT RAISE(ABORT, 'injected'); END");
+        w.reap_fails(kNow + w.config.pending_grace, k, false, "claim_pending");
+    }
+    {   // asking whether a profile shows the key
+        World w;
+        const std::string k = w.key("e3");
+        w.put(k);
+        std::string why;
+        ck_assert(w.database->journal_remove(k, 7, kNow, &why));
+        w.sql("ALTER TABLE talent_profiles RENAME TO profiles_gone");
+        w.reap_fails(kNow, k, false, "is_referenced");
+    }
+    {   // dropping the stale row of a key a profile shows
+        World w;
+        const std::string k = w.key("e4");
+        w.put(k);
+        w.reference(k, kNow - 10);
+        std::string why;
+        ck_assert(w.database->journal_remove(k, 7, kNow - 5, &why));
+        w.sql("CREATE TRIGGER no_done BEFORE DELETE ON storage_journal BEGIN SELECT RAISE(ABORT, 'injected'); END");
+        w.reap_fails(kNow, k, false, "journal_done of a referenced key");
+    }
+    {   // forgetting the row of an object just deleted
+        World w;
+        const std::string k = w.key("e5");
+        w.put(k);
+        std::string why;
+        ck_assert(w.database->journal_remove(k, 7, kNow, &why));
+        w.sql("CREATE TRIGGER no_done BEFORE DELETE ON storage_journal BEGIN SELECT RAISE(ABORT, 'injected'); END");
+        w.reap_fails(kNow, k, true, "journal_done after the delete");
+        ck_assert_uint_eq(w.journal().size(), 1);   // the row stays: the next pass finds the object gone
+    }
+    {   // taking the row (injected: see TakeFails)
+        World w;
+        const std::string k = w.key("e7");
+        w.put(k);
+        std::string why;
+        ck_assert(w.database->journal_remove(k, 7, kNow, &why));
+        TakeFails faulty(*w.database);
+        cleanup::ReapReport report;
+        ck_assert_msg(!cleanup::reap(w.config, faulty, *w.store, kNow, &report, &why), "take_entry: reap() succeeded");
+        ck_assert_msg(why.find("injected") != std::string::npos, "reason: %s", why.c_str());
+        ck_assert(w.exists(k));
+    }
+    {   // recording a failed delete for later
+        World w;
+        const std::string k = w.key("e6");
+        w.put(k);
+        std::string why;
+        ck_assert(w.database->journal_remove(k, 7, kNow, &why));
+        w.sql("CREATE TRIGGER no_retry BEFORE UPDATE ON storage_journal WHEN NEW.attempts > OLD.attempts "
+              "BEGIN SELECT RAISE(ABORT, 'injected'); END");
+        storage::StoreSettings bad = w.store->settings();
+        bad.access_key = "NOBODY";
+        storage::Store refusing(bad);
+        cleanup::ReapReport report;
+        ck_assert_msg(!cleanup::reap(w.config, *w.database, refusing, kNow, &report, &why),
+                      "journal_retry_later: reap() said it succeeded");
+        ck_assert(w.exists(k));
+    }
+}
+END_TEST
+
+// Consecutive failed deletes of one key wait longer each time: the attempt
+// count read back from the row drives the backoff (60 s, then 120 s).
+START_TEST(reaper_backoff_grows_with_attempts) {
+    World w;
+    const std::string k = w.key("f7");
+    w.put(k);
+    std::string why;
+    ck_assert(w.database->journal_remove(k, 7, kNow, &why));
+    storage::StoreSettings bad = w.store->settings();
+    bad.access_key = "NOBODY";
+    storage::Store refusing(bad);
+    cleanup::ReapReport report;
+    ck_assert(cleanup::reap(w.config, *w.database, refusing, kNow, &report, &why));
+    std::vector<db::JournalEntry> rows = w.journal();
+    ck_assert_uint_eq(rows.size(), 1);
+    ck_assert_int_eq(rows[0].attempts, 1);
+    ck_assert_int_eq(rows[0].next_attempt_at, kNow + 60);
+    ck_assert(cleanup::reap(w.config, *w.database, refusing, kNow + 60, &report, &why));
+    rows = w.journal();
+    ck_assert_int_eq(rows[0].attempts, 2);
+    ck_assert_int_eq(rows[0].next_attempt_at, kNow + 60 + 120);
+    ck_assert(w.exists(k));
+}
+END_TEST
+
+// The audit fails, with a reason, when the bucket cannot be listed or the
+// database cannot be read: an audit that cannot see both sides must not
+// report a clean bucket.
+START_TEST(audit_fails_when_it_cannot_see) {
+    World w;
+    w.config.media_prefix = "media/audit-fail-" + std::to_string(getpid()) + "/";
+    w.put(w.key("a8"));
+    storage::StoreSettings bad = w.store->settings();
+    bad.access_key = "NOBODY";
+    storage::Store refusing(bad);
+    cleanup::AuditReport report;
+    std::string why;
+    ck_assert_msg(!cleanup::audit(w.config, *w.database, refusing, &report, &why), "a refused listing passed");
+    ck_assert_msg(why.find("listing the bucket failed") != std::string::npos, "reason: %s", why.c_str());
+    why.clear();
+    w.sql("ALTER TABLE talent_profiles RENAME TO profiles_gone");
+    ck_assert_msg(!cleanup::audit(w.config, *w.database, *w.store, &report, &why), "an unreadable database passed");
+    ck_assert_msg(!why.empty(), "no reason given");
+}
+END_TEST
+
 START_TEST(test_backoff_doubles_and_caps) {
     ck_assert_int_eq(backoff_seconds(1, 60, 86400), 60);
     ck_assert_int_eq(backoff_seconds(2, 60, 86400), 120);
@@ -333,6 +543,9 @@ int main() {
     tcase_add_test(reaper, reaper_removes_due_keys_and_backs_off);
     tcase_add_test(reaper, audit_reports_orphans_and_missing_keys);
     tcase_add_test(reaper, talentctl_audit_exit_status);
+    tcase_add_test(reaper, reaper_fails_on_database_errors);
+    tcase_add_test(reaper, reaper_backoff_grows_with_attempts);
+    tcase_add_test(reaper, audit_fails_when_it_cannot_see);
     suite_add_tcase(s, reaper);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);

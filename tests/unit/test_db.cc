@@ -215,6 +215,33 @@ START_TEST(test_field_update_keeps_picture) {
 }
 END_TEST
 
+// journal_summary() feeds the metrics' journal gauges: the rows in each
+// state and the created_at of the oldest of each (0: none).  Rows are added
+// out of time order so that "oldest" is not just "first inserted".
+START_TEST(test_journal_summary) {
+    auto db = fresh_db();
+    std::string why;
+    talentd::db::JournalSummary sum;
+    sum.pending = sum.remove = sum.oldest_pending = sum.oldest_remove = 99;   // all overwritten
+    ck_assert_msg(db->journal_summary(&sum, &why), "%s", why.c_str());
+    ck_assert_int_eq(sum.pending, 0);
+    ck_assert_int_eq(sum.remove, 0);
+    ck_assert_int_eq(sum.oldest_pending, 0);
+    ck_assert_int_eq(sum.oldest_remove, 0);
+
+    ck_assert(db->journal_pending("p-late", 1, 300, &why));
+    ck_assert(db->journal_pending("p-early", 1, 200, &why));
+    ck_assert(db->journal_remove("r-mid", 1, 500, &why));
+    ck_assert(db->journal_remove("r-early", 1, 400, &why));
+    ck_assert(db->journal_remove("r-late", 1, 600, &why));
+    ck_assert_msg(db->journal_summary(&sum, &why), "%s", why.c_str());
+    ck_assert_int_eq(sum.pending, 2);
+    ck_assert_int_eq(sum.remove, 3);
+    ck_assert_int_eq(sum.oldest_pending, 200);
+    ck_assert_int_eq(sum.oldest_remove, 400);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("db");
     TCase* tc = tcase_create("sqlite");
@@ -226,6 +253,7 @@ int main() {
     tcase_add_test(tc, test_claimed_pending_blocks_commit);
     tcase_add_test(tc, test_due_entries_and_backoff_rows);
     tcase_add_test(tc, test_field_update_keeps_picture);
+    tcase_add_test(tc, test_journal_summary);
     suite_add_tcase(s, tc);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
