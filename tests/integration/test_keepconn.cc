@@ -321,7 +321,7 @@ END_TEST
 int main() {
     std::string why;
     // No reaper: its child would count as a worker.
-    auto load_stack = t::Stack::start({{"STACK_REAP_INTERVAL", "0"},
+    auto load_stack = t::Stack::start({{"STACK_REAP_INTERVAL", "0"}, {"STACK_FASTCGI_KEEP_CONN", "on"},
                                        {"STACK_WORKERS", std::to_string(kWorkers)},
                                        {"STACK_EXTRA_CONF", "max_requests = 25\nstore_concurrency = 2"}},
                                       &why);
@@ -330,7 +330,8 @@ int main() {
         return 1;
     }
     auto idle_stack = t::Stack::start(
-        {{"STACK_REAP_INTERVAL", "0"}, {"STACK_WORKERS", std::to_string(kWorkers)}, {"STACK_EXTRA_CONF", "max_requests = 0"}},
+        {{"STACK_REAP_INTERVAL", "0"}, {"STACK_FASTCGI_KEEP_CONN", "on"}, {"STACK_WORKERS", std::to_string(kWorkers)},
+         {"STACK_EXTRA_CONF", "max_requests = 0"}},
         &why);
     if (!idle_stack) {
         std::fprintf(stderr, "test_keepconn: %s\n", why.c_str());
