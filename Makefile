@@ -218,7 +218,7 @@ install: all
 	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DATADIR)/talentd/nginx $(DESTDIR)$(SYSCONFDIR)/talentd
 	$(INSTALL) -m 755 $(BUILD)/talentd $(BUILD)/talentctl $(BUILD)/talentd-decoder $(DESTDIR)$(SBINDIR)/
-	$(INSTALL) -m 644 man/talentd.8 man/talentctl.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 644 man/talentd.8 man/talentctl.8 man/talentd-decoder.8 $(DESTDIR)$(MANDIR)/man8/
 	$(INSTALL) -m 644 man/talentd.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/talentd.service > $(DESTDIR)$(UNITDIR)/talentd.service
 	$(INSTALL) -m 644 systemd/talentd.socket $(DESTDIR)$(UNITDIR)/
@@ -228,7 +228,7 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/talentd $(DESTDIR)$(SBINDIR)/talentctl $(DESTDIR)$(SBINDIR)/talentd-decoder \
-	  $(DESTDIR)$(MANDIR)/man8/talentd.8 $(DESTDIR)$(MANDIR)/man8/talentctl.8 \
+	  $(DESTDIR)$(MANDIR)/man8/talentd.8 $(DESTDIR)$(MANDIR)/man8/talentctl.8 $(DESTDIR)$(MANDIR)/man8/talentd-decoder.8 \
 	  $(DESTDIR)$(MANDIR)/man5/talentd.conf.5 $(DESTDIR)$(UNITDIR)/talentd.service \
 	  $(DESTDIR)$(UNITDIR)/talentd.socket
 	rm -rf $(DESTDIR)$(DATADIR)/talentd
