@@ -115,9 +115,20 @@ void DecoderSandbox::stop() {
     if (socket_ >= 0) close(socket_);
     socket_ = -1;
     if (zygote_ > 0) {
-        // Closing the socket ends it; SIGKILL in case it is stuck.
-        kill(zygote_, SIGKILL);
-        while (waitpid(zygote_, nullptr, 0) < 0 && errno == EINTR) {
+        // Closing the socket ends it: it kills and reaps its decoders and
+        // exits.  Killed at once instead, it would leave them to init, which
+        // in a container may never reap them (zombies of the service's
+        // user).  SIGKILL only when it does not exit within a second.
+        bool exited = false;
+        for (int i = 0; i < 1000 && !exited; ++i) {
+            const pid_t r = waitpid(zygote_, nullptr, WNOHANG);
+            exited = r == zygote_ || (r < 0 && errno != EINTR);
+            if (!exited) usleep(1000);
+        }
+        if (!exited) {
+            kill(zygote_, SIGKILL);
+            while (waitpid(zygote_, nullptr, 0) < 0 && errno == EINTR) {
+            }
         }
     }
     zygote_ = -1;

@@ -32,6 +32,7 @@
 #include "image/sandbox.h"
 #include "image/validate.h"
 #include "../support/stack.h"
+#include "../support/temp_dir.h"
 
 #include <check.h>
 
@@ -242,6 +243,33 @@ START_TEST(reused_decoder_cpu_is_counted_per_picture) {
 }
 END_TEST
 
+// The children of a process, from /proc/PID/task/PID/children.
+std::vector<pid_t> children_of(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+    std::vector<pid_t> out;
+    for (pid_t p; in >> p;) out.push_back(p);
+    return out;
+}
+
+// A sandbox that ends takes its decoders with it: its zygote reaps them
+// before it exits.  Killed first, the zygote left a reused decoder to init,
+// which in a container may never reap it (a zombie of the service's user:
+// make package-check's remove step found two).
+START_TEST(ended_sandbox_leaves_no_decoder) {
+    std::vector<pid_t> decoders;
+    {
+        auto sandbox = start(1.0, false, 192LL << 20, 64);
+        ck_assert(sandboxed(*sandbox, corpus("valid/png/basn2c08.png")).ok);
+        decoders = children_of(sandbox->zygote_pid());
+        ck_assert_msg(!decoders.empty(), "no decoder under zygote %d", sandbox->zygote_pid());
+    }
+    for (pid_t d : decoders) {
+        const std::string stat = talentd::test::read_file("/proc/" + std::to_string(d) + "/stat");
+        ck_assert_msg(stat.empty(), "decoder %d is left behind: %s", d, stat.c_str());
+    }
+}
+END_TEST
+
 START_TEST(decoder_answers_are_distrusted) {
     img::detail::Decoded d;
     d.outcome = img::detail::Outcome::Ok;
@@ -296,6 +324,7 @@ int main() {
     tcase_add_test(confinement, decoder_answers_are_distrusted);
     tcase_add_test(confinement, decoder_is_reused_only_after_valid_pictures);
     tcase_add_test(confinement, reused_decoder_cpu_is_counted_per_picture);
+    tcase_add_test(confinement, ended_sandbox_leaves_no_decoder);
     suite_add_tcase(s, confinement);
 
     SRunner* sr = srunner_create(s);
