@@ -38,21 +38,6 @@ void put_chunk(std::string& out, const uint8_t* fourcc, const uint8_t* payload, 
     if (size & 1) out.push_back('\0');
 }
 
-// Walks the chunks of d[from, to): calls visit(fourcc, payload offset, size)
-// for each.  A last chunk may lack its pad byte.
-template <typename Visit>
-bool walk_chunks(Rewrite& w, size_t from, size_t to, Visit visit) {
-    const uint8_t* d = w.in.data();
-    for (size_t pos = from; pos < to;) {
-        if (to - pos < kChunkHeader) return w.fail("WebP: truncated chunk header");
-        const size_t size = le32(d + pos + 4);
-        if (size > to - pos - kChunkHeader) return w.fail("WebP: chunk runs past the RIFF size");
-        visit(d + pos, pos + kChunkHeader, size);
-        pos += kChunkHeader + size + (size & 1);
-    }
-    return true;
-}
-
 }  // namespace
 
 bool strip_webp(Rewrite& w) {
@@ -87,11 +72,24 @@ bool strip_webp(Rewrite& w) {
         put_le32(out, 4, uint32_t(out.size() - 8));
         return true;
     }
-    size_t vp8x = 0;  // offset of the VP8X payload in the output, 0: none
+    // The extended format, walked the way libwebp's demuxer reads it: an
+    // ANMF frame is its header, an optional ALPH and one image chunk; the
+    // first other chunk ends the frame, and whatever follows (still inside
+    // the ANMF's declared size or not) is read as top-level chunks again.
+    // Skipping to the ANMF's declared end instead would disagree with the
+    // decoders about which frames exist (make fuzz: a frame whose size grew
+    // over the next frames, which libwebp still shows).
+    size_t vp8x = 0;       // offset of the VP8X payload in the output, 0: none
+    size_t frame_end = 0;  // the last ANMF's declared end: chunks before it are named "ANMF/..."
     bool icc_removed = false;
     bool exif_kept = false;
-    const bool walked = walk_chunks(w, 12, end, [&](const uint8_t* chunk, size_t at, size_t size) {
-        const uint8_t* payload = d + at;
+    for (size_t pos = 12; pos < end;) {
+        if (end - pos < kChunkHeader) return w.fail("WebP: truncated chunk header");
+        const uint8_t* chunk = d + pos;
+        const size_t size = le32(chunk + 4);
+        if (size > end - pos - kChunkHeader) return w.fail("WebP: chunk runs past the RIFF size");
+        const uint8_t* payload = chunk + kChunkHeader;
+        const size_t next = std::min(end, pos + kChunkHeader + size + (size & 1));
         if (is(chunk, "VP8X") || is(chunk, "ANIM") || image_chunk(chunk)) {
             if (is(chunk, "VP8X") && vp8x == 0 && size >= 1) vp8x = out.size() + kChunkHeader;
             put_chunk(out, chunk, payload, size);
@@ -99,14 +97,24 @@ bool strip_webp(Rewrite& w) {
             put_chunk(out, chunk, payload, size);
             w.kept_icc(size);
         } else if (is(chunk, "ANMF") && size >= kAnmfHeader) {
-            // A frame: its header, then its own ALPH/VP8/VP8L (unknown chunks go).
             std::string frame(reinterpret_cast<const char*>(payload), kAnmfHeader);
-            const bool ok = walk_chunks(w, at + kAnmfHeader, at + size, [&](const uint8_t* sub, size_t sat, size_t ssize) {
-                if (image_chunk(sub)) put_chunk(frame, sub, d + sat, ssize);
-                else w.removed("ANMF/" + printable(sub, 4, 4), kChunkHeader + ssize + (ssize & 1));
-            });
-            if (ok) put_chunk(out, chunk, reinterpret_cast<const uint8_t*>(frame.data()), frame.size());
-            else vp8x = SIZE_MAX;  // the walk failed: reported below
+            bool alpha = false, image = false;
+            size_t sub = pos + kChunkHeader + kAnmfHeader;
+            while (end - sub >= kChunkHeader) {
+                const uint8_t* c = d + sub;
+                const bool is_alpha = is(c, "ALPH");
+                if (!(is_alpha && !alpha) && !(!is_alpha && image_chunk(c) && !image)) break;
+                const size_t csize = le32(c + 4);
+                if (csize > end - sub - kChunkHeader) return w.fail("WebP: frame chunk runs past the RIFF size");
+                put_chunk(frame, c, c + kChunkHeader, csize);
+                (is_alpha ? alpha : image) = true;
+                sub = std::min(end, sub + kChunkHeader + csize + (csize & 1));
+            }
+            if (sub - pos - kChunkHeader > size + (size & 1)) return w.fail("WebP: frame image runs past its ANMF chunk");
+            put_chunk(out, chunk, reinterpret_cast<const uint8_t*>(frame.data()), frame.size());
+            frame_end = next;
+            pos = sub;
+            continue;
         } else {
             if (is(chunk, "ICCP")) icc_removed = true;
             std::string exif;
@@ -124,10 +132,10 @@ bool strip_webp(Rewrite& w) {
             }
             // A minimal EXIF already (a stored picture uploaded again) is no removal.
             if (exif.empty() || exif.size() != size || std::memcmp(exif.data(), payload, size) != 0)
-                w.removed(printable(chunk, 4, 4), kChunkHeader + size + (size & 1));
+                w.removed((pos < frame_end ? "ANMF/" : "") + printable(chunk, 4, 4), kChunkHeader + size + (size & 1));
         }
-    });
-    if (!walked || vp8x == SIZE_MAX) return false;
+        pos = next;
+    }
     if (vp8x != 0) {
         uint8_t flags = uint8_t(out[vp8x]);
         flags &= uint8_t(~(XMP_FLAG | EXIF_FLAG));

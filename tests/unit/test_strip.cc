@@ -485,6 +485,24 @@ START_TEST(webp_chunks) {
     assert_lossless("animated webp", animated, a, true);
     ck_assert(removed_has(a, "ANMF/UNKN") && removed_has(a, "XMP "));
     ck_assert(a.bytes == corpus("valid/webp/animated_lossy_fire.webp"));
+
+    // A frame whose ANMF size swallows the frames after it (make fuzz found
+    // it): libwebp ends a frame at its image chunk and reads on from there,
+    // so it still shows every frame; the stripper must walk it the same way.
+    const std::string fire = corpus("valid/webp/animated_lossy_fire.webp");
+    auto swallow = chunks_of(fire);
+    size_t second = 0;
+    while (second < swallow.size() && swallow[second].fourcc != "ANMF") ++second;
+    ++second;
+    ck_assert_uint_lt(second + 2, swallow.size());
+    for (size_t i = second + 1; i < swallow.size(); ++i) swallow[second].body += riff_chunk(swallow[i].fourcc, swallow[i].body);
+    swallow.resize(second + 1);
+    const std::string swallowing = riff(join(swallow));
+    ck_assert_msg(validate(swallowing).ok && validate(swallowing).frames == validate(fire).frames,
+                  "libwebp no longer reads on after a frame's image: %u frames", validate(swallowing).frames);
+    const img::Stripped sw = strip(swallowing);
+    assert_lossless("frame swallowing the next frames", swallowing, sw, true);
+    ck_assert(sw.bytes == fire);
 }
 END_TEST
 
