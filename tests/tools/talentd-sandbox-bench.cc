@@ -15,9 +15,10 @@
 //
 // wall-clock microseconds of one validation; added_* is sandbox minus in
 // process.  added_cpu_us is the CPU time per upload of this process plus
-// the zygote and its (reaped) decoder children (/proc/PID/stat
-// utime+stime+cutime+cstime) minus this process's in-process CPU time: the
-// machine's whole cost of the sandbox, fork of the next decoder included.
+// the zygote and its decoder children (/proc/PID/schedstat of the live
+// ones, to the nanosecond; the zygote's cutime+cstime for reaped ones)
+// minus this process's in-process CPU time: the machine's whole cost of the
+// sandbox, fork of the next decoder included.
 // Then the idle memory of the zygote and of its armed decoder
 // (/proc/PID/smaps_rollup: Pss, Private_Dirty, Private_Clean; /proc/PID/status VmRSS).
 // The sandboxed verdict must equal the in-process one (exit 1 otherwise).
@@ -50,20 +51,6 @@ double process_cpu_us() {
     timespec ts{};
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return double(ts.tv_sec) * 1e6 + double(ts.tv_nsec) / 1e3;
-}
-
-// utime+stime+cutime+cstime of pid, microseconds.
-double tree_cpu_us(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    size_t close_paren = stat.rfind(')');
-    if (close_paren == std::string::npos) return 0;
-    std::istringstream rest(stat.substr(close_paren + 2));
-    std::string field;
-    double ticks = 0;
-    for (int i = 3; i <= 17 && rest >> field; ++i)
-        if (i >= 14) ticks += std::atof(field.c_str());
-    return ticks * 1e6 / double(sysconf(_SC_CLK_TCK));
 }
 
 std::string memory_of(pid_t pid) {
@@ -107,6 +94,35 @@ std::vector<pid_t> children_of(pid_t parent) {
     }
     closedir(proc);
     return out;
+}
+
+// CPU of the zygote and its live decoders to the nanosecond
+// (/proc/PID/schedstat), plus what reaped decoders left in the zygote's
+// cutime+cstime (ticks): a live decoder's stat ticks are too coarse for the
+// few milliseconds one picture adds.
+double schedstat_us(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/schedstat");
+    double ns = 0;
+    in >> ns;
+    return ns / 1e3;
+}
+double reaped_children_us(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t close_paren = stat.rfind(')');
+    if (close_paren == std::string::npos) return 0;
+    std::istringstream rest(stat.substr(close_paren + 2));
+    std::string field;
+    double ticks = 0;
+    for (int i = 3; i <= 17 && rest >> field; ++i)
+        if (i >= 16) ticks += std::atof(field.c_str());
+    return ticks * 1e6 / double(sysconf(_SC_CLK_TCK));
+}
+double sandbox_cpu_us(pid_t zygote) {
+    double us = schedstat_us(zygote) + reaped_children_us(zygote);
+    std::ifstream kids("/proc/" + std::to_string(zygote) + "/task/" + std::to_string(zygote) + "/children");
+    for (pid_t kid; kids >> kid;) us += schedstat_us(kid);
+    return us;
 }
 
 double median(std::vector<double> v) {
@@ -173,7 +189,7 @@ int main(int argc, char** argv) {
             return 2;
         }
         std::vector<double> inproc, boxed;
-        double inproc_cpu = 0, boxed_cpu = 0;
+        double inproc_cpu = 0, boxed_cpu = 0, caller_cpu = 0;
         img::Verdict want, got;
         for (long r = 0; r < repeat; ++r) {
             double c0 = process_cpu_us();
@@ -184,17 +200,20 @@ int main(int argc, char** argv) {
             inproc.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
 
             const pid_t zygote = sandbox->zygote_pid();
-            c0 = process_cpu_us() + tree_cpu_us(zygote);
+            const double tree0 = sandbox_cpu_us(zygote);
+            c0 = process_cpu_us();
             bool unavailable = false;
             t0 = std::chrono::steady_clock::now();
             got = sandbox->validate(bytes.data(), bytes.size(), limits, &unavailable);
             t1 = std::chrono::steady_clock::now();
+            const double self = process_cpu_us() - c0;
             // The next decoder is forked after the answer: give it time to
             // arm, so that its cost falls in this iteration (the child's own
             // CPU reaches the zygote's cutime when it is reaped, one
             // iteration later: the same total over the run).
             usleep(5000);
-            boxed_cpu += process_cpu_us() + tree_cpu_us(zygote) - c0;
+            boxed_cpu += self + sandbox_cpu_us(zygote) - tree0;
+            caller_cpu += self;
             boxed.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
             if (unavailable) {
                 std::fprintf(stderr, "talentd-sandbox-bench: sandbox unavailable\n");
@@ -207,9 +226,10 @@ int main(int argc, char** argv) {
         const double in_best = *std::min_element(inproc.begin(), inproc.end());
         const double box_best = *std::min_element(boxed.begin(), boxed.end());
         std::printf("%s size=%zu inproc_us=%.0f/%.0f sandbox_us=%.0f/%.0f added_us=%.0f/%.0f added_cpu_us=%.0f "
-                    "verdict=%s%s\n",
+                    "inproc_cpu_us=%.0f caller_cpu_us=%.0f decoder_cpu_us=%.0f verdict=%s%s\n",
                     path, bytes.size(), in_med, in_best, box_med, box_best, box_med - in_med, box_best - in_best,
-                    (boxed_cpu - inproc_cpu) / double(repeat), got.ok ? "ok" : "refused",
+                    (boxed_cpu - inproc_cpu) / double(repeat), inproc_cpu / double(repeat), caller_cpu / double(repeat),
+                    (boxed_cpu - caller_cpu) / double(repeat), got.ok ? "ok" : "refused",
                     got.ok == want.ok ? "" : " MISMATCH");
     }
     const pid_t zygote = sandbox->zygote_pid();
