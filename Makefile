@@ -10,6 +10,7 @@
 #                   BENCH_GROWTH="users uploads slowstore reaper" then runs
 #                   those parts of bench/growth (how cost grows, issue 17),
 #                   BENCH_GROWTH=only runs all of bench/growth and not bench/run
+#                   ("only users reaper": those parts, without bench/run)
 #   make mutate     mutation testing of the safety-critical modules (not part of check)
 #   make soak       load with faults for SOAK_SECONDS, then the books (not part of check)
 #   make deb        the Debian package (dpkg-buildpackage, lintian) into build/deb/
@@ -180,7 +181,7 @@ fuzz: deps
 BENCH_GROWTH ?=
 bench: deps
 	$(MAKE) --no-print-directory all
-ifneq ($(BENCH_GROWTH),only)
+ifeq ($(filter only,$(BENCH_GROWTH)),)
 	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) bench/run
 endif
 ifneq ($(strip $(BENCH_GROWTH)),)
