@@ -6,7 +6,11 @@
 #   make demo       install what is missing, start the whole stack, print how to use it
 #   make install    PREFIX=/usr/local DESTDIR= (GNU conventions)
 #   make fuzz       libFuzzer targets, FUZZ_SECONDS each (not part of check)
-#   make bench      load and validation benchmarks (not part of check)
+#   make bench      load and validation benchmarks (not part of check);
+#                   BENCH_GROWTH="users uploads slowstore reaper" then runs
+#                   those parts of bench/growth (how cost grows, issue 17),
+#                   BENCH_GROWTH=only runs all of bench/growth and not bench/run
+#                   ("only users reaper": those parts, without bench/run)
 #   make mutate     mutation testing of the safety-critical modules (not part of check)
 #   make soak       load with faults for SOAK_SECONDS, then the books (not part of check)
 #   make deb        the Debian package (dpkg-buildpackage, lintian) into build/deb/
@@ -174,9 +178,15 @@ demo: deps
 fuzz: deps
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_SECONDS=$(FUZZ_SECONDS) CORPUS=$(CORPUS) run
 
+BENCH_GROWTH ?=
 bench: deps
 	$(MAKE) --no-print-directory all
+ifeq ($(filter only,$(BENCH_GROWTH)),)
 	@TALENTD_BUILD=$(abspath $(BUILD)) TALENTD_CORPUS=$(CORPUS) bench/run
+endif
+ifneq ($(strip $(BENCH_GROWTH)),)
+	@TALENTD_BUILD=$(abspath $(BUILD)) bench/growth $(filter-out only,$(BENCH_GROWTH))
+endif
 
 # Mutation testing (tests/mutate/mutate.py, docs/MUTATION.md): builds each
 # mutant in build/mutate from a copy of the tree and runs the tests that
