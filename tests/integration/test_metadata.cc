@@ -37,6 +37,7 @@
 #include "../support/pixels.h"
 #include "../support/stack.h"
 #include "../support/temp_dir.h"
+#include "../support/talent.h"
 
 // Last: check.h defines macros (fail) that clash with the C++ library.
 #include <check.h>
@@ -74,14 +75,7 @@ img::Verdict validate(const std::string& b) {
 
 // --- the stack ----------------------------------------------------------------
 
-int64_t fresh_user(const Stack& s) {
-    static int64_t next = 0;
-    if (next == 0) next = 300000 + static_cast<int64_t>(getpid() % 100000) * 10;
-    int64_t id = next++;
-    std::string why;
-    if (!s.add_talent_user(id, &why)) ck_abort_msg("add user: %s", why.c_str());
-    return id;
-}
+int64_t fresh_user(const Stack& s) { return talentd::test::fresh_talent_user(s, 300000); }
 
 // Uploads `bytes` as the test's user (each upload replaces the last);
 // returns the stored object as served.

@@ -29,7 +29,6 @@
 #include <thread>
 #include <vector>
 
-#include "auth/jwt.h"
 #include "db/database.h"
 #include "image/validate.h"
 #include "../support/free_port.h"
@@ -39,6 +38,7 @@
 #include "../support/stack.h"
 #include "../support/temp_dir.h"
 #include "../support/timing.h"
+#include "../support/talent.h"
 
 // Last: check.h defines macros (fail) that clash with the C++ library.
 #include <check.h>
@@ -115,25 +115,9 @@ void wait_until(int64_t epoch_seconds) {
 
 // --- the stack -----------------------------------------------------------------------
 
-int64_t fresh_user(const Stack& s) {
-    // Each test runs in its own fork of the suite: the pid keeps ids apart.
-    static int64_t next = 0;
-    if (next == 0) next = 100000 + static_cast<int64_t>(getpid() % 100000) * 10;
-    int64_t id = next++;
-    std::string why;
-    if (!s.add_talent_user(id, &why)) ck_abort_msg("add user: %s", why.c_str());
-    return id;
-}
+int64_t fresh_user(const Stack& s) { return talentd::test::fresh_talent_user(s, 100000); }
 
-std::vector<std::string> bearer(const Stack& s, int64_t user_id) {
-    talentd::auth::JwtSettings settings;
-    settings.algorithm = "HS256";
-    settings.verify_key = settings.signing_key = s.get("JWT_SECRET");
-    std::string why;
-    auto token = talentd::auth::mint_access_token(user_id, settings, time(nullptr), 3600, &why);
-    if (!token) ck_abort_msg("mint: %s", why.c_str());
-    return {"Authorization: Bearer " + *token, "is-talent: true"};
-}
+using talentd::test::bearer;
 
 HttpResponse upload(const Stack& s, int64_t user_id, const std::string& bytes, const std::vector<Part>& extra = {}) {
     std::vector<Part> parts = {{"profile_picture", bytes, "photo.jpg", "image/jpeg"}};

@@ -41,10 +41,10 @@
 #include <string>
 #include <vector>
 
-#include "auth/jwt.h"
 #include "../support/payload.h"
 #include "../support/stack.h"
 #include "../support/timing.h"
+#include "../support/talent.h"
 
 #include <check.h>
 
@@ -73,24 +73,9 @@ Stack* stack = nullptr;
 
 // --- helpers -----------------------------------------------------------------------------------
 
-int64_t fresh_user(const Stack& s) {
-    static int64_t next = 0;
-    if (next == 0) next = 300000 + static_cast<int64_t>(getpid() % 100000) * 10;
-    int64_t id = next++;
-    std::string why;
-    if (!s.add_talent_user(id, &why)) ck_abort_msg("%s", why.c_str());
-    return id;
-}
+int64_t fresh_user(const Stack& s) { return talentd::test::fresh_talent_user(s, 300000); }
 
-std::vector<std::string> bearer(const Stack& s, int64_t user_id) {
-    talentd::auth::JwtSettings settings;
-    settings.algorithm = "HS256";
-    settings.verify_key = settings.signing_key = s.get("JWT_SECRET");
-    std::string why;
-    auto token = talentd::auth::mint_access_token(user_id, settings, time(nullptr), 3600, &why);
-    if (!token) ck_abort_msg("mint: %s", why.c_str());
-    return {"Authorization: Bearer " + *token, "is-talent: true"};
-}
+using talentd::test::bearer;
 
 // A request's answer and how long it took.
 struct Timed {

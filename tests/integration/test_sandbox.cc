@@ -33,11 +33,11 @@
 #include <thread>
 #include <vector>
 
-#include "auth/jwt.h"
 #include "../support/http_client.h"
 #include "../support/payload.h"
 #include "../support/stack.h"
 #include "../support/temp_dir.h"
+#include "../support/talent.h"
 
 #include <check.h>
 
@@ -79,24 +79,9 @@ std::string random_hex(size_t bytes) {
     return out;
 }
 
-int64_t fresh_user(const Stack& s) {
-    static int64_t next = 0;
-    if (next == 0) next = 200000 + static_cast<int64_t>(getpid() % 100000) * 10;
-    int64_t id = next++;
-    std::string why;
-    if (!s.add_talent_user(id, &why)) ck_abort_msg("add user: %s", why.c_str());
-    return id;
-}
+int64_t fresh_user(const Stack& s) { return talentd::test::fresh_talent_user(s, 200000); }
 
-std::vector<std::string> bearer(const Stack& s, int64_t user_id) {
-    talentd::auth::JwtSettings settings;
-    settings.algorithm = "HS256";
-    settings.verify_key = settings.signing_key = s.get("JWT_SECRET");
-    std::string why;
-    auto token = talentd::auth::mint_access_token(user_id, settings, time(nullptr), 3600, &why);
-    if (!token) ck_abort_msg("mint: %s", why.c_str());
-    return {"Authorization: Bearer " + *token, "Is-Talent: true"};
-}
+using talentd::test::bearer;
 
 HttpResponse upload(const Stack& s, int64_t user_id, const std::string& bytes) {
     auto mp = t::make_multipart({{"profile_picture", bytes, "photo.png", "image/png"}});
