@@ -10,6 +10,7 @@
 #include "db/database.h"
 
 #include <check.h>
+#include <sqlite3.h>
 
 using talentd::db::Account;
 using talentd::db::CommitResult;
@@ -33,10 +34,12 @@ void remove_dir() {
     ck_assert_int_eq(system(cmd.c_str()), 0);
 }
 
-std::unique_ptr<Database> fresh_db() {
+std::unique_ptr<Database> fresh_db(std::string* path = nullptr) {
     static int n = 0;
     std::string why;
-    auto db = Database::open(dir + "/t" + std::to_string(getpid()) + "_" + std::to_string(n++) + ".db", 1000, &why);
+    const std::string file = dir + "/t" + std::to_string(getpid()) + "_" + std::to_string(n++) + ".db";
+    if (path) *path = file;
+    auto db = Database::open(file, 1000, &why);
     ck_assert_msg(db != nullptr, "%s", why.c_str());
     int applied = 0;
     ck_assert_msg(db->migrate(&applied, &why), "%s", why.c_str());
@@ -51,6 +54,19 @@ User talent(int64_t id) {
     u.last_name = "L";
     u.is_talent = true;
     return u;
+}
+
+// SQL on a second connection to the same file: a fault that is the
+// database's own (a table renamed away), not one injected into the code.
+void raw_sql(const std::string& path, const std::string& text) {
+    sqlite3* raw = nullptr;
+    ck_assert_int_eq(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    char* error = nullptr;
+    const int rc = sqlite3_exec(raw, text.c_str(), nullptr, nullptr, &error);
+    const std::string message = error ? error : "";
+    sqlite3_free(error);
+    sqlite3_close(raw);
+    ck_assert_msg(rc == SQLITE_OK, "%s: %s", text.c_str(), message.c_str());
 }
 
 }  // namespace
@@ -242,6 +258,22 @@ START_TEST(test_journal_summary) {
 }
 END_TEST
 
+// A journal that cannot be read makes journal_summary() fail with a reason:
+// the metrics then say the database is unreachable instead of publishing
+// gauges of rows nobody read (zeros, or the caller's stale values).
+START_TEST(test_journal_summary_fails_with_the_database) {
+    std::string path;
+    auto db = fresh_db(&path);
+    std::string why;
+    ck_assert(db->journal_remove("r1", 1, 100, &why));
+    raw_sql(path, "ALTER TABLE storage_journal RENAME TO journal_gone");
+    talentd::db::JournalSummary sum;
+    why.clear();
+    ck_assert_msg(!db->journal_summary(&sum, &why), "journal_summary succeeded with storage_journal gone");
+    ck_assert_msg(!why.empty(), "journal_summary failed without a reason");
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("db");
     TCase* tc = tcase_create("sqlite");
@@ -254,6 +286,7 @@ int main() {
     tcase_add_test(tc, test_due_entries_and_backoff_rows);
     tcase_add_test(tc, test_field_update_keeps_picture);
     tcase_add_test(tc, test_journal_summary);
+    tcase_add_test(tc, test_journal_summary_fails_with_the_database);
     suite_add_tcase(s, tc);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
