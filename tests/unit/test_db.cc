@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "db/database.h"
 
@@ -274,6 +276,122 @@ START_TEST(test_journal_summary_fails_with_the_database) {
 }
 END_TEST
 
+// Every journal function fails, with a reason, when its table cannot be
+// used: the reaper and the upload path stop on a false, and a true here
+// would make them act on a journal row that was never written or read.
+// Both ways a statement can fail: prepared for the first time with the
+// table already gone (sqlite3_prepare fails), and prepared before (a cached
+// statement whose step fails).  The tables are renamed away on a second
+// connection: the database's own error, nothing injected into the code.
+namespace {
+
+struct JournalCall {
+    const char* name;
+    const char* table;   // the table it needs
+    std::function<bool(Database&, std::string*)> call;
+};
+
+std::vector<JournalCall> journal_calls() {
+    return {
+        {"journal_pending", "storage_journal",
+         [](Database& db, std::string* why) { return db.journal_pending("p-new", 1, 100, why); }},
+        {"journal_remove", "storage_journal",
+         [](Database& db, std::string* why) { return db.journal_remove("r-new", 1, 100, why); }},
+        {"journal_entries", "storage_journal",
+         [](Database& db, std::string* why) {
+             std::vector<JournalEntry> out;
+             return db.journal_entries(&out, why);
+         }},
+        {"due_entries", "storage_journal",
+         [](Database& db, std::string* why) {
+             std::vector<JournalEntry> out;
+             return db.due_entries(5000, 5000, &out, why);
+         }},
+        {"take_entry", "storage_journal",
+         [](Database& db, std::string* why) {
+             JournalEntry entry;
+             bool taken = false;
+             return db.take_entry("r1", 5000, 5000, &entry, &taken, why);
+         }},
+        {"claim_pending", "storage_journal",
+         [](Database& db, std::string* why) {
+             bool claimed = false;
+             return db.claim_pending("p1", 5000, &claimed, why);
+         }},
+        {"journal_done", "storage_journal", [](Database& db, std::string* why) { return db.journal_done("r1", why); }},
+        {"journal_drop_pending", "storage_journal",
+         [](Database& db, std::string* why) { return db.journal_drop_pending("p1", why); }},
+        {"journal_retry_later", "storage_journal",
+         [](Database& db, std::string* why) { return db.journal_retry_later("r1", 6000, "503", why); }},
+        {"is_referenced", "talent_profiles",
+         [](Database& db, std::string* why) {
+             bool referenced = false;
+             return db.is_referenced("k1", &referenced, why);
+         }},
+        {"referenced_keys", "talent_profiles",
+         [](Database& db, std::string* why) {
+             std::vector<std::string> out;
+             return db.referenced_keys(&out, why);
+         }},
+    };
+}
+
+void check_journal_calls_fail(bool prepared_first) {
+    for (const JournalCall& c : journal_calls()) {
+        std::string path;
+        auto db = fresh_db(&path);
+        std::string why;
+        ck_assert(db->journal_remove("r1", 1, 100, &why));
+        ck_assert(db->journal_pending("p1", 1, 100, &why));
+        if (prepared_first) ck_assert_msg(c.call(*db, &why), "%s: %s", c.name, why.c_str());
+        raw_sql(path, std::string("ALTER TABLE ") + c.table + " RENAME TO table_gone");
+        why.clear();
+        ck_assert_msg(!c.call(*db, &why), "%s succeeded with %s gone (%s)", c.name, c.table,
+                      prepared_first ? "statement prepared before" : "statement prepared after");
+        ck_assert_msg(why.find("database: ") == 0, "%s failed with the reason \"%s\"", c.name, why.c_str());
+    }
+}
+
+}  // namespace
+
+START_TEST(test_journal_calls_fail_when_table_gone) { check_journal_calls_fail(false); }
+END_TEST
+
+START_TEST(test_journal_calls_fail_when_table_gone_prepared) { check_journal_calls_fail(true); }
+END_TEST
+
+// commit_update() reports a database error as Error (the upload answers 5xx
+// and the pending row stays for the reaper), not as Committed.
+START_TEST(test_commit_update_fails_when_journal_gone) {
+    for (bool prepared_first : {false, true}) {
+        std::string path;
+        auto db = fresh_db(&path);
+        std::string why;
+        ck_assert(db->add_user(talent(1), &why));
+        auto a = *db->load_account(1, &why);
+        std::optional<std::string> old;
+        if (prepared_first) {
+            ck_assert(db->journal_pending("k0", 1, 99, &why));
+            ck_assert(db->commit_update(a.user, *a.profile, {PictureUpdate::Kind::Replace, "k0"}, 99, &old, &why) ==
+                      CommitResult::Committed);
+        }
+        ck_assert(db->journal_pending("k1", 1, 100, &why));
+        raw_sql(path, "ALTER TABLE storage_journal RENAME TO journal_gone");
+        why.clear();
+        const CommitResult r =
+            db->commit_update(a.user, *a.profile, {PictureUpdate::Kind::Replace, "k1"}, 100, &old, &why);
+        ck_assert_msg(r == CommitResult::Error, "commit_update gave %d with storage_journal gone (%s)",
+                      static_cast<int>(r), prepared_first ? "prepared before" : "prepared after");
+        ck_assert_msg(!old, "commit_update failed but reported a replaced key");
+        ck_assert_msg(why.find("database: ") == 0, "commit_update failed with the reason \"%s\"", why.c_str());
+        raw_sql(path, "ALTER TABLE journal_gone RENAME TO storage_journal");
+        auto b = *db->load_account(1, &why);
+        ck_assert_msg(!b.profile->picture_key || *b.profile->picture_key == "k0",
+                      "the failed commit changed the picture to %s", b.profile->picture_key->c_str());
+    }
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("db");
     TCase* tc = tcase_create("sqlite");
@@ -287,6 +405,9 @@ int main() {
     tcase_add_test(tc, test_field_update_keeps_picture);
     tcase_add_test(tc, test_journal_summary);
     tcase_add_test(tc, test_journal_summary_fails_with_the_database);
+    tcase_add_test(tc, test_journal_calls_fail_when_table_gone);
+    tcase_add_test(tc, test_journal_calls_fail_when_table_gone_prepared);
+    tcase_add_test(tc, test_commit_update_fails_when_journal_gone);
     suite_add_tcase(s, tc);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
