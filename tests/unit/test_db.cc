@@ -392,6 +392,44 @@ START_TEST(test_commit_update_fails_when_journal_gone) {
 }
 END_TEST
 
+// A commit that changes the picture runs under synchronous=FULL (in WAL
+// mode a power cut cannot take it back after the client was told it is
+// stored: the reaper would then delete the new object as an abandoned
+// upload); a plain field update keeps NORMAL.  The setting is read, as the
+// UPDATE of talent_profiles runs, by a trigger on the same connection
+// (pragma_synchronous: 2 is FULL, 1 NORMAL).
+START_TEST(test_picture_commits_are_durable) {
+    std::string path;
+    auto db = fresh_db(&path);
+    std::string why;
+    ck_assert(db->add_user(talent(1), &why));
+    raw_sql(path,
+            "CREATE TABLE seen_sync (n INTEGER PRIMARY KEY, sync INTEGER);"
+            "CREATE TRIGGER note_sync AFTER UPDATE ON talent_profiles BEGIN "
+            "INSERT INTO seen_sync (sync) SELECT synchronous FROM pragma_synchronous; END");
+    auto a = *db->load_account(1, &why);
+    std::optional<std::string> old;
+    ck_assert(db->journal_pending("k1", 1, 100, &why));
+    ck_assert(db->commit_update(a.user, *a.profile, {PictureUpdate::Kind::Replace, "k1"}, 100, &old, &why) ==
+              CommitResult::Committed);
+    ck_assert(db->commit_update(a.user, *a.profile, {}, 101, &old, &why) == CommitResult::Committed);
+    ck_assert(db->commit_update(a.user, *a.profile, {PictureUpdate::Kind::Clear, ""}, 102, &old, &why) ==
+              CommitResult::Committed);
+    sqlite3* raw = nullptr;
+    ck_assert_int_eq(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    sqlite3_stmt* q = nullptr;
+    ck_assert_int_eq(sqlite3_prepare_v2(raw, "SELECT sync FROM seen_sync ORDER BY n", -1, &q, nullptr), SQLITE_OK);
+    std::vector<int> seen;
+    while (sqlite3_step(q) == SQLITE_ROW) seen.push_back(sqlite3_column_int(q, 0));
+    sqlite3_finalize(q);
+    sqlite3_close(raw);
+    ck_assert_int_eq(seen.size(), 3);
+    ck_assert_msg(seen[0] == 2, "the replacing commit ran with synchronous=%d, not FULL (2)", seen[0]);
+    ck_assert_msg(seen[1] == 1, "the field update ran with synchronous=%d, not NORMAL (1)", seen[1]);
+    ck_assert_msg(seen[2] == 2, "the clearing commit ran with synchronous=%d, not FULL (2)", seen[2]);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("db");
     TCase* tc = tcase_create("sqlite");
@@ -408,6 +446,7 @@ int main() {
     tcase_add_test(tc, test_journal_calls_fail_when_table_gone);
     tcase_add_test(tc, test_journal_calls_fail_when_table_gone_prepared);
     tcase_add_test(tc, test_commit_update_fails_when_journal_gone);
+    tcase_add_test(tc, test_picture_commits_are_durable);
     suite_add_tcase(s, tc);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
