@@ -564,6 +564,9 @@ def run_program(tree, build_dir, test, timeout, log, fail_fast):
     # is found and stopped by these, after its process group (see
     # stop_leftovers).
     run_tmp = tempfile.mkdtemp(prefix="talentd-mutate.", dir=os.environ.get("TMPDIR") or "/tmp")
+    # mkdtemp makes it 0700: a PostgreSQL stack runs its server as `nobody`
+    # (when the tests run as root), which must reach its folder inside.
+    os.chmod(run_tmp, 0o711)
     env["TMPDIR"] = run_tmp
     env[MARKER] = os.path.basename(run_tmp)
     ck_log = log.name + ".check"
