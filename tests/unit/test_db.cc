@@ -430,6 +430,72 @@ START_TEST(test_picture_commits_are_durable) {
 }
 END_TEST
 
+namespace {
+
+JournalEntry entry_of(Database& db, const std::string& key) {
+    std::vector<JournalEntry> all;
+    std::string why;
+    ck_assert_msg(db.journal_entries(&all, &why), "%s", why.c_str());
+    for (const JournalEntry& e : all)
+        if (e.key == key) return e;
+    ck_abort_msg("no journal row %s", key.c_str());
+    return {};
+}
+
+}  // namespace
+
+// Every column of a journal row reaches JournalEntry as written, each with
+// a value no other column has (user 7, created 100, retried for 250...):
+// the reaper's backoff reads attempts, `talentctl journal` and the audit
+// show user_id and next_attempt_at.
+START_TEST(test_journal_rows_read_back) {
+    auto db = fresh_db();
+    std::string why;
+    ck_assert(db->journal_pending("p7", 7, 100, &why));
+    JournalEntry e = entry_of(*db, "p7");
+    ck_assert_str_eq(e.state.c_str(), "pending");
+    ck_assert_int_eq(e.user_id, 7);
+    ck_assert_int_eq(e.created_at, 100);
+    ck_assert_int_eq(e.attempts, 0);
+    ck_assert_int_eq(e.next_attempt_at, 100);
+    ck_assert_str_eq(e.last_error.c_str(), "");
+
+    ck_assert(db->journal_retry_later("p7", 250, "timeout", &why));
+    e = entry_of(*db, "p7");
+    ck_assert_int_eq(e.user_id, 7);
+    ck_assert_int_eq(e.created_at, 100);
+    ck_assert_int_eq(e.attempts, 1);
+    ck_assert_int_eq(e.next_attempt_at, 250);
+    ck_assert_str_eq(e.last_error.c_str(), "timeout");
+
+    // A pending row turned into a removal keeps its user and creation time.
+    ck_assert(db->journal_remove("p7", 7, 300, &why));
+    e = entry_of(*db, "p7");
+    ck_assert_str_eq(e.state.c_str(), "remove");
+    ck_assert_int_eq(e.user_id, 7);
+    ck_assert_int_eq(e.created_at, 100);
+    ck_assert_int_eq(e.next_attempt_at, 300);
+
+    ck_assert(db->journal_remove("r9", 9, 400, &why));
+    e = entry_of(*db, "r9");
+    ck_assert_str_eq(e.state.c_str(), "remove");
+    ck_assert_int_eq(e.user_id, 9);
+    ck_assert_int_eq(e.created_at, 400);
+    ck_assert_int_eq(e.attempts, 0);
+    ck_assert_int_eq(e.next_attempt_at, 400);
+
+    // take_entry() reads the same row.
+    JournalEntry taken_entry;
+    bool taken = false;
+    ck_assert(db->take_entry("r9", 500, 0, &taken_entry, &taken, &why));
+    ck_assert(taken);
+    ck_assert_str_eq(taken_entry.key.c_str(), "r9");
+    ck_assert_int_eq(taken_entry.user_id, 9);
+    ck_assert_int_eq(taken_entry.created_at, 400);
+    ck_assert_int_eq(taken_entry.next_attempt_at, 400);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("db");
     TCase* tc = tcase_create("sqlite");
@@ -447,6 +513,7 @@ int main() {
     tcase_add_test(tc, test_journal_calls_fail_when_table_gone_prepared);
     tcase_add_test(tc, test_commit_update_fails_when_journal_gone);
     tcase_add_test(tc, test_picture_commits_are_durable);
+    tcase_add_test(tc, test_journal_rows_read_back);
     suite_add_tcase(s, tc);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
