@@ -496,6 +496,34 @@ START_TEST(test_journal_rows_read_back) {
 }
 END_TEST
 
+// Out-parameters are set, not added to: a caller's vector or optional
+// that still holds an earlier call's answer gets only this call's.
+START_TEST(test_outputs_are_replaced) {
+    auto db = fresh_db();
+    std::string why;
+    ck_assert(db->add_user(talent(1), &why));
+    auto a = *db->load_account(1, &why);
+    std::optional<std::string> old = std::string("stale");
+    ck_assert(db->journal_pending("k1", 1, 100, &why));
+    ck_assert(db->commit_update(a.user, *a.profile, {PictureUpdate::Kind::Replace, "k1"}, 100, &old, &why) ==
+              CommitResult::Committed);
+    ck_assert_msg(!old, "the first picture replaced \"%s\"", old->c_str());
+
+    std::vector<std::string> keys = {"stale"};
+    ck_assert(db->referenced_keys(&keys, &why));
+    ck_assert_int_eq(keys.size(), 1);
+    ck_assert_str_eq(keys[0].c_str(), "k1");
+
+    std::vector<JournalEntry> rows(2);
+    ck_assert(db->journal_remove("r1", 1, 100, &why));
+    ck_assert(db->journal_entries(&rows, &why));
+    ck_assert_int_eq(rows.size(), 1);
+    rows.resize(3);
+    ck_assert(db->due_entries(100, 0, &rows, &why));
+    ck_assert_int_eq(rows.size(), 1);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("db");
     TCase* tc = tcase_create("sqlite");
@@ -514,6 +542,7 @@ int main() {
     tcase_add_test(tc, test_commit_update_fails_when_journal_gone);
     tcase_add_test(tc, test_picture_commits_are_durable);
     tcase_add_test(tc, test_journal_rows_read_back);
+    tcase_add_test(tc, test_outputs_are_replaced);
     suite_add_tcase(s, tc);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
