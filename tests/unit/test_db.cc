@@ -524,6 +524,55 @@ START_TEST(test_outputs_are_replaced) {
 }
 END_TEST
 
+// commit_update() writes every field of the form where it belongs, each
+// with a value no other field has, with and without a picture change, and
+// a date of birth both set and cleared (its column alone may be NULL).
+START_TEST(test_commit_update_writes_every_field) {
+    auto db = fresh_db();
+    std::string why;
+    ck_assert(db->add_user(talent(1), &why));
+    ck_assert(db->add_user(talent(2), &why));   // a neighbour the update must leave alone
+    auto a = *db->load_account(1, &why);
+    std::optional<std::string> old;
+    for (bool with_picture : {false, true}) {
+        const std::string tag = with_picture ? "p" : "f";
+        a.user.first_name = "First-" + tag;
+        a.user.last_name = "Last-" + tag;
+        a.profile->aboutyou = "About-" + tag;
+        a.profile->city = "City-" + tag;
+        a.profile->country = "Country-" + tag;
+        a.profile->gender = "Gender-" + tag;
+        a.profile->date_of_birth = with_picture ? "1990-02-03" : "1980-01-02";
+        a.profile->phone = with_picture ? "+4711" : "+4722";
+        talentd::db::PictureUpdate picture;
+        if (with_picture) {
+            ck_assert(db->journal_pending("k-" + tag, 1, 100, &why));
+            picture = {PictureUpdate::Kind::Replace, "k-" + tag};
+        }
+        ck_assert(db->commit_update(a.user, *a.profile, picture, 100, &old, &why) == CommitResult::Committed);
+        auto b = *db->load_account(1, &why);
+        ck_assert_str_eq(b.user.first_name.c_str(), a.user.first_name.c_str());
+        ck_assert_str_eq(b.user.last_name.c_str(), a.user.last_name.c_str());
+        ck_assert_str_eq(b.profile->aboutyou.c_str(), a.profile->aboutyou.c_str());
+        ck_assert_str_eq(b.profile->city.c_str(), a.profile->city.c_str());
+        ck_assert_str_eq(b.profile->country.c_str(), a.profile->country.c_str());
+        ck_assert_str_eq(b.profile->gender.c_str(), a.profile->gender.c_str());
+        ck_assert_msg(b.profile->date_of_birth && *b.profile->date_of_birth == *a.profile->date_of_birth,
+                      "date of birth %s, not %s", b.profile->date_of_birth ? b.profile->date_of_birth->c_str() : "NULL",
+                      a.profile->date_of_birth->c_str());
+        ck_assert_str_eq(b.profile->phone.c_str(), a.profile->phone.c_str());
+        if (with_picture) ck_assert(b.profile->picture_key && *b.profile->picture_key == "k-p");
+        else ck_assert(!b.profile->picture_key);
+        auto other = *db->load_account(2, &why);
+        ck_assert_str_eq(other.user.first_name.c_str(), "F");
+        ck_assert_str_eq(other.profile->city.c_str(), "");
+    }
+    a.profile->date_of_birth.reset();
+    ck_assert(db->commit_update(a.user, *a.profile, {}, 101, &old, &why) == CommitResult::Committed);
+    ck_assert(!db->load_account(1, &why)->profile->date_of_birth);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("db");
     TCase* tc = tcase_create("sqlite");
@@ -543,6 +592,7 @@ int main() {
     tcase_add_test(tc, test_picture_commits_are_durable);
     tcase_add_test(tc, test_journal_rows_read_back);
     tcase_add_test(tc, test_outputs_are_replaced);
+    tcase_add_test(tc, test_commit_update_writes_every_field);
     suite_add_tcase(s, tc);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
