@@ -573,6 +573,40 @@ START_TEST(test_commit_update_writes_every_field) {
 }
 END_TEST
 
+// A COMMIT that fails (here a deferred foreign key the transaction broke,
+// checked only at COMMIT: the test's own table and trigger) is an Error
+// that names no replaced key -- the caller would otherwise delete the
+// picture the profile still points at -- and leaves everything as it was.
+START_TEST(test_failed_commit_replaces_nothing) {
+    std::string path;
+    auto db = fresh_db(&path);
+    std::string why;
+    ck_assert(db->add_user(talent(1), &why));
+    auto a = *db->load_account(1, &why);
+    std::optional<std::string> old;
+    ck_assert(db->journal_pending("k1", 1, 100, &why));
+    ck_assert(db->commit_update(a.user, *a.profile, {PictureUpdate::Kind::Replace, "k1"}, 100, &old, &why) ==
+              CommitResult::Committed);
+    raw_sql(path,
+            "CREATE TABLE dangling (user_id INTEGER REFERENCES users(id) DEFERRABLE INITIALLY DEFERRED);"
+            "CREATE TRIGGER break_commit AFTER UPDATE OF profile_picture ON talent_profiles BEGIN "
+            "INSERT INTO dangling VALUES (-1); END");
+    ck_assert(db->journal_pending("k2", 1, 101, &why));
+    why.clear();
+    const CommitResult r =
+        db->commit_update(a.user, *a.profile, {PictureUpdate::Kind::Replace, "k2"}, 101, &old, &why);
+    ck_assert_msg(r == CommitResult::Error, "commit_update gave %d when its COMMIT failed", static_cast<int>(r));
+    ck_assert_msg(!old, "a failed commit reported the replaced key \"%s\"", old->c_str());
+    ck_assert_msg(why.find("database: ") == 0, "the reason \"%s\"", why.c_str());
+    auto b = *db->load_account(1, &why);
+    ck_assert(b.profile->picture_key && *b.profile->picture_key == "k1");
+    ck_assert_int_eq(entry_of(*db, "k2").state == "pending", 1);   // still pending: the reaper's
+    std::vector<JournalEntry> all;
+    ck_assert(db->journal_entries(&all, &why));
+    ck_assert_int_eq(all.size(), 1);   // k1 not journaled for removal
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("db");
     TCase* tc = tcase_create("sqlite");
@@ -593,6 +627,7 @@ int main() {
     tcase_add_test(tc, test_journal_rows_read_back);
     tcase_add_test(tc, test_outputs_are_replaced);
     tcase_add_test(tc, test_commit_update_writes_every_field);
+    tcase_add_test(tc, test_failed_commit_replaces_nothing);
     suite_add_tcase(s, tc);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
