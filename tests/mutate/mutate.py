@@ -73,6 +73,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -557,6 +558,17 @@ def run_program(tree, build_dir, test, timeout, log, fail_fast):
                                                         os.path.join(ROOT, "..", "shared", "django", "schema.sql")),
                 "CK_FORK": "yes"})
     env.update(extra)
+    # A folder of its own for the program's temporary files (its stacks'
+    # folders among them: talentd-stack.*, where Stack::start makes them),
+    # and a marker every process it starts inherits: what it leaves behind
+    # is found and stopped by these, after its process group (see
+    # stop_leftovers).
+    run_tmp = tempfile.mkdtemp(prefix="talentd-mutate.", dir=os.environ.get("TMPDIR") or "/tmp")
+    # mkdtemp makes it 0700: a PostgreSQL stack runs its server as `nobody`
+    # (when the tests run as root), which must reach its folder inside.
+    os.chmod(run_tmp, 0o711)
+    env["TMPDIR"] = run_tmp
+    env[MARKER] = os.path.basename(run_tmp)
     ck_log = log.name + ".check"
     if os.path.exists(ck_log):
         os.remove(ck_log)
@@ -582,6 +594,7 @@ def run_program(tree, build_dir, test, timeout, log, fail_fast):
                         outcome = "failed"
                         log.write("mutate: stopped at its first failed test (fail fast)\n")
     stop_group(proc)   # anything it left in its process group
+    stop_leftovers(tree, run_tmp, log)
     if os.path.exists(ck_log):
         with open(ck_log, errors="replace") as f:
             failures = [line for line in f.read().splitlines() if CHECK_FAILURE.match(line)]
@@ -645,6 +658,89 @@ def stop_group(proc):
             pass
     if proc.poll() is None:
         proc.wait()
+
+
+MARKER = "TALENTD_MUTATE_RUN"
+
+
+def marked_processes(run_tmp):
+    """The live processes (not zombies) a test program started, whatever
+    their process group (setsid'd or daemonized ones too): those whose
+    environment holds MARKER=<its folder's name>, or whose command line
+    names its folder (nginx writes its title over its environment, but the
+    title keeps its -p path)."""
+    needle = ("%s=%s" % (MARKER, os.path.basename(run_tmp))).encode()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % name, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            if run_tmp not in cmd:
+                with open("/proc/%s/environ" % name, "rb") as f:
+                    if needle not in f.read().split(b"\0"):
+                        continue
+            with open("/proc/%s/stat" % name) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue
+        except (OSError, IndexError):
+            continue
+        found.append((int(name), cmd))
+    return found
+
+
+def stop_leftovers(tree, run_tmp, log):
+    """After a test program's process group is gone: stops what it left.
+    A program stopped at its first failure (or at the time-out) never ran
+    its Stack destructors, and the group's SIGTERM killed each stack's
+    watcher (`tests/stack watch`, in the group) while the daemonized nginx
+    (its own session) lived on.  So: `tests/stack stop DIR` for every stack
+    folder in the program's TMPDIR (by the pids its stack.env records),
+    then SIGTERM, and SIGKILL after 10 s, to any process still marked as
+    the program's (marked_processes) -- by pid, never by name.  The folder is removed when
+    nothing is left, else kept (its logs and pids) and said so."""
+    script = os.path.join(tree, "tests", "stack")
+    env = {k: v for k, v in os.environ.items() if k not in (MARKER, "STACK_OWNER_PID")}
+    for name in sorted(os.listdir(run_tmp)):
+        folder = os.path.join(run_tmp, name)
+        if not os.path.exists(os.path.join(folder, "stack.env")):
+            continue
+        try:
+            out = subprocess.run(["bash", script, "stop", folder], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, timeout=120).stdout.decode(errors="replace")
+            log.write("mutate: tests/stack stop %s (left by the program)\n%s%s" % (
+                folder, out, "" if not out or out.endswith("\n") else "\n"))
+        except subprocess.TimeoutExpired:
+            log.write("mutate: tests/stack stop %s did not end within 120 s\n" % folder)
+    left = marked_processes(run_tmp)
+    for pid, cmd in left:
+        log.write("mutate: left behind, SIGTERM: %d %s\n" % (pid, cmd))
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 10
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = marked_processes(run_tmp)
+    for pid, cmd in left:
+        log.write("mutate: still there after 10 s, SIGKILL: %d %s\n" % (pid, cmd))
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for _ in range(50):
+        if not left:
+            break
+        time.sleep(0.1)
+        left = marked_processes(run_tmp)
+    if left:
+        log.write("mutate: %d processes of this program would not die; %s is kept\n" % (len(left), run_tmp))
+        say("mutate: left behind and unkillable: %s (see %s)" % (
+            ", ".join("%d %s" % p for p in left), run_tmp))
+    else:
+        shutil.rmtree(run_tmp, ignore_errors=True)
 
 
 def sample(mutants, limit, seed):
