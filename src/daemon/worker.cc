@@ -98,7 +98,11 @@ int run_worker(const Config& config, int listen_fd, http::Handler& handler, Scor
     while (true) {
         const bool recycle = config.max_requests > 0 && served >= config.max_requests;
         if (retire_until < 0 && (recycle || stop_requested || stop_signal_pending())) {
-            if (recycle) LOG_INFO("recycling after %ld requests", served);
+            if (recycle) {
+                LOG_INFO("recycling after %ld requests", served);
+            } else {
+                LOG_INFO("stopping with %zu kept connections", channel.kept().size());
+            }
             retire_until = now_ms() + kRetireMs;
         }
         const bool retiring = retire_until >= 0;
