@@ -15,10 +15,11 @@
 // listening socket too, so idle connections kept for nginx never leave a
 // new connection unserved.  A connection is kept only after a GET, HEAD or
 // OPTIONS (the requests the shipped nginx files send on kept connections,
-// the ones nginx retries), and a worker keeps every one nginx pools: it
-// never closes a connection nginx may be sending on (closed after
-// keepalive_timeout idle seconds only; nginx's shorter timeout closes it
-// first).
+// the ones nginx retries), one per worker (FcgiChannel::kMaxKept); a
+// worker never closes a connection nginx may be sending on: one it will not
+// keep is declined with its answer (nginx closes it), a kept one is closed
+// after keepalive_timeout idle seconds only (nginx's shorter timeout closes
+// it first).
 //
 // Retiring (recycled after max_requests, or a stop signal): the worker
 // accepts no new connection and, for up to kRetireMs, serves the requests

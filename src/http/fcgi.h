@@ -24,9 +24,9 @@
 // request on it at any instant; a connection closed here meanwhile costs
 // a reset, a retry on another connection and, with two or more servers in
 // the upstream, a server marked failed or a 502 (nginx tries each server
-// once per request).  So every connection nginx asked to keep stays kept,
-// however many (up to kMaxKept: nginx's pool bounds them), until nginx
-// closes it, and a connection is given up only by declining it with its
+// once per request).  So a connection nginx asked to keep stays kept
+// until nginx closes it, and one the worker will not keep (it already
+// keeps kMaxKept) is given up only by declining it with its
 // answer (finish(false)): FCGI_END_REQUEST followed, in the same write, by
 // one more record — nginx keeps a connection only when its answer ends
 // exactly with FCGI_END_REQUEST, so it closes this one itself instead of
@@ -45,8 +45,11 @@ namespace talentd::http {
 
 class FcgiChannel {
 public:
-    // At most this many idle connections kept; more are declined.
-    static constexpr size_t kMaxKept = 16;
+    // At most this many idle connections kept; more are declined.  One:
+    // nginx reuses the connection it got back last, so several kept by one
+    // worker concentrate nginx's next requests on it (two at once both wait
+    // for it while another worker idles); one each spreads them.
+    static constexpr size_t kMaxKept = 1;
 
     struct Kept {
         int fd;
