@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "core/log.h"
 #include "daemon/scoreboard.h"
@@ -41,13 +42,6 @@ bool stop_signal_pending() {
 // other method.  A connection that carried another is one nginx closes
 // after the answer; keeping it would only displace the kept one.
 bool idempotent(const std::string& method) { return method == "GET" || method == "HEAD" || method == "OPTIONS"; }
-
-// The descriptor has something to read (or was hung up) right now.
-bool readable_now(int fd) {
-    if (fd < 0) return false;
-    pollfd pfd{fd, POLLIN, 0};
-    return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
-}
 
 double now_ms() {
     timespec ts;
@@ -96,63 +90,87 @@ int run_worker(const Config& config, int listen_fd, http::Handler& handler, Scor
     sigdelset(&wait_mask, SIGINT);
 
     const double keepalive_ms = config.keepalive_timeout * 1e3;
-    double kept_since = 0;        // when the kept connection went idle
-    bool last_from_kept = false;  // the last request came on the kept connection
+    double retire_until = -1;     // retiring (see the header): until then
+    bool last_from_kept = false;  // the last request came on a kept connection
+    size_t next_kept = 0;         // where the search for a ready kept connection starts
+    std::vector<pollfd> pfd;
     long served = 0;
-    while (!stop_requested) {
-        bool from_kept = false;
-        if (config.max_requests > 0 && served >= config.max_requests) {
-            // Recycling.  A request nginx already sent on the kept connection
-            // while this worker answered its last one on another is answered
-            // too, and the connection closed with it: closed unread, nginx
-            // would log a reset and send the request again elsewhere.
-            if (!readable_now(channel.kept())) {
+    while (true) {
+        const bool recycle = config.max_requests > 0 && served >= config.max_requests;
+        if (retire_until < 0 && (recycle || stop_requested || stop_signal_pending())) {
+            if (recycle) {
                 LOG_INFO("recycling after %ld requests", served);
+            } else {
+                LOG_INFO("stopping with %zu kept connections", channel.kept().size());
+            }
+            retire_until = now_ms() + kRetireMs;
+        }
+        const bool retiring = retire_until >= 0;
+        if (retiring && (channel.kept().empty() || now_ms() >= retire_until)) {
+            // nginx may still send on these (a reset, a retry): say so.
+            if (!channel.kept().empty())
+                LOG_INFO("closing %zu idle kept connections after %ld ms of retiring", channel.kept().size(),
+                         static_cast<long>(now_ms() - (retire_until - kRetireMs)));
+            break;
+        }
+
+        // Wait for the listening socket AND the kept connections, never for
+        // some of them alone (see the header); a retiring worker only for
+        // its kept connections.
+        pfd.clear();
+        if (!retiring) pfd.push_back({listen_fd, POLLIN, 0});
+        const size_t first_kept = pfd.size();
+        for (const auto& k : channel.kept()) pfd.push_back({k.fd, POLLIN, 0});
+        // The wait ends when the oldest kept connection's keepalive_timeout
+        // passes, at the end of retiring, or after kIdleReleaseMs while the
+        // handler keeps memory for the next request
+        // (Handler::holds_idle_memory).
+        double wait_ms = -1;
+        if (retiring) {
+            wait_ms = std::max(0.0, retire_until - now_ms());
+        } else if (keepalive_ms > 0) {
+            wait_ms = channel.release_idle(keepalive_ms);  // -1: none kept
+        }
+        const bool holding = !retiring && handler.holds_idle_memory();
+        if (holding) wait_ms = wait_ms < 0 ? double(kIdleReleaseMs) : std::min(wait_ms, double(kIdleReleaseMs));
+        timespec timeout{};
+        if (wait_ms >= 0) {
+            timeout.tv_sec = static_cast<time_t>(wait_ms / 1e3);
+            timeout.tv_nsec = static_cast<long>((wait_ms - timeout.tv_sec * 1e3) * 1e6);
+        }
+        int ready = ppoll(pfd.data(), pfd.size(), wait_ms >= 0 ? &timeout : nullptr, &wait_mask);
+        if (ready < 0) {
+            if (errno == EINTR) continue;
+            LOG_ERROR("poll on the listening socket failed: %s", strerror(errno));
+            return 1;
+        }
+        // A stop signal: retire (top of the loop) before taking anything.
+        if (!retiring && (stop_requested || stop_signal_pending())) continue;
+        if (ready == 0) {
+            if (holding) handler.idle();
+            continue;
+        }
+        // The kept connections in turn, from where the last search ended.
+        int kept_fd = -1;
+        const size_t kept_count = pfd.size() - first_kept;
+        for (size_t i = 0; i < kept_count; ++i) {
+            const size_t j = (next_kept + i) % kept_count;
+            if ((pfd[first_kept + j].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+                kept_fd = pfd[first_kept + j].fd;
+                next_kept = j + 1;
                 break;
             }
-            from_kept = true;
-        } else {
-            // Idle: wait for the listening socket AND the kept connection,
-            // never for one of them alone (see the header).
-            pollfd pfd[2] = {{listen_fd, POLLIN, 0}, {channel.kept(), POLLIN, 0}};
-            const nfds_t count = channel.kept() >= 0 ? 2 : 1;
-            // The wait ends when the kept connection's keepalive_timeout
-            // passes, or after kIdleReleaseMs while the handler keeps memory
-            // for the next request (Handler::holds_idle_memory).
-            double wait_ms = -1;
-            if (count == 2) wait_ms = std::max(0.0, kept_since + keepalive_ms - now_ms());
-            const bool holding = handler.holds_idle_memory();
-            if (holding) wait_ms = wait_ms < 0 ? double(kIdleReleaseMs) : std::min(wait_ms, double(kIdleReleaseMs));
-            timespec timeout{};
-            if (wait_ms >= 0) {
-                timeout.tv_sec = static_cast<time_t>(wait_ms / 1e3);
-                timeout.tv_nsec = static_cast<long>((wait_ms - timeout.tv_sec * 1e3) * 1e6);
-            }
-            int ready = ppoll(pfd, count, wait_ms >= 0 ? &timeout : nullptr, &wait_mask);
-            if (ready < 0) {
-                if (errno == EINTR) continue;
-                LOG_ERROR("poll on the listening socket failed: %s", strerror(errno));
-                return 1;
-            }
-            if (stop_requested || stop_signal_pending()) break;
-            if (ready == 0) {
-                if (holding) handler.idle();
-                // nginx's own keepalive_timeout (shorter) should have closed it.
-                if (count == 2 && now_ms() >= kept_since + keepalive_ms) channel.release();
-                continue;
-            }
-            // Both ready: the kept connection first (nginx chose it for a
-            // request), but never twice in a row, so a new connection waits
-            // for at most one request of each idle worker's kept connection.
-            const bool kept_ready = count == 2 && (pfd[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
-            const bool listen_ready = (pfd[0].revents & POLLIN) != 0;
-            from_kept = kept_ready && !(listen_ready && last_from_kept);
-            if (!from_kept && !listen_ready) continue;
         }
+        // Both ready: a kept connection first (nginx chose it for a
+        // request), but never twice in a row, so a new connection waits for
+        // at most one request of each idle worker's kept connections.
+        const bool listen_ready = !retiring && (pfd[0].revents & POLLIN) != 0;
+        const bool from_kept = kept_fd >= 0 && !(listen_ready && last_from_kept);
+        if (!from_kept && !listen_ready) continue;
         last_from_kept = from_kept;
         // Another worker may have taken the connection: accept then fails
         // with EAGAIN on the non-blocking socket and we wait again.
-        if (!channel.accept(from_kept)) continue;
+        if (!channel.accept(from_kept ? kept_fd : -1)) continue;
         const double started = now_ms();
         http::Request request = channel.request();
         if (board) board->begin(request.method, request.path, from_kept);
@@ -160,20 +178,19 @@ int run_worker(const Config& config, int listen_fd, http::Handler& handler, Scor
         http::Response response = handler.handle(request, channel.body(), &note);
         if (board) board->step(trace::Step::Responding);
         size_t bytes = channel.respond(response);
-        // A worker about to stop or be recycled closes the connection with
-        // its answer, the one moment nginx cannot be writing on it.
         ++served;
-        const bool last = stop_requested || stop_signal_pending() ||
+        // A worker about to stop or be recycled declines the connection with
+        // its answer (http/fcgi.h): nginx closes it instead of pooling it.
+        const bool last = retiring || stop_requested || stop_signal_pending() ||
                           (config.max_requests > 0 && served >= config.max_requests);
-        const int kept_before = channel.kept();  // idle during this request, or -1
         channel.finish(keepalive_ms > 0 && !last && idempotent(request.method));
-        if (channel.kept() >= 0 && channel.kept() != kept_before) kept_since = now_ms();
         if (board) note_slow(config, request, response, note, board->finish(response.status, note.route), *board);
         LOG_INFO("%s %s %d user=%lld bytes=%zu %.2fms%s%s", request.method.c_str(), request.path.c_str(),
                  response.status, static_cast<long long>(note.user_id), bytes, now_ms() - started,
                  note.detail.empty() ? "" : " ", note.detail.c_str());
     }
-    // A kept connection is closed here, by FcgiChannel's destructor.
+    // Kept connections still idle are closed here, by FcgiChannel's
+    // destructor.
     return 0;
 }
 

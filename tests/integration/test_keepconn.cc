@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
@@ -52,6 +53,7 @@ constexpr int kWorkers = 2;
 
 t::Stack* g_load = nullptr;   // 2 workers, max_requests = 25: the load test
 t::Stack* g_idle = nullptr;   // 2 workers: reuse, starvation, reload when idle
+t::Stack* g_hosts = nullptr;  // 2 hosts on PostgreSQL, 2 workers each, max_requests = 25
 struct TwoPools;
 TwoPools* g_pools = nullptr;  // the test's own nginx in front of g_idle
 
@@ -90,7 +92,8 @@ int connections_held(pid_t pid, const std::set<std::string>& inodes) {
     return n;
 }
 
-// Every worker of `stack` holds exactly one FastCGI connection.
+// Every worker of `stack` holds at least one FastCGI connection (a worker
+// keeps every connection nginx pools, http/fcgi.h).
 bool every_worker_keeps_one(const t::Stack& stack, std::string* state) {
     const auto inodes = accepted_inodes(stack.get("TALENTD_SOCKET"));
     const auto workers = stack.talentd_workers();
@@ -99,7 +102,7 @@ bool every_worker_keeps_one(const t::Stack& stack, std::string* state) {
     for (pid_t w : workers) {
         const int held = connections_held(w, inodes);
         *state += "worker " + std::to_string(w) + " holds " + std::to_string(held) + "; ";
-        all = all && held == 1;
+        all = all && held >= 1;
     }
     return all;
 }
@@ -236,18 +239,32 @@ START_TEST(reload_with_idle_kept_connections) {
 }
 END_TEST
 
-// 8 clients on 2 workers (GETs, field updates, uploads) through the shipped
-// nginx files, three SIGHUPs, and workers recycled every 25 requests: every
-// answer is 200, and connections were reused meanwhile.
-START_TEST(load_with_reloads_and_recycling) {
+// The outcome of load_with_reloads().
+struct LoadOutcome {
+    int ok = 0, bad = 0;
+    std::string first_bad;
+    long long reused = 0;
+    int recycled = 0;           // "recycling after 25 requests" lines, all hosts
+    int upstream_lines = 0;     // nginx error log lines naming the upstream
+    int no_live = 0;            // of those, "no live upstreams" (every server tried or marked failed)
+    int disabled = 0;           // "upstream server temporarily disabled" (max_fails reached)
+    std::string update_on_kept; // a line about a request other than GET, if any
+};
+
+// `clients` clients (GETs, field updates, uploads) on users first_user ..
+// first_user + 5 through the shipped nginx files, a SIGHUP to each of
+// `masters` in turn every 150 answers (`reloads` in all), workers recycled
+// every 25 requests (the stack's max_requests): every answer must be 200.
+LoadOutcome load_with_reloads(const t::Stack& stack, const std::vector<pid_t>& masters, int clients, int reloads,
+                              int64_t first_user) {
     std::vector<int64_t> users;
-    for (int64_t id = 900; id < 906; ++id) {
+    for (int64_t id = first_user; id < first_user + 6; ++id) {
         std::string why;
-        ck_assert_msg(g_load->add_talent_user(id, &why), "user %lld: %s", static_cast<long long>(id), why.c_str());
+        ck_assert_msg(stack.add_talent_user(id, &why), "user %lld: %s", static_cast<long long>(id), why.c_str());
         users.push_back(id);
     }
     t::LoadOptions o;
-    o.clients = 4 * kWorkers;
+    o.clients = clients;
     o.users = users;
     for (const char* name : {"valid/jpeg/testorig.jpg", "valid/jpeg/grayscale.jpg", "valid/jpeg/progressive.jpg"})
         o.pictures.push_back(t::read_file(t::corpus_dir() + "/" + name));
@@ -256,65 +273,134 @@ START_TEST(load_with_reloads_and_recycling) {
     o.upload = 15;
     o.clear = 0;
     o.invalid = 0;
-    const long long reused_before = status_value(*g_load, "reused conn");
-    const pid_t master = g_load->talentd_pid();
-    const std::vector<pid_t> first = g_load->talentd_workers();
-    t::Load load(*g_load, o);
+    LoadOutcome out;
+    const long long reused_before = status_value(stack, "reused conn");
+    t::Load load(stack, o);
+    const auto started = Clock::now();
     load.start();
-    for (int reload = 1; reload <= 3; ++reload) {
+    for (int reload = 0; reload < reloads; ++reload) {
         const size_t target = load.completed() + 150;
         t::wait_for([&] { return load.completed() >= target; }, 120);
-        kill(master, SIGHUP);
+        kill(masters[static_cast<size_t>(reload) % masters.size()], SIGHUP);
     }
     const size_t target = load.completed() + 150;
     t::wait_for([&] { return load.completed() >= target; }, 120);
     load.stop();
-    const long long reused = status_value(*g_load, "reused conn") - reused_before;
-    int ok = 0, bad = 0;
-    std::string first_bad;
+    const double took = seconds_since(started);
+    out.reused = status_value(stack, "reused conn") - reused_before;
     for (const auto& r : load.records()) {
         if (r.status == 200) {
-            ++ok;
+            ++out.ok;
             continue;
         }
-        if (bad++ == 0)
-            first_bad = std::string(t::load_kind_name(r.kind)) + " at " + std::to_string(r.start) + " s: " +
-                        std::to_string(r.status) + " " + r.error;
+        if (out.bad++ == 0)
+            out.first_bad = std::string(t::load_kind_name(r.kind)) + " at " + std::to_string(r.start) + " s: " +
+                            std::to_string(r.status) + " " + r.error;
     }
-    const std::string log = g_load->talentd_log();
-    int recycled = 0;
+    std::string log = stack.talentd_log();
+    if (!stack.get("TALENTD2_LOG").empty()) log += t::read_file(stack.get("TALENTD2_LOG"));
     for (size_t at = log.find("recycling after 25 requests"); at != std::string::npos;
          at = log.find("recycling after 25 requests", at + 1))
-        ++recycled;
-    const std::string nginx_log = t::read_file(g_load->dir() + "/nginx/error.log");
-    // A request sent on a kept connection a worker closed at that moment
-    // (a reload, a recycling) is logged by nginx, then sent again on a new
-    // connection: only GETs travel on kept connections, never an update.
-    int retried = 0;
-    std::string update_on_kept;
+        ++out.recycled;
+    const std::string nginx_log = t::read_file(stack.dir() + "/nginx/error.log");
+    // A request sent on a kept connection a worker closed at that moment is
+    // logged by nginx, then sent again on a new connection: only GETs
+    // travel on kept connections, never an update.
     std::istringstream lines(nginx_log);
     for (std::string line; std::getline(lines, line);) {
         if (line.find("upstream") == std::string::npos) continue;
-        ++retried;
-        if (line.find("request: \"GET ") == std::string::npos && update_on_kept.empty()) update_on_kept = line;
+        ++out.upstream_lines;
+        if (line.find("no live upstreams") != std::string::npos) ++out.no_live;
+        if (line.find("temporarily disabled") != std::string::npos) ++out.disabled;
+        if (line.find("request: \"GET ") == std::string::npos && out.update_on_kept.empty()) out.update_on_kept = line;
     }
     std::fprintf(stderr,
-                 "load: %d ok, %d not 200, %lld on kept connections, %d recyclings, 3 reloads; nginx error log: %d "
-                 "lines naming the upstream\n",
-                 ok, bad, reused, recycled, retried);
-    if (retried > 0) std::fprintf(stderr, "%s\n", nginx_log.c_str());
-    ck_assert_msg(bad == 0, "%d answers not 200, the first: %s", bad, first_bad.c_str());
-    ck_assert_msg(update_on_kept.empty(), "a request other than GET failed on an upstream connection: %s",
-                  update_on_kept.c_str());
-    ck_assert_msg(ok >= 600, "only %d requests", ok);
-    ck_assert_msg(recycled >= 4, "only %d recyclings", recycled);
-    ck_assert_msg(reused > 0, "no request came on a kept connection");
+                 "load (%zu host(s), %d clients, %.1f s): %d ok, %d not 200, %lld on kept connections (first host), %d "
+                 "recyclings, %d reloads; nginx error log: %d lines naming the upstream, %d \"no live upstreams\", "
+                 "%d \"temporarily disabled\"\n",
+                 masters.size(), clients, took, out.ok, out.bad, out.reused, out.recycled, reloads, out.upstream_lines,
+                 out.no_live, out.disabled);
+    if (out.upstream_lines > 0) std::fprintf(stderr, "%s\n", nginx_log.substr(0, 4000).c_str());
+    ck_assert_msg(out.bad == 0, "%d answers not 200, the first: %s", out.bad, out.first_bad.c_str());
+    ck_assert_msg(out.update_on_kept.empty(), "a request other than GET failed on an upstream connection: %s",
+                  out.update_on_kept.c_str());
     ck_assert_msg(log.find("did not finish within drain_timeout") == std::string::npos,
                   "a worker was killed at drain_timeout");
+    ck_assert_msg(out.reused > 0, "no request came on a kept connection");
+    return out;
+}
+
+// 8 clients on 2 workers (GETs, field updates, uploads) through the shipped
+// nginx files, three SIGHUPs, and workers recycled every 25 requests: every
+// answer is 200, and connections were reused meanwhile.
+START_TEST(load_with_reloads_and_recycling) {
+    const std::vector<pid_t> first = g_load->talentd_workers();
+    const LoadOutcome out = load_with_reloads(*g_load, {g_load->talentd_pid()}, 4 * kWorkers, 3, 900);
+    ck_assert_msg(out.ok >= 600, "only %d requests", out.ok);
+    ck_assert_msg(out.recycled >= 4, "only %d recyclings", out.recycled);
     std::vector<pid_t> now;
     ck_assert_msg(t::wait_for([&] { return (now = g_load->talentd_workers()).size() == kWorkers; }, 10),
                   "workers after the load: %zu", now.size());
     for (pid_t w : now) ck_assert_msg(std::find(first.begin(), first.end(), w) == first.end(), "a first worker survived");
+}
+END_TEST
+
+// Two hosts behind one upstream (STACK_HOSTS=2, PostgreSQL), 2 workers
+// each: 12 clients, four SIGHUPs (each master twice), recycling every 25
+// requests.  nginx tries each server once per request: a kept connection
+// closed under a request on each host in turn, or both servers marked
+// failed (max_fails) after such resets, is a 502 ("no live upstreams") —
+// what every GET got before workers stopped closing connections nginx
+// pools (http/fcgi.h).
+START_TEST(two_hosts_load_with_reloads_and_recycling) {
+    const pid_t second = static_cast<pid_t>(std::atol(g_hosts->get("TALENTD2_PID").c_str()));
+    ck_assert_msg(second > 0, "no second host in the stack");
+    const LoadOutcome out = load_with_reloads(*g_hosts, {g_hosts->talentd_pid(), second}, 12, 4, 920);
+    ck_assert_msg(out.no_live == 0 && out.disabled == 0, "nginx gave up on a server: %d \"no live upstreams\", %d "
+                  "\"temporarily disabled\"", out.no_live, out.disabled);
+    ck_assert_msg(out.ok >= 750, "only %d requests", out.ok);
+    ck_assert_msg(out.recycled >= 6, "only %d recyclings", out.recycled);
+}
+END_TEST
+
+// One of the two hosts stopped: nginx's connect to its socket fails at once
+// and the request goes to the other — GETs (kept pool) and updates (a
+// connection each) are still answered 200.
+START_TEST(two_hosts_one_stopped) {
+    const pid_t second = static_cast<pid_t>(std::atol(g_hosts->get("TALENTD2_PID").c_str()));
+    ck_assert_msg(second > 0 && kill(second, SIGTERM) == 0, "could not stop the second host");
+    ck_assert_msg(t::wait_for([&] { return !t::process_alive(second); }, 30), "the second host did not stop");
+    std::string why;
+    ck_assert_msg(g_hosts->add_talent_user(930, &why), "user 930: %s", why.c_str());
+    const std::vector<std::string> auth = {"Authorization: Bearer " + g_hosts->token_for(930), "is-talent: true"};
+    int ok = 0;
+    const auto start = Clock::now();
+    for (int i = 0; i < 40; ++i) {
+        t::HttpResponse r = g_hosts->request("GET", "/api/profile/talent/", "", auth);
+        ck_assert_msg(r.status == 200, "GET %d with one host stopped: %ld %s", i, r.status, r.error.c_str());
+        ++ok;
+    }
+    const double took = seconds_since(start);
+    std::vector<long> statuses(8);
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < statuses.size(); ++i)
+        threads.emplace_back([&, i] { statuses[i] = g_hosts->request("GET", "/healthz").status; });
+    for (auto& th : threads) th.join();
+    for (long s : statuses) ck_assert_msg(s == 200, "healthz at once with one host stopped: %ld", s);
+    std::vector<std::string> json = auth;
+    json.push_back("Content-Type: application/json");
+    for (int i = 0; i < 4; ++i) {
+        t::HttpResponse r = g_hosts->request("PATCH", "/api/profile/talent/", "{\"city\":\"Stopped" +
+                                             std::to_string(i) + "\"}", json);
+        ck_assert_msg(r.status == 200, "update %d with one host stopped: %ld %s", i, r.status, r.body.c_str());
+    }
+    const std::string nginx_log = t::read_file(g_hosts->dir() + "/nginx/error.log");
+    int refused = 0;
+    for (size_t at = nginx_log.find("talentd2.sock failed"); at != std::string::npos;
+         at = nginx_log.find("talentd2.sock failed", at + 1))
+        ++refused;
+    std::fprintf(stderr, "one host stopped: %d GETs 200 in %.3f s, 8 healthz and 4 updates 200; nginx logged %d "
+                 "failed connects to it\n", ok, took, refused);
 }
 END_TEST
 
@@ -337,8 +423,28 @@ int main() {
         std::fprintf(stderr, "test_keepconn: %s\n", why.c_str());
         return 1;
     }
+    // Two hosts need PostgreSQL: run in the PostgreSQL pass of make check
+    // (STACK_DATABASE=postgresql), or with TALENTD_KEEPCONN_HOSTS=1.
+    const char* database = std::getenv("STACK_DATABASE");
+    const char* hosts_wanted = std::getenv("TALENTD_KEEPCONN_HOSTS");
+    std::unique_ptr<t::Stack> hosts_stack;
+    if ((database && std::string(database) == "postgresql") || (hosts_wanted && std::string(hosts_wanted) == "1")) {
+        hosts_stack = t::Stack::start({{"STACK_REAP_INTERVAL", "0"}, {"STACK_FASTCGI_KEEP_CONN", "on"},
+                                       {"STACK_HOSTS", "2"}, {"STACK_DATABASE", "postgresql"},
+                                       {"STACK_DB_LAYOUT", "django"}, {"STACK_WORKERS", std::to_string(kWorkers)},
+                                       {"STACK_EXTRA_CONF", "max_requests = 25\nstore_concurrency = 2"}},
+                                      &why);
+        if (!hosts_stack) {
+            std::fprintf(stderr, "test_keepconn: two hosts: %s\n", why.c_str());
+            return 1;
+        }
+    } else {
+        std::fprintf(stderr, "test_keepconn: the two-host cases run on PostgreSQL only (STACK_DATABASE=postgresql, "
+                     "as in make check's second pass, or TALENTD_KEEPCONN_HOSTS=1)\n");
+    }
     g_load = load_stack.get();
     g_idle = idle_stack.get();
+    g_hosts = hosts_stack.get();
     // Started here, not in a test: a failing test exits without destructors.
     TwoPools pools;
     if (!start_two_pools(&pools, g_idle->get("TALENTD_SOCKET"), &why)) {
@@ -358,6 +464,13 @@ int main() {
     tcase_set_timeout(load, 600);
     tcase_add_test(load, load_with_reloads_and_recycling);
     suite_add_tcase(suite, load);
+    if (g_hosts) {
+        TCase* hosts = tcase_create("hosts");
+        tcase_set_timeout(hosts, 600);
+        tcase_add_test(hosts, two_hosts_load_with_reloads_and_recycling);
+        tcase_add_test(hosts, two_hosts_one_stopped);
+        suite_add_tcase(suite, hosts);
+    }
 
     SRunner* runner = srunner_create(suite);
     srunner_run_all(runner, CK_NORMAL);
