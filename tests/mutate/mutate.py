@@ -713,23 +713,21 @@ def stop_leftovers(tree, run_tmp, log):
                 folder, out, "" if not out or out.endswith("\n") else "\n"))
         except subprocess.TimeoutExpired:
             log.write("mutate: tests/stack stop %s did not end within 120 s\n" % folder)
+    def signal_each(processes, sig, why):
+        for pid, cmd in processes:
+            log.write("mutate: %s, %s: %d %s\n" % (why, sig.name, pid, cmd))
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
     left = marked_processes(run_tmp)
-    for pid, cmd in left:
-        log.write("mutate: left behind, SIGTERM: %d %s\n" % (pid, cmd))
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+    signal_each(left, signal.SIGTERM, "left behind")
     deadline = time.monotonic() + 10
     while left and time.monotonic() < deadline:
         time.sleep(0.2)
         left = marked_processes(run_tmp)
-    for pid, cmd in left:
-        log.write("mutate: still there after 10 s, SIGKILL: %d %s\n" % (pid, cmd))
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    signal_each(left, signal.SIGKILL, "still there after 10 s")
     for _ in range(50):
         if not left:
             break

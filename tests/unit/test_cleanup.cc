@@ -15,6 +15,7 @@
 
 #include <sqlite3.h>
 
+#include "../support/raw_sql.h"
 #include "../support/s3rver.h"
 #include "../support/stack.h"
 #include "../support/temp_dir.h"
@@ -106,16 +107,7 @@ struct World {
     }
     // SQL on a second connection to the same file: the faults below are the
     // database's own (a trigger that aborts a statement, a table gone).
-    void sql(const std::string& text) const {
-        sqlite3* raw = nullptr;
-        ck_assert_int_eq(sqlite3_open(config.database.c_str(), &raw), SQLITE_OK);
-        char* error = nullptr;
-        const int rc = sqlite3_exec(raw, text.c_str(), nullptr, nullptr, &error);
-        const std::string message = error ? error : "";
-        sqlite3_free(error);
-        sqlite3_close(raw);
-        ck_assert_msg(rc == SQLITE_OK, "%s: %s", text.c_str(), message.c_str());
-    }
+    void sql(const std::string& text) const { talentd::test::raw_sql(config.database, text); }
     // reap() that must fail (a database error): false, a reason, and the
     // object of `key` still in the bucket unless `deleted_first`.
     void reap_fails(int64_t now, const std::string& key, bool deleted_first, const char* what) const {

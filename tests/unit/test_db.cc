@@ -14,6 +14,8 @@
 #include <check.h>
 #include <sqlite3.h>
 
+#include "../support/raw_sql.h"
+
 using talentd::db::Account;
 using talentd::db::CommitResult;
 using talentd::db::Database;
@@ -58,18 +60,16 @@ User talent(int64_t id) {
     return u;
 }
 
-// SQL on a second connection to the same file: a fault that is the
-// database's own (a table renamed away), not one injected into the code.
-void raw_sql(const std::string& path, const std::string& text) {
-    sqlite3* raw = nullptr;
-    ck_assert_int_eq(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
-    char* error = nullptr;
-    const int rc = sqlite3_exec(raw, text.c_str(), nullptr, nullptr, &error);
-    const std::string message = error ? error : "";
-    sqlite3_free(error);
-    sqlite3_close(raw);
-    ck_assert_msg(rc == SQLITE_OK, "%s: %s", text.c_str(), message.c_str());
+// Talent user `id` added, and its account read back.
+Account talent_account(Database& db, int64_t id = 1) {
+    std::string why;
+    ck_assert_msg(db.add_user(talent(id), &why), "add user: %s", why.c_str());
+    auto account = db.load_account(id, &why);
+    ck_assert_msg(account.has_value(), "load account: %s", why.c_str());
+    return *account;
 }
+
+using talentd::test::raw_sql;
 
 }  // namespace
 
@@ -127,8 +127,7 @@ END_TEST
 START_TEST(test_replace_journals_old_key) {
     auto db = fresh_db();
     std::string why;
-    ck_assert(db->add_user(talent(1), &why));
-    auto a = *db->load_account(1, &why);
+    auto a = talent_account(*db);
     std::optional<std::string> old;
 
     ck_assert(db->journal_pending("k1", 1, 100, &why));
@@ -164,8 +163,7 @@ END_TEST
 START_TEST(test_claimed_pending_blocks_commit) {
     auto db = fresh_db();
     std::string why;
-    ck_assert(db->add_user(talent(1), &why));
-    auto a = *db->load_account(1, &why);
+    auto a = talent_account(*db);
     ck_assert(db->journal_pending("late", 1, 100, &why));
     // The reaper gives up on the upload first...
     std::vector<JournalEntry> due;
@@ -216,8 +214,7 @@ END_TEST
 START_TEST(test_field_update_keeps_picture) {
     auto db = fresh_db();
     std::string why;
-    ck_assert(db->add_user(talent(1), &why));
-    auto a = *db->load_account(1, &why);
+    auto a = talent_account(*db);
     std::optional<std::string> old;
     ck_assert(db->journal_pending("k1", 1, 100, &why));
     ck_assert(db->commit_update(a.user, *a.profile, {PictureUpdate::Kind::Replace, "k1"}, 100, &old, &why) ==
@@ -374,8 +371,7 @@ START_TEST(test_commit_update_fails_when_journal_gone) {
         std::string path;
         auto db = fresh_db(&path);
         std::string why;
-        ck_assert(db->add_user(talent(1), &why));
-        auto a = *db->load_account(1, &why);
+        auto a = talent_account(*db);
         std::optional<std::string> old;
         if (prepared_first) {
             ck_assert(db->journal_pending("k0", 1, 99, &why));
@@ -508,8 +504,7 @@ END_TEST
 START_TEST(test_outputs_are_replaced) {
     auto db = fresh_db();
     std::string why;
-    ck_assert(db->add_user(talent(1), &why));
-    auto a = *db->load_account(1, &why);
+    auto a = talent_account(*db);
     std::optional<std::string> old = std::string("stale");
     ck_assert(db->journal_pending("k1", 1, 100, &why));
     ck_assert(db->commit_update(a.user, *a.profile, {PictureUpdate::Kind::Replace, "k1"}, 100, &old, &why) ==
@@ -588,8 +583,7 @@ START_TEST(test_failed_commit_replaces_nothing) {
     std::string path;
     auto db = fresh_db(&path);
     std::string why;
-    ck_assert(db->add_user(talent(1), &why));
-    auto a = *db->load_account(1, &why);
+    auto a = talent_account(*db);
     std::optional<std::string> old;
     ck_assert(db->journal_pending("k1", 1, 100, &why));
     ck_assert(db->commit_update(a.user, *a.profile, {PictureUpdate::Kind::Replace, "k1"}, 100, &old, &why) ==
