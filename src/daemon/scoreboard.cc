@@ -300,8 +300,12 @@ void Scoreboard::begin(std::string_view method, std::string_view path, bool reus
     // "max children reached": this request found every worker busy.
     const int configured = shared_->workers_configured.load(relaxed);
     const int used = shared_->slots_used.load(relaxed);
-    int busy = 0;
+    // This worker counts itself: its slot's pid may not be in yet, as the
+    // master records it only when fork() returns there, and a fresh worker
+    // can be handed a request before that.
+    int busy = 1;
     for (int i = 0; i < used; ++i) {
+        if (i == slot_) continue;
         const Slot& o = shared_->slots[i];
         if (o.pid.load(relaxed) != 0 && o.step.load(relaxed) != 0) ++busy;
     }
