@@ -157,60 +157,78 @@ int64_t backoff_seconds(int attempts, int64_t base, int64_t max) {
     return std::min(delay, max);
 }
 
+namespace {
+
+// Releases the hold of the entry being worked on, whatever path ends it.
+struct Hold {
+    db::Database& db;
+    bool held = false;
+    ~Hold() {
+        std::string ignored;
+        if (held) db.release_entry(&ignored);
+    }
+    bool release(std::string* why) {
+        held = false;
+        return db.release_entry(why);
+    }
+};
+
+// One due row, as listed: false on a database error only.
+bool reap_entry(const Config& config, db::Database& db, storage::Store& store, int64_t now,
+                const db::JournalEntry& listed, ReapReport* report, std::string* why) {
+    Hold hold{db};
+    db::JournalEntry entry;
+    bool taken = false;
+    if (!db.take_entry(listed.key, now, now - config.pending_grace, &entry, &taken, why)) return false;
+    if (!taken) return true;   // done meanwhile, or another host's reaper has it
+    hold.held = true;
+    if (entry.state == "pending") {
+        bool claimed = false;
+        if (!db.claim_pending(entry.key, now, &claimed, why)) return false;
+        if (!claimed) return true;   // a worker committed it meanwhile
+        ++report->claimed_pending;
+    }
+    bool referenced = false;
+    if (!db.is_referenced(entry.key, &referenced, why)) return false;
+    if (referenced) {
+        // Never delete what a profile shows; the row is stale.
+        if (!db.journal_done(entry.key, why) || !hold.release(why)) return false;
+        ++report->dropped_referenced;
+        LOG_INFO("reaper: %s is referenced by a profile: journal entry dropped", entry.key.c_str());
+        return true;
+    }
+    storage::Result del = store.remove(entry.key);
+    if (del.ok()) {
+        if (!db.journal_done(entry.key, why) || !hold.release(why)) return false;
+        ++report->removed;
+        LOG_INFO("reaper: removed %s", entry.key.c_str());
+    } else {
+        const int attempts = entry.attempts + 1;
+        const int64_t next = now + backoff_seconds(attempts, config.reap_backoff_base, config.reap_backoff_max);
+        if (!db.journal_retry_later(entry.key, next, del.detail, why) || !hold.release(why)) return false;
+        ++report->failed;
+        report->errors.push_back(entry.key + ": " + del.detail);
+        LOG_WARN("reaper: delete %s failed (%s), attempt %d, next in %lld s", entry.key.c_str(),
+                 del.detail.c_str(), attempts, static_cast<long long>(next - now));
+    }
+    return true;
+}
+
+}  // namespace
+
 bool reap(const Config& config, db::Database& db, storage::Store& store, int64_t now, ReapReport* report,
           std::string* why) {
+    // A page at a time, in (created_at, key) order, each page after the
+    // last row of the one before: rows this pass retries or removes are
+    // not seen again, and a backlog of any length costs one page of memory.
+    db::JournalCursor after;
     std::vector<db::JournalEntry> due;
-    if (!db.due_entries(now, now - config.pending_grace, &due, why)) return false;
-    // Releases the hold of the entry being worked on, whatever path ends it.
-    struct Hold {
-        db::Database& db;
-        bool held = false;
-        ~Hold() {
-            std::string ignored;
-            if (held) db.release_entry(&ignored);
-        }
-        bool release(std::string* why) {
-            held = false;
-            return db.release_entry(why);
-        }
-    };
-    for (const db::JournalEntry& listed : due) {
-        Hold hold{db};
-        db::JournalEntry entry;
-        bool taken = false;
-        if (!db.take_entry(listed.key, now, now - config.pending_grace, &entry, &taken, why)) return false;
-        if (!taken) continue;   // done meanwhile, or another host's reaper has it
-        hold.held = true;
-        if (entry.state == "pending") {
-            bool claimed = false;
-            if (!db.claim_pending(entry.key, now, &claimed, why)) return false;
-            if (!claimed) continue;   // a worker committed it meanwhile
-            ++report->claimed_pending;
-        }
-        bool referenced = false;
-        if (!db.is_referenced(entry.key, &referenced, why)) return false;
-        if (referenced) {
-            // Never delete what a profile shows; the row is stale.
-            if (!db.journal_done(entry.key, why) || !hold.release(why)) return false;
-            ++report->dropped_referenced;
-            LOG_INFO("reaper: %s is referenced by a profile: journal entry dropped", entry.key.c_str());
-            continue;
-        }
-        storage::Result del = store.remove(entry.key);
-        if (del.ok()) {
-            if (!db.journal_done(entry.key, why) || !hold.release(why)) return false;
-            ++report->removed;
-            LOG_INFO("reaper: removed %s", entry.key.c_str());
-        } else {
-            const int attempts = entry.attempts + 1;
-            const int64_t next = now + backoff_seconds(attempts, config.reap_backoff_base, config.reap_backoff_max);
-            if (!db.journal_retry_later(entry.key, next, del.detail, why) || !hold.release(why)) return false;
-            ++report->failed;
-            report->errors.push_back(entry.key + ": " + del.detail);
-            LOG_WARN("reaper: delete %s failed (%s), attempt %d, next in %lld s", entry.key.c_str(),
-                     del.detail.c_str(), attempts, static_cast<long long>(next - now));
-        }
-    }
+    do {
+        if (!db.due_entries(now, now - config.pending_grace, after, kReapPageRows, &due, why)) return false;
+        for (const db::JournalEntry& listed : due)
+            if (!reap_entry(config, db, store, now, listed, report, why)) return false;
+        if (!due.empty()) after = {due.back().created_at, due.back().key};
+    } while (static_cast<int64_t>(due.size()) == kReapPageRows);
     return true;
 }
 

@@ -59,6 +59,13 @@ struct JournalEntry {
     std::string last_error;
 };
 
+// Where a page of due journal rows starts: after this (created_at, key),
+// the order due_entries() returns them in.  The default starts at the top.
+struct JournalCursor {
+    int64_t created_at = INT64_MIN;
+    std::string key;
+};
+
 // How much of the journal waits (the operator's metrics).
 struct JournalSummary {
     int64_t pending = 0, remove = 0;                // rows in each state
@@ -146,9 +153,16 @@ public:
 
     // --- the journal (cleanup module, talentctl journal) ----------------------
     virtual bool journal_entries(std::vector<JournalEntry>* out, std::string* why) = 0;
-    // Removal rows due at `now` and pending rows older than `pending_before`.
-    virtual bool due_entries(int64_t now, int64_t pending_before, std::vector<JournalEntry>* out,
-                             std::string* why) = 0;
+    // Removal rows due at `now` and pending rows older than `pending_before`,
+    // in (created_at, key) order: at most `limit` of them, those after
+    // `after`.  The reaper reads a long journal (a store outage piles rows
+    // up) a page at a time, so its memory does not grow with the backlog.
+    virtual bool due_entries(int64_t now, int64_t pending_before, const JournalCursor& after, int64_t limit,
+                             std::vector<JournalEntry>* out, std::string* why) = 0;
+    // Every due row at once (tests, talentctl on a small journal).
+    bool due_entries(int64_t now, int64_t pending_before, std::vector<JournalEntry>* out, std::string* why) {
+        return due_entries(now, pending_before, JournalCursor{}, INT64_MAX, out, why);
+    }
     // A reaper's hold on one row, so that reapers on several hosts never
     // work on the same key: takes the row of `key` if it is still due (as
     // due_entries() says) and no other reaper holds it (*taken false

@@ -257,8 +257,10 @@ FROM u LEFT JOIN LATERAL (
         "ON CONFLICT (key) DO UPDATE SET state = 'remove', next_attempt_at = excluded.next_attempt_at");
     sql_journal_all_ = sql((std::string("SELECT ") + journal_columns + " FROM {journal} ORDER BY created_at, key").c_str());
     sql_journal_due_ = sql((std::string("SELECT ") + journal_columns +
-                            " FROM {journal} WHERE (state = 'remove' AND next_attempt_at <= $1) "
-                            "OR (state = 'pending' AND created_at <= $2) ORDER BY created_at, key")
+                            " FROM {journal} WHERE ((state = 'remove' AND next_attempt_at <= $1) "
+                            "OR (state = 'pending' AND created_at <= $2)) "
+                            "AND (created_at > $3 OR (created_at = $3 AND key > $4)) "
+                            "ORDER BY created_at, key LIMIT $5")
                                .c_str());
     sql_journal_take_ = sql((std::string("SELECT ") + journal_columns +
                              " FROM {journal} WHERE key = $1 AND ((state = 'remove' AND next_attempt_at <= $2) "
@@ -719,11 +721,14 @@ bool PostgresDatabase::journal_entries(std::vector<JournalEntry>* out, std::stri
     }, why);
 }
 
-bool PostgresDatabase::due_entries(int64_t now, int64_t pending_before, std::vector<JournalEntry>* out,
-                                   std::string* why) {
+bool PostgresDatabase::due_entries(int64_t now, int64_t pending_before, const JournalCursor& after, int64_t limit,
+                                   std::vector<JournalEntry>* out, std::string* why) {
     return unit(false, [&] {
         out->clear();
-        auto r = run(sql_journal_due_, {std::to_string(now), std::to_string(pending_before)}, why);
+        auto r = run(sql_journal_due_,
+                     {std::to_string(now), std::to_string(pending_before), std::to_string(after.created_at),
+                      after.key, std::to_string(limit)},
+                     why);
         if (!r) return false;
         for (int i = 0; i < r->rows(); ++i) out->push_back(journal_row(*r, i));
         return true;

@@ -507,14 +507,20 @@ bool SqliteDatabase::journal_entries(std::vector<JournalEntry>* out, std::string
     return rc == SQLITE_DONE || FAIL_DB();
 }
 
-bool SqliteDatabase::due_entries(int64_t now, int64_t pending_before, std::vector<JournalEntry>* out, std::string* why) {
+bool SqliteDatabase::due_entries(int64_t now, int64_t pending_before, const JournalCursor& after, int64_t limit,
+                                 std::vector<JournalEntry>* out, std::string* why) {
     static const std::string sql = std::string("SELECT ") + kJournalColumns +
-                                   " FROM storage_journal WHERE (state = 'remove' AND next_attempt_at <= ?) "
-                                   "OR (state = 'pending' AND created_at <= ?) ORDER BY created_at, key";
+                                   " FROM storage_journal WHERE ((state = 'remove' AND next_attempt_at <= ?1) "
+                                   "OR (state = 'pending' AND created_at <= ?2)) "
+                                   "AND (created_at > ?3 OR (created_at = ?3 AND key > ?4)) "
+                                   "ORDER BY created_at, key LIMIT ?5";
     Use s(statement(kJournalDue, sql.c_str(), why));
     if (!s) return false;
     sqlite3_bind_int64(s.get(), 1, now);
     sqlite3_bind_int64(s.get(), 2, pending_before);
+    sqlite3_bind_int64(s.get(), 3, after.created_at);
+    bind_text(s.get(), 4, after.key);
+    sqlite3_bind_int64(s.get(), 5, limit);
     out->clear();
     int rc;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out->push_back(read_journal(s.get()));

@@ -127,13 +127,17 @@ struct World {
     }
 };
 
-// The real SQLite database with one fault: take_entry() fails.  SQLite
-// cannot make that read fail while due_entries(), a read of the same table
-// just before it, succeeds (WAL readers are never busy), so this one step
-// is injected; everything else is the database's own.
+// The real SQLite database with one step injected, take_entry(): it fails
+// (SQLite cannot make that read fail while due_entries(), a read of the
+// same table just before it, succeeds: WAL readers are never busy), or it
+// finds every row held by another host's reaper (PostgreSQL's SKIP LOCKED,
+// which one SQLite connection cannot show).  Everything else is the
+// database's own.
 class TakeFails : public db::Database {
   public:
-    explicit TakeFails(db::Database& real) : real_(real) {}
+    enum class Mode { Fails, HeldElsewhere };
+    explicit TakeFails(db::Database& real, Mode mode = Mode::Fails) : real_(real), mode_(mode) {}
+    int takes = 0;
     int expected_schema_version() const override { return real_.expected_schema_version(); }
     int schema_version() override { return real_.schema_version(); }
     bool migrate(int* applied, std::string* why) override { return real_.migrate(applied, why); }
@@ -152,11 +156,18 @@ class TakeFails : public db::Database {
     bool journal_entries(std::vector<db::JournalEntry>* out, std::string* why) override {
         return real_.journal_entries(out, why);
     }
-    bool due_entries(int64_t now, int64_t before, std::vector<db::JournalEntry>* out, std::string* why) override {
-        return real_.due_entries(now, before, out, why);
+    bool due_entries(int64_t now, int64_t before, const db::JournalCursor& after, int64_t limit,
+                     std::vector<db::JournalEntry>* out, std::string* why) override {
+        return real_.due_entries(now, before, after, limit, out, why);
     }
     bool take_entry(const std::string&, int64_t, int64_t, db::JournalEntry*, bool* taken, std::string* why) override {
+        ++takes;
         *taken = false;
+        if (mode_ == Mode::HeldElsewhere) {
+            if (takes <= 100'000) return true;
+            *why = "take_entry: the reaper keeps asking for rows it was refused";   // fail fast, not at the time-out
+            return false;
+        }
         *why = "take_entry: injected failure";
         return false;
     }
@@ -180,6 +191,7 @@ class TakeFails : public db::Database {
 
   private:
     db::Database& real_;
+    Mode mode_;
 };
 
 }  // namespace
@@ -467,6 +479,39 @@ START_TEST(reaper_backoff_grows_with_attempts) {
 }
 END_TEST
 
+// A backlog longer than a page (the reaper reads kReapPageRows due rows at
+// a time, rows of one second spanning the pages): each row is worked on
+// exactly once per pass.  With every row held by another reaper (they stay
+// due), the pass still ends, after one look at each.
+START_TEST(reaper_reads_a_long_backlog_page_by_page) {
+    World w;
+    const int rows = static_cast<int>(cleanup::kReapPageRows) + 7;
+    std::string why;
+    for (int i = 0; i < rows; ++i) {
+        char tag[16];
+        std::snprintf(tag, sizeof tag, "p%04d", i);   // w.key() pads with zeros: "p1" would be "p10"
+        ck_assert(w.database->journal_remove(w.key(tag), 7, kNow - 1000 + i / 3, &why));
+    }
+
+    TakeFails held(*w.database, TakeFails::Mode::HeldElsewhere);
+    cleanup::ReapReport report;
+    ck_assert_msg(cleanup::reap(w.config, held, *w.store, kNow, &report, &why), "%s", why.c_str());
+    ck_assert_int_eq(held.takes, rows);
+    ck_assert_int_eq(report.removed + report.failed, 0);
+
+    storage::StoreSettings bad = w.store->settings();
+    bad.access_key = "NOBODY";
+    storage::Store refusing(bad);
+    report = {};
+    ck_assert_msg(cleanup::reap(w.config, *w.database, refusing, kNow, &report, &why), "%s", why.c_str());
+    ck_assert_int_eq(report.failed, rows);
+    std::vector<db::JournalEntry> journal = w.journal();
+    ck_assert_uint_eq(journal.size(), static_cast<size_t>(rows));
+    for (const db::JournalEntry& row : journal)
+        ck_assert_msg(row.attempts == 1, "%s: %d attempts in one pass", row.key.c_str(), row.attempts);
+}
+END_TEST
+
 // The audit fails, with a reason, when the bucket cannot be listed or the
 // database cannot be read: an audit that cannot see both sides must not
 // report a clean bucket.
@@ -537,6 +582,7 @@ int main() {
     tcase_add_test(reaper, talentctl_audit_exit_status);
     tcase_add_test(reaper, reaper_fails_on_database_errors);
     tcase_add_test(reaper, reaper_backoff_grows_with_attempts);
+    tcase_add_test(reaper, reaper_reads_a_long_backlog_page_by_page);
     tcase_add_test(reaper, audit_fails_when_it_cannot_see);
     suite_add_tcase(s, reaper);
     SRunner* r = srunner_create(s);

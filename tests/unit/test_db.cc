@@ -19,6 +19,7 @@
 using talentd::db::Account;
 using talentd::db::CommitResult;
 using talentd::db::Database;
+using talentd::db::JournalCursor;
 using talentd::db::JournalEntry;
 using talentd::db::PictureUpdate;
 using talentd::profile::User;
@@ -208,6 +209,40 @@ START_TEST(test_due_entries_and_backoff_rows) {
     ck_assert(db->journal_done("r1", &why));
     ck_assert(db->journal_entries(&all, &why));
     ck_assert_int_eq(all.size(), 1);
+}
+END_TEST
+
+// Due rows come in (created_at, key) order, a page after a cursor: ties of
+// one second split across pages, rows not due never listed.
+START_TEST(test_due_entries_in_pages) {
+    auto db = fresh_db();
+    std::string why;
+    ck_assert(db->journal_remove("b", 1, 100, &why));
+    ck_assert(db->journal_remove("a", 1, 100, &why));
+    ck_assert(db->journal_remove("c", 1, 100, &why));
+    ck_assert(db->journal_remove("z", 1, 50, &why));
+    ck_assert(db->journal_pending("p", 1, 60, &why));     // due: older than pending_before
+    ck_assert(db->journal_pending("q", 1, 4000, &why));   // not due: too young
+    ck_assert(db->journal_remove("later", 1, 200, &why));
+    ck_assert(db->journal_retry_later("later", 9000, "503", &why));   // not due: backing off
+    std::vector<std::string> seen;
+    JournalCursor after;
+    std::vector<JournalEntry> page;
+    int pages = 0;
+    do {
+        ck_assert_msg(db->due_entries(5000, 1000, after, 2, &page, &why), "%s", why.c_str());
+        ck_assert_uint_le(page.size(), 2);
+        for (const auto& e : page) seen.push_back(e.key);
+        if (!page.empty()) after = {page.back().created_at, page.back().key};
+        ++pages;
+    } while (page.size() == 2 && pages < 10);
+    std::string order;
+    for (const auto& k : seen) order += k + " ";
+    ck_assert_str_eq(order.c_str(), "z p a b c ");
+    ck_assert_int_eq(pages, 3);
+    // After the last row: nothing.
+    ck_assert(db->due_entries(5000, 1000, JournalCursor{100, "c"}, 2, &page, &why));
+    ck_assert_uint_eq(page.size(), 0);
 }
 END_TEST
 
@@ -618,6 +653,7 @@ int main() {
     tcase_add_test(tc, test_replace_journals_old_key);
     tcase_add_test(tc, test_claimed_pending_blocks_commit);
     tcase_add_test(tc, test_due_entries_and_backoff_rows);
+    tcase_add_test(tc, test_due_entries_in_pages);
     tcase_add_test(tc, test_field_update_keeps_picture);
     tcase_add_test(tc, test_journal_summary);
     tcase_add_test(tc, test_journal_summary_fails_with_the_database);
