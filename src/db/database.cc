@@ -60,19 +60,4 @@ std::string Database::describe(const std::string& database) {
     return out;
 }
 
-bool Database::journal_summary(JournalSummary* out, std::string* why) {
-    std::vector<JournalEntry> entries;
-    if (!journal_entries(&entries, why)) return false;
-    *out = JournalSummary{};
-    for (const JournalEntry& e : entries) {
-        const bool pending = e.state == "pending";
-        int64_t& rows = pending ? out->pending : out->remove;
-        int64_t& oldest = pending ? out->oldest_pending : out->oldest_remove;
-        if (e.state != "pending" && e.state != "remove") continue;
-        ++rows;
-        if (oldest == 0 || e.created_at < oldest) oldest = e.created_at;
-    }
-    return true;
-}
-
 }  // namespace talentd::db

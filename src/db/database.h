@@ -186,10 +186,10 @@ public:
     virtual bool is_referenced(const std::string& key, bool* referenced, std::string* why) = 0;
     virtual bool referenced_keys(std::vector<std::string>* out, std::string* why) = 0;
     // Rows per state and the oldest of each (talentd_storage_journal_*
-    // metrics).  This default reads journal_entries(), which every backend
-    // has: the journal holds the uploads in flight and the removals not yet
-    // done, a few rows normally, thousands after a long store outage.
-    virtual bool journal_summary(JournalSummary* out, std::string* why);
+    // metrics): one aggregate query, as the journal holds a few rows
+    // normally but can hold 100 k after a long store outage, when a
+    // worker answering /metrics must not read them all.
+    virtual bool journal_summary(JournalSummary* out, std::string* why) = 0;
 
     // Checks the connection with a trivial query (talentctl check, healthz).
     virtual bool ping(std::string* why) = 0;

@@ -255,6 +255,7 @@ FROM u LEFT JOIN LATERAL (
     sql_journal_remove_ = sql(
         "INSERT INTO {journal} (key, state, user_id, created_at, next_attempt_at) VALUES ($1, 'remove', $2, $3, $3) "
         "ON CONFLICT (key) DO UPDATE SET state = 'remove', next_attempt_at = excluded.next_attempt_at");
+    sql_journal_summary_ = sql("SELECT state, count(*), min(created_at) FROM {journal} GROUP BY state");
     sql_journal_all_ = sql((std::string("SELECT ") + journal_columns + " FROM {journal} ORDER BY created_at, key").c_str());
     sql_journal_due_ = sql((std::string("SELECT ") + journal_columns +
                             " FROM {journal} WHERE ((state = 'remove' AND next_attempt_at <= $1) "
@@ -717,6 +718,25 @@ bool PostgresDatabase::journal_entries(std::vector<JournalEntry>* out, std::stri
         auto r = run(sql_journal_all_, {}, why);
         if (!r) return false;
         for (int i = 0; i < r->rows(); ++i) out->push_back(journal_row(*r, i));
+        return true;
+    }, why);
+}
+
+bool PostgresDatabase::journal_summary(JournalSummary* out, std::string* why) {
+    return unit(false, [&] {
+        *out = JournalSummary{};
+        auto r = run(sql_journal_summary_, {}, why);
+        if (!r) return false;
+        for (int i = 0; i < r->rows(); ++i) {
+            const std::string state = r->str(i, 0);
+            if (state == "pending") {
+                out->pending = r->integer(i, 1);
+                out->oldest_pending = r->integer(i, 2);
+            } else if (state == "remove") {
+                out->remove = r->integer(i, 1);
+                out->oldest_remove = r->integer(i, 2);
+            }
+        }
         return true;
     }, why);
 }

@@ -81,6 +81,7 @@ public:
                                std::optional<std::string>* old_key, std::string* why) override;
 
     bool journal_entries(std::vector<JournalEntry>* out, std::string* why) override;
+    bool journal_summary(JournalSummary* out, std::string* why) override;
     using Database::due_entries;
     bool due_entries(int64_t now, int64_t pending_before, const JournalCursor& after, int64_t limit,
                      std::vector<JournalEntry>* out, std::string* why) override;
@@ -129,7 +130,7 @@ private:
     std::string journal_table_, sql_version_, sql_read_account_, sql_load_account_, sql_list_users_, sql_insert_user_, sql_ensure_profile_,
         sql_update_user_, sql_update_names_, sql_update_keep_picture_, sql_lock_profile_, sql_update_profile_, sql_update_profile_picture_,
         sql_is_referenced_, sql_referenced_keys_, sql_journal_pending_, sql_drop_pending_, sql_journal_remove_,
-        sql_journal_all_, sql_journal_due_, sql_journal_take_, sql_claim_pending_, sql_journal_done_,
+        sql_journal_all_, sql_journal_summary_, sql_journal_due_, sql_journal_take_, sql_claim_pending_, sql_journal_done_,
         sql_journal_retry_;
 };
 

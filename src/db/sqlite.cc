@@ -73,6 +73,7 @@ enum Stmt {
     kReferencedKeys,
     kUserIsTalent,
     kJournalTake,
+    kJournalSummary,
     kCount
 };
 
@@ -504,6 +505,26 @@ bool SqliteDatabase::journal_entries(std::vector<JournalEntry>* out, std::string
     out->clear();
     int rc;
     while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out->push_back(read_journal(s.get()));
+    return rc == SQLITE_DONE || FAIL_DB();
+}
+
+bool SqliteDatabase::journal_summary(JournalSummary* out, std::string* why) {
+    Use s(statement(kJournalSummary,
+                    "SELECT state, count(*), min(created_at) FROM storage_journal GROUP BY state", why));
+    if (!s) return false;
+    *out = JournalSummary{};
+    int rc;
+    while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) {
+        const std::string state = column_text(s.get(), 0);
+        const int64_t rows = sqlite3_column_int64(s.get(), 1), oldest = sqlite3_column_int64(s.get(), 2);
+        if (state == "pending") {
+            out->pending = rows;
+            out->oldest_pending = oldest;
+        } else if (state == "remove") {
+            out->remove = rows;
+            out->oldest_remove = oldest;
+        }
+    }
     return rc == SQLITE_DONE || FAIL_DB();
 }
 

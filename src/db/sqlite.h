@@ -39,6 +39,7 @@ public:
                                std::optional<std::string>* old_key, std::string* why) override;
 
     bool journal_entries(std::vector<JournalEntry>* out, std::string* why) override;
+    bool journal_summary(JournalSummary* out, std::string* why) override;
     using Database::due_entries;
     bool due_entries(int64_t now, int64_t pending_before, const JournalCursor& after, int64_t limit,
                      std::vector<JournalEntry>* out, std::string* why) override;
