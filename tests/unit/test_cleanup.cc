@@ -156,6 +156,9 @@ class TakeFails : public db::Database {
     bool journal_entries(std::vector<db::JournalEntry>* out, std::string* why) override {
         return real_.journal_entries(out, why);
     }
+    bool journal_summary(db::JournalSummary* out, std::string* why) override {
+        return real_.journal_summary(out, why);
+    }
     bool due_entries(int64_t now, int64_t before, const db::JournalCursor& after, int64_t limit,
                      std::vector<db::JournalEntry>* out, std::string* why) override {
         return real_.due_entries(now, before, after, limit, out, why);
