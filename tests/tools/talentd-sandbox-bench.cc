@@ -118,6 +118,31 @@ double reaped_children_us(pid_t pid) {
         if (i >= 16) ticks += std::atof(field.c_str());
     return ticks * 1e6 / double(sysconf(_SC_CLK_TCK));
 }
+// Minor page faults of a process (/proc/PID/stat field 10), and those its
+// reaped children left (field 11, cminflt).
+double stat_field(pid_t pid, int wanted) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t close_paren = stat.rfind(')');
+    if (close_paren == std::string::npos) return 0;
+    std::istringstream rest(stat.substr(close_paren + 2));
+    std::string field;
+    for (int i = 3; rest >> field; ++i)
+        if (i == wanted) return std::atof(field.c_str());
+    return 0;
+}
+double sandbox_faults(pid_t zygote) {
+    double n = stat_field(zygote, 10) + stat_field(zygote, 11);
+    std::ifstream kids("/proc/" + std::to_string(zygote) + "/task/" + std::to_string(zygote) + "/children");
+    for (pid_t kid; kids >> kid;) n += stat_field(kid, 10);
+    return n;
+}
+double own_faults() {
+    rusage r{};
+    getrusage(RUSAGE_SELF, &r);
+    return double(r.ru_minflt);
+}
+
 double sandbox_cpu_us(pid_t zygote) {
     double us = schedstat_us(zygote) + reaped_children_us(zygote);
     std::ifstream kids("/proc/" + std::to_string(zygote) + "/task/" + std::to_string(zygote) + "/children");
@@ -190,29 +215,41 @@ int main(int argc, char** argv) {
         }
         std::vector<double> inproc, boxed;
         double inproc_cpu = 0, boxed_cpu = 0, caller_cpu = 0;
+        double zygote_cpu = 0, zygote_faults = 0;
+        double inproc_faults = 0, caller_faults = 0, decoder_faults = 0;
         img::Verdict want, got;
         for (long r = 0; r < repeat; ++r) {
+            double f0 = own_faults();
             double c0 = process_cpu_us();
             auto t0 = std::chrono::steady_clock::now();
             want = img::validate(bytes.data(), bytes.size(), limits);
             auto t1 = std::chrono::steady_clock::now();
             inproc_cpu += process_cpu_us() - c0;
+            inproc_faults += own_faults() - f0;
             inproc.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
 
             const pid_t zygote = sandbox->zygote_pid();
             const double tree0 = sandbox_cpu_us(zygote);
+            const double tree_faults0 = sandbox_faults(zygote);
+            const double zygote0 = schedstat_us(zygote);
+            const double zygote_faults0 = stat_field(zygote, 10);
+            f0 = own_faults();
             c0 = process_cpu_us();
             bool unavailable = false;
             t0 = std::chrono::steady_clock::now();
             got = sandbox->validate(bytes.data(), bytes.size(), limits, &unavailable);
             t1 = std::chrono::steady_clock::now();
             const double self = process_cpu_us() - c0;
+            caller_faults += own_faults() - f0;
             // The next decoder is forked after the answer: give it time to
             // arm, so that its cost falls in this iteration (the child's own
             // CPU reaches the zygote's cutime when it is reaped, one
             // iteration later: the same total over the run).
             usleep(5000);
             boxed_cpu += self + sandbox_cpu_us(zygote) - tree0;
+            decoder_faults += sandbox_faults(zygote) - tree_faults0;
+            zygote_cpu += schedstat_us(zygote) - zygote0;
+            zygote_faults += stat_field(zygote, 10) - zygote_faults0;
             caller_cpu += self;
             boxed.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
             if (unavailable) {
@@ -226,10 +263,12 @@ int main(int argc, char** argv) {
         const double in_best = *std::min_element(inproc.begin(), inproc.end());
         const double box_best = *std::min_element(boxed.begin(), boxed.end());
         std::printf("%s size=%zu inproc_us=%.0f/%.0f sandbox_us=%.0f/%.0f added_us=%.0f/%.0f added_cpu_us=%.0f "
-                    "inproc_cpu_us=%.0f caller_cpu_us=%.0f decoder_cpu_us=%.0f verdict=%s%s\n",
+                    "inproc_cpu_us=%.0f caller_cpu_us=%.0f decoder_cpu_us=%.0f zygote_cpu_us=%.0f inproc_faults=%.0f caller_faults=%.0f "
+                    "decoder_faults=%.0f zygote_faults=%.0f verdict=%s%s\n",
                     path, bytes.size(), in_med, in_best, box_med, box_best, box_med - in_med, box_best - in_best,
                     (boxed_cpu - inproc_cpu) / double(repeat), inproc_cpu / double(repeat), caller_cpu / double(repeat),
-                    (boxed_cpu - caller_cpu) / double(repeat), got.ok ? "ok" : "refused",
+                    (boxed_cpu - caller_cpu) / double(repeat), zygote_cpu / double(repeat), inproc_faults / double(repeat),
+                    caller_faults / double(repeat), decoder_faults / double(repeat), zygote_faults / double(repeat), got.ok ? "ok" : "refused",
                     got.ok == want.ok ? "" : " MISMATCH");
     }
     const pid_t zygote = sandbox->zygote_pid();
