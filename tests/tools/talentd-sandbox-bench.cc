@@ -1,6 +1,6 @@
 // talentd-sandbox-bench — what the decoder sandbox adds to one upload.
 //
-//   talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] FILE...
+//   talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] [--inproc-heap] FILE...
 //   talentd-sandbox-bench --calibrate
 //
 // --calibrate prints the CPU time of a bare fork + _exit + wait of this
@@ -22,7 +22,12 @@
 // Then the idle memory of the zygote and of its armed decoder
 // (/proc/PID/smaps_rollup: Pss, Private_Dirty, Private_Clean; /proc/PID/status VmRSS).
 // The sandboxed verdict must equal the in-process one (exit 1 otherwise).
+// --inproc-heap gives this process the decoder's malloc settings, so that
+// the in-process decodes do not fault their large buffers in per picture
+// (glibc's defaults do for a WebP; talentd's workers too, with their
+// 256 KiB mmap threshold): the comparison with the best in-process case.
 #include <signal.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -186,13 +191,22 @@ int main(int argc, char** argv) {
         if (!std::strcmp(argv[i], "--talentd") && i + 1 < argc) talentd = argv[++i];
         else if (!std::strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = std::atol(argv[++i]);
         else if (!std::strcmp(argv[i], "--max-jobs") && i + 1 < argc) max_jobs = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--inproc-heap")) {
+            // The in-process decodes with the decoder's malloc settings
+            // (image/decoder_process.cc): large buffers kept in the heap, not
+            // faulted in afresh per picture, so that "added" is the sandbox's
+            // own cost and not glibc's defaults in this process.
+            mallopt(M_MMAP_THRESHOLD, 32 << 20);
+            mallopt(M_TOP_PAD, 8 << 20);
+            mallopt(M_TRIM_THRESHOLD, 8 << 20);
+        }
         else if (argv[i][0] == '-') {
-            std::fprintf(stderr, "usage: talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] FILE...\n");
+            std::fprintf(stderr, "usage: talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] [--inproc-heap] FILE...\n");
             return 2;
         } else files.push_back(argv[i]);
     }
     if (talentd.empty() || files.empty() || repeat < 1) {
-        std::fprintf(stderr, "usage: talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] FILE...\n");
+        std::fprintf(stderr, "usage: talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] [--inproc-heap] FILE...\n");
         return 2;
     }
     img::SandboxSettings settings;
