@@ -19,6 +19,10 @@
 // ones, to the nanosecond; the zygote's cutime+cstime for reaped ones)
 // minus this process's in-process CPU time: the machine's whole cost of the
 // sandbox, fork of the next decoder included.
+// Also per upload: zygote_cpu_us (the zygote's own part of that), and minor
+// page faults: inproc_faults (this process, in-process decode), caller_faults
+// (this process, sandboxed), decoder_faults (zygote and decoders, reaped ones
+// through the zygote's cminflt), zygote_faults.
 // Then the idle memory of the zygote and of its armed decoder
 // (/proc/PID/smaps_rollup: Pss, Private_Dirty, Private_Clean; /proc/PID/status VmRSS).
 // The sandboxed verdict must equal the in-process one (exit 1 otherwise).
