@@ -254,8 +254,10 @@ void run_test_hook(const uint8_t* data, size_t size, const wire::Settings& setti
     // comes from the heap, and at most kKeptHeap of its free top stays mapped
     // between pictures, for the next one to reuse: an idle decoder holds what
     // its pictures touched, up to kKeptHeap more than a fresh one (the 1 MiB
-    // WebP: 0.9 MiB; faults 250 -> 40 per upload, about 3 ms of CPU less per
-    // upload; docs/BENCHMARKS-validation.md, "Decoder sandbox").
+    // WebP: 0.9 MiB; faults 250 -> 21-40 per upload, 3-4 ms of CPU less per
+    // upload; 4 MiB was too little for a 1000x750 lossless WebP, 8 MiB did as
+    // well as keeping everything; docs/BENCHMARKS-validation.md, "The
+    // decoder's page faults").
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TOP_PAD, int(kKeptHeap));
     mallopt(M_TRIM_THRESHOLD, int(kKeptHeap));
@@ -283,9 +285,10 @@ void run_test_hook(const uint8_t* data, size_t size, const wire::Settings& setti
         // The worker's picture memfd stays mapped from one picture to the
         // next while it is the same file (Job::picture_file) and large
         // enough: mapping and unmapping it cost ~0.3 ms of CPU per 1 MiB
-        // picture and the decode that followed ran measurably slower (its
-        // excess over an in-process decode went from ~1.5 to ~0.3 ms of CPU
-        // for a 1 MiB JPEG, PNG or GIF; docs/BENCHMARKS-validation.md).
+        // picture plus ~15 page faults; without them the decoder's excess over
+        // an in-process decode (zygote included) went from 0.8-1.2 to 0.2-0.3
+        // ms of CPU for a 1 MiB JPEG, PNG or GIF (docs/BENCHMARKS-validation.md,
+        // "The decoder's page faults").
         // MAP_SHARED, so that it shows what the worker writes next;
         // MAP_POPULATE: one system call maps every page, where touching them
         // one by one costs a page fault each (expensive in a virtual machine).
