@@ -56,6 +56,7 @@ f=$OUT
     cjpeg -quality 85 -progressive -outfile $f/jpeg_progressive_2000x1500_q85.jpg $f/photo_2000x1500.ppm
 cp -f "$CORPUS/valid/jpeg/large_4000x3000_4.9MiB.jpg" $f/jpeg_4000x3000_q90.jpg
 [ -s $f/png_1200x900_rgb.png ] || $GEN png 1200 900 2 $f/png_1200x900_rgb.png
+[ -s $f/png_800x600_rgb.png ] || $GEN png 800 600 2 $f/png_800x600_rgb.png
 [ -s $f/gif_400x300_20frames.gif ] || $GEN gif 400 300 20 3 $f/gif_400x300_20frames.gif
 [ -s $f/webp_lossy_2000x1500_q80.webp ] || cwebp -quiet -q 80 $f/photo_2000x1500.ppm -o $f/webp_lossy_2000x1500_q80.webp
 [ -s $f/webp_lossless_1000x750.webp ] || cwebp -quiet -lossless -m 1 -q 20 $f/photo_1000x750.ppm -o $f/webp_lossless_1000x750.webp
@@ -197,7 +198,8 @@ echo "|---|---|---|---|---|---|---|"
 # fresh decoder process for every picture.
 for max_jobs in 64 1; do
 $SB --talentd "$BUILD/talentd-decoder" --repeat "$SANDBOX_RUNS" --max-jobs $max_jobs "$CORPUS/valid/png/basn2c08.png" \
-    $f/jpeg_2000x1500_q85.jpg $f/jpeg_4000x3000_q90.jpg $f/png_1200x900_rgb.png $f/webp_lossy_2000x1500_q80.webp \
+    $f/jpeg_2000x1500_q85.jpg $f/jpeg_4000x3000_q90.jpg $f/png_800x600_rgb.png $f/png_1200x900_rgb.png \
+    $f/webp_lossy_2000x1500_q80.webp $f/gif_400x300_20frames.gif \
     > "$OUT/sandbox-$max_jobs.txt"
 while read -r path rest; do
     case $path in

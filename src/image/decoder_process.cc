@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <malloc.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -39,6 +41,8 @@ constexpr uint32_t kPidPlaceholder = 0x7edec0de;
 constexpr int kExitOutOfMemory = 71;   // operator new failed: decode_memory_limit
 constexpr int kExitNoSandbox = 72;     // the confinement could not be set up
 constexpr int kExitBadJob = 73;        // the picture could not be mapped
+// Free heap a reused decoder keeps between pictures (see child_main).
+constexpr size_t kKeptHeap = size_t(8) << 20;
 
 #if defined(__SANITIZE_ADDRESS__)
 constexpr bool kSanitizer = true;
@@ -240,6 +244,24 @@ void run_test_hook(const uint8_t* data, size_t size, const wire::Settings& setti
     if (!kSanitizer && settings.memory_limit > 0) limit(RLIMIT_DATA, rlim_t(settings.memory_limit), "RLIMIT_DATA");
     std::set_new_handler(out_of_memory);
 
+    // glibc malloc, in the decoder only (a worker keeps its own settings,
+    // talentd.cc).  By default a buffer above the dynamic mmap threshold gets
+    // a mapping of its own, unmapped when freed, and a free heap top above the
+    // trim threshold goes back to the system: a reused decoder faulted its
+    // large buffers in afresh for every picture (a 1 MiB WebP: ~250 faults
+    // per upload), and a page fault costs ~13 us on the virtual machines we
+    // measured.  Here every buffer under 32 MiB (glibc's highest threshold)
+    // comes from the heap, and at most kKeptHeap of its free top stays mapped
+    // between pictures, for the next one to reuse: an idle decoder holds what
+    // its pictures touched, up to kKeptHeap more than a fresh one (the 1 MiB
+    // WebP: 0.9 MiB; faults 250 -> 21-40 per upload, 3-4 ms of CPU less per
+    // upload; 4 MiB was too little for a 1000x750 lossless WebP, 8 MiB did as
+    // well as keeping everything; docs/BENCHMARKS-validation.md, "The
+    // decoder's page faults").
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TOP_PAD, int(kKeptHeap));
+    mallopt(M_TRIM_THRESHOLD, int(kKeptHeap));
+
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail("prctl(PR_SET_NO_NEW_PRIVS)");
     const uint32_t self = uint32_t(getpid());
     for (sock_filter& f : program)
@@ -251,20 +273,39 @@ void run_test_hook(const uint8_t* data, size_t size, const wire::Settings& setti
     if (!write_all(kChildFd, "R", 1)) _exit(0);
     // One job after another until the zygote retires it (decoder_max_jobs;
     // the zygote kills a decoder after any picture that was not valid).
+    void* picture = nullptr;      // the mapped memfd
+    size_t picture_size = 0;
+    uint64_t picture_file = 0;    // its Job::picture_file (0: unmapped after the job)
     for (;;) {
         wire::Job job;
         int memfd = -1;
         ssize_t n = wire::recv_with_fd(kChildFd, &job, sizeof job, &memfd);
         if (n <= 0) _exit(0);  // the zygote is closing
         if (n != sizeof job || job.magic != wire::kMagic || memfd < 0 || job.size == 0) _exit(kExitBadJob);
+        // The worker's picture memfd stays mapped from one picture to the
+        // next while it is the same file (Job::picture_file) and large
+        // enough: mapping and unmapping it cost ~0.3 ms of CPU per 1 MiB
+        // picture plus ~15 page faults; without them the decoder's excess over
+        // an in-process decode (zygote included) went from 0.8-1.2 to 0.2-0.3
+        // ms of CPU for a 1 MiB JPEG, PNG or GIF (docs/BENCHMARKS-validation.md,
+        // "The decoder's page faults").
+        // MAP_SHARED, so that it shows what the worker writes next;
         // MAP_POPULATE: one system call maps every page, where touching them
         // one by one costs a page fault each (expensive in a virtual machine).
-        void* mapped = mmap(nullptr, job.size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, memfd, 0);
-        if (mapped == MAP_FAILED) _exit(kExitBadJob);
-        const auto* data = static_cast<const uint8_t*>(mapped);
+        if (!picture || job.picture_file == 0 || job.picture_file != picture_file || job.size > picture_size) {
+            if (picture) munmap(picture, picture_size);
+            picture = mmap(nullptr, job.size, PROT_READ, MAP_SHARED | MAP_POPULATE, memfd, 0);
+            if (picture == MAP_FAILED) _exit(kExitBadJob);
+            picture_size = job.size;
+            picture_file = job.picture_file;
+        }
+        const auto* data = static_cast<const uint8_t*>(picture);
         if (settings.test_hooks) run_test_hook(data, job.size, settings);
         detail::Decoded decoded = detail::decode(static_cast<Format>(job.format), data, job.size, wire::limits_of(job));
-        munmap(mapped, job.size);
+        if (picture_file == 0) {
+            munmap(picture, picture_size);
+            picture = nullptr;
+        }
         close(memfd);
         // Length first: the zygote answers the worker as soon as it has it all.
         const std::string body = wire::encode_decoded(decoded);

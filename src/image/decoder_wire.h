@@ -2,7 +2,7 @@
 // the sandboxed decoder child (image/sandbox.h, image/decoder_process.h).
 //
 //   worker -> zygote   Settings, once, then one Job per picture with the
-//                      picture's bytes as a sealed memfd (SCM_RIGHTS)
+//                      picture's bytes in a memfd (SCM_RIGHTS, read-only)
 //   zygote -> child    the same Job and memfd
 //   child  -> zygote   the decode's outcome (encode_decoded)
 //   zygote -> worker   Ready, once; then a Reply per Job: how the child ended
@@ -31,7 +31,7 @@ namespace talentd::image::wire {
 // Changes with every change of these messages: a worker and a decoder
 // program of different versions (an upgrade under a running talentd)
 // refuse each other instead of misreading each other.
-inline constexpr uint32_t kMagic = 0x74646301;
+inline constexpr uint32_t kMagic = 0x74646302;
 
 struct Settings {
     uint32_t magic = kMagic;
@@ -45,6 +45,11 @@ struct Job {
     uint32_t magic = kMagic;
     int32_t format = 0;             // image::Format, already sniffed and allowed by the worker
     uint64_t size = 0;              // bytes in the memfd
+    // Non-zero: the memfd is the worker's one picture file, the same file
+    // for the same number, rewritten for each picture (image/sandbox.h).  A
+    // reused decoder keeps it mapped from one picture to the next instead of
+    // mapping and unmapping it each time.  0: map it for this picture only.
+    uint64_t picture_file = 0;
     int64_t max_image_size = 0;
     int64_t max_image_pixels = 0;
     int64_t max_total_pixels = 0;

@@ -86,7 +86,8 @@ std::unique_ptr<DecoderSandbox> DecoderSandbox::start(const std::string& program
 // One memfd per sandbox, reused for every picture and grown to the largest
 // yet: its pages stay allocated, where a fresh memfd per picture paid a page
 // allocation for every 4 KiB of every upload.  The decoder gets a read-only
-// descriptor of it (reopened through /proc) and maps the job's first bytes.
+// descriptor of it (reopened through /proc) and maps the job's first bytes;
+// a reused decoder keeps that mapping for the next picture (Job::picture_file).
 int DecoderSandbox::load_picture(const uint8_t* data, size_t size) {
     if (picture_fd_ < 0) {
         picture_fd_ = memfd_create("talentd-picture", MFD_CLOEXEC);
@@ -94,6 +95,10 @@ int DecoderSandbox::load_picture(const uint8_t* data, size_t size) {
         const std::string self = "/proc/self/fd/" + std::to_string(picture_fd_);
         picture_ro_fd_ = open(self.c_str(), O_RDONLY | O_CLOEXEC);
         picture_capacity_ = 0;
+        // A number of its own for each memfd this process creates: a reused
+        // decoder keeps the one it was last sent mapped while it stays the same.
+        static uint64_t files_created = 0;
+        picture_file_ = ++files_created;
     }
     if (size > picture_capacity_) {
         if (ftruncate(picture_fd_, off_t(size)) != 0) return -1;
@@ -222,8 +227,9 @@ Verdict DecoderSandbox::validate(const uint8_t* data, size_t size, const Limits&
     Verdict v = screen(data, size, limits);
     if (!v.ok) return v;
 
-    const wire::Job job = wire::make_job(v.format, size, limits);
+    wire::Job job = wire::make_job(v.format, size, limits);
     const int memfd = load_picture(data, size);
+    job.picture_file = picture_file_;
     if (memfd < 0) {
         LOG_ERROR("picture: cannot hand it to the decoder: %s", std::strerror(errno));
         *unavailable = true;

@@ -84,6 +84,7 @@ private:
     int picture_fd_ = -1;
     int picture_ro_fd_ = -1;
     size_t picture_capacity_ = 0;
+    uint64_t picture_file_ = 0;   // wire::Job::picture_file of picture_fd_
 };
 
 // talentd-decoder beside this process's executable when it is there, else

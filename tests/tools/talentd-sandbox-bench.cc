@@ -1,6 +1,6 @@
 // talentd-sandbox-bench — what the decoder sandbox adds to one upload.
 //
-//   talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] FILE...
+//   talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] [--inproc-heap] FILE...
 //   talentd-sandbox-bench --calibrate
 //
 // --calibrate prints the CPU time of a bare fork + _exit + wait of this
@@ -19,10 +19,19 @@
 // ones, to the nanosecond; the zygote's cutime+cstime for reaped ones)
 // minus this process's in-process CPU time: the machine's whole cost of the
 // sandbox, fork of the next decoder included.
+// Also per upload: zygote_cpu_us (the zygote's own part of that), and minor
+// page faults: inproc_faults (this process, in-process decode), caller_faults
+// (this process, sandboxed), decoder_faults (zygote and decoders, reaped ones
+// through the zygote's cminflt), zygote_faults.
 // Then the idle memory of the zygote and of its armed decoder
 // (/proc/PID/smaps_rollup: Pss, Private_Dirty, Private_Clean; /proc/PID/status VmRSS).
 // The sandboxed verdict must equal the in-process one (exit 1 otherwise).
+// --inproc-heap gives this process the decoder's malloc settings, so that
+// the in-process decodes do not fault their large buffers in per picture
+// (glibc's defaults do for a WebP; talentd's workers too, with their
+// 256 KiB mmap threshold): the comparison with the best in-process case.
 #include <signal.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -118,6 +127,31 @@ double reaped_children_us(pid_t pid) {
         if (i >= 16) ticks += std::atof(field.c_str());
     return ticks * 1e6 / double(sysconf(_SC_CLK_TCK));
 }
+// Minor page faults of a process (/proc/PID/stat field 10), and those its
+// reaped children left (field 11, cminflt).
+double stat_field(pid_t pid, int wanted) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t close_paren = stat.rfind(')');
+    if (close_paren == std::string::npos) return 0;
+    std::istringstream rest(stat.substr(close_paren + 2));
+    std::string field;
+    for (int i = 3; rest >> field; ++i)
+        if (i == wanted) return std::atof(field.c_str());
+    return 0;
+}
+double sandbox_faults(pid_t zygote) {
+    double n = stat_field(zygote, 10) + stat_field(zygote, 11);
+    std::ifstream kids("/proc/" + std::to_string(zygote) + "/task/" + std::to_string(zygote) + "/children");
+    for (pid_t kid; kids >> kid;) n += stat_field(kid, 10);
+    return n;
+}
+double own_faults() {
+    rusage r{};
+    getrusage(RUSAGE_SELF, &r);
+    return double(r.ru_minflt);
+}
+
 double sandbox_cpu_us(pid_t zygote) {
     double us = schedstat_us(zygote) + reaped_children_us(zygote);
     std::ifstream kids("/proc/" + std::to_string(zygote) + "/task/" + std::to_string(zygote) + "/children");
@@ -161,13 +195,22 @@ int main(int argc, char** argv) {
         if (!std::strcmp(argv[i], "--talentd") && i + 1 < argc) talentd = argv[++i];
         else if (!std::strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = std::atol(argv[++i]);
         else if (!std::strcmp(argv[i], "--max-jobs") && i + 1 < argc) max_jobs = std::atoi(argv[++i]);
+        else if (!std::strcmp(argv[i], "--inproc-heap")) {
+            // The in-process decodes with the decoder's malloc settings
+            // (image/decoder_process.cc): large buffers kept in the heap, not
+            // faulted in afresh per picture, so that "added" is the sandbox's
+            // own cost and not glibc's defaults in this process.
+            mallopt(M_MMAP_THRESHOLD, 32 << 20);
+            mallopt(M_TOP_PAD, 8 << 20);
+            mallopt(M_TRIM_THRESHOLD, 8 << 20);
+        }
         else if (argv[i][0] == '-') {
-            std::fprintf(stderr, "usage: talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] FILE...\n");
+            std::fprintf(stderr, "usage: talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] [--inproc-heap] FILE...\n");
             return 2;
         } else files.push_back(argv[i]);
     }
     if (talentd.empty() || files.empty() || repeat < 1) {
-        std::fprintf(stderr, "usage: talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] FILE...\n");
+        std::fprintf(stderr, "usage: talentd-sandbox-bench --talentd PATH [--repeat N] [--max-jobs N] [--inproc-heap] FILE...\n");
         return 2;
     }
     img::SandboxSettings settings;
@@ -190,29 +233,41 @@ int main(int argc, char** argv) {
         }
         std::vector<double> inproc, boxed;
         double inproc_cpu = 0, boxed_cpu = 0, caller_cpu = 0;
+        double zygote_cpu = 0, zygote_faults = 0;
+        double inproc_faults = 0, caller_faults = 0, decoder_faults = 0;
         img::Verdict want, got;
         for (long r = 0; r < repeat; ++r) {
+            double f0 = own_faults();
             double c0 = process_cpu_us();
             auto t0 = std::chrono::steady_clock::now();
             want = img::validate(bytes.data(), bytes.size(), limits);
             auto t1 = std::chrono::steady_clock::now();
             inproc_cpu += process_cpu_us() - c0;
+            inproc_faults += own_faults() - f0;
             inproc.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
 
             const pid_t zygote = sandbox->zygote_pid();
             const double tree0 = sandbox_cpu_us(zygote);
+            const double tree_faults0 = sandbox_faults(zygote);
+            const double zygote0 = schedstat_us(zygote);
+            const double zygote_faults0 = stat_field(zygote, 10);
+            f0 = own_faults();
             c0 = process_cpu_us();
             bool unavailable = false;
             t0 = std::chrono::steady_clock::now();
             got = sandbox->validate(bytes.data(), bytes.size(), limits, &unavailable);
             t1 = std::chrono::steady_clock::now();
             const double self = process_cpu_us() - c0;
+            caller_faults += own_faults() - f0;
             // The next decoder is forked after the answer: give it time to
             // arm, so that its cost falls in this iteration (the child's own
             // CPU reaches the zygote's cutime when it is reaped, one
             // iteration later: the same total over the run).
             usleep(5000);
             boxed_cpu += self + sandbox_cpu_us(zygote) - tree0;
+            decoder_faults += sandbox_faults(zygote) - tree_faults0;
+            zygote_cpu += schedstat_us(zygote) - zygote0;
+            zygote_faults += stat_field(zygote, 10) - zygote_faults0;
             caller_cpu += self;
             boxed.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
             if (unavailable) {
@@ -226,10 +281,12 @@ int main(int argc, char** argv) {
         const double in_best = *std::min_element(inproc.begin(), inproc.end());
         const double box_best = *std::min_element(boxed.begin(), boxed.end());
         std::printf("%s size=%zu inproc_us=%.0f/%.0f sandbox_us=%.0f/%.0f added_us=%.0f/%.0f added_cpu_us=%.0f "
-                    "inproc_cpu_us=%.0f caller_cpu_us=%.0f decoder_cpu_us=%.0f verdict=%s%s\n",
+                    "inproc_cpu_us=%.0f caller_cpu_us=%.0f decoder_cpu_us=%.0f zygote_cpu_us=%.0f inproc_faults=%.0f caller_faults=%.0f "
+                    "decoder_faults=%.0f zygote_faults=%.0f verdict=%s%s\n",
                     path, bytes.size(), in_med, in_best, box_med, box_best, box_med - in_med, box_best - in_best,
                     (boxed_cpu - inproc_cpu) / double(repeat), inproc_cpu / double(repeat), caller_cpu / double(repeat),
-                    (boxed_cpu - caller_cpu) / double(repeat), got.ok ? "ok" : "refused",
+                    (boxed_cpu - caller_cpu) / double(repeat), zygote_cpu / double(repeat), inproc_faults / double(repeat),
+                    caller_faults / double(repeat), decoder_faults / double(repeat), zygote_faults / double(repeat), got.ok ? "ok" : "refused",
                     got.ok == want.ok ? "" : " MISMATCH");
     }
     const pid_t zygote = sandbox->zygote_pid();

@@ -225,6 +225,28 @@ START_TEST(decoder_is_reused_only_after_valid_pictures) {
 }
 END_TEST
 
+// A reused decoder keeps the worker's picture memfd mapped from one picture
+// to the next (wire::Job::picture_file): each picture, smaller or larger than
+// the one before, is still the one it decodes.
+START_TEST(reused_decoder_decodes_each_new_picture) {
+    auto sandbox = start(1.0, false, 192LL << 20, 64);
+    const char* files[] = {"valid/jpeg/baseline_444_q90.jpg", "valid/png/basn2c08.png", "valid/gif/treescap.gif",
+                           "valid/jpeg/large_4000x3000_4.9MiB.jpg", "valid/jpeg/tiny_1x1.jpg",
+                           "valid/jpeg/baseline_420_q90.jpg"};
+    uint32_t job = 0;
+    for (const char* name : files) {
+        const Bytes b = corpus(name);
+        const img::Verdict want = img::validate(b.data(), b.size(), img::Limits());
+        const img::Verdict got = sandboxed(*sandbox, b);
+        ck_assert_msg(want.ok && got.ok, "%s: %s", name, got.reason.c_str());
+        ck_assert_msg(got.width == want.width && got.height == want.height && got.frames == want.frames &&
+                          got.format == want.format && got.canonical_length == want.canonical_length,
+                      "%s: sandboxed %ux%u, in process %ux%u", name, got.width, got.height, want.width, want.height);
+        ck_assert_uint_eq(sandbox->last_job_number(), ++job);
+    }
+}
+END_TEST
+
 // decode_cpu_limit counts per picture in a reused decoder, and a decoder is
 // retired before its RLIMIT_CPU (whole seconds, all its pictures) fires.
 START_TEST(reused_decoder_cpu_is_counted_per_picture) {
@@ -323,6 +345,7 @@ int main() {
     tcase_add_test(confinement, unstartable_zygote_is_reported);
     tcase_add_test(confinement, decoder_answers_are_distrusted);
     tcase_add_test(confinement, decoder_is_reused_only_after_valid_pictures);
+    tcase_add_test(confinement, reused_decoder_decodes_each_new_picture);
     tcase_add_test(confinement, reused_decoder_cpu_is_counted_per_picture);
     tcase_add_test(confinement, ended_sandbox_leaves_no_decoder);
     suite_add_tcase(s, confinement);
