@@ -674,13 +674,16 @@ START_TEST(uploads_and_deletes_pass_the_gate) {
         pictures.clean_up(replaced, 7);
         const int64_t t1 = time(nullptr);
         ck_assert(w.exists(replaced));
+        bool kept_row = false;
         for (const db::JournalEntry& e : w.journal())
             if (e.key == replaced) {
+                kept_row = true;
                 ck_assert_int_eq(e.attempts, 1);
                 ck_assert_msg(!e.last_error.empty(), "no last_error");
                 ck_assert_msg(e.next_attempt_at >= t0 + 60 && e.next_attempt_at <= t1 + 60, "next attempt %lld s after",
                               static_cast<long long>(e.next_attempt_at - t0));
             }
+        ck_assert_msg(kept_row, "a failed delete forgot its journal row");
         ck_assert_msg(gate2->snapshot().breaker == storage::BreakerState::Open, "a failed delete left the breaker %s",
                       storage::breaker_state_name(gate2->snapshot().breaker));
     }
