@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "db/database.h"
 #include "../support/payload.h"
 #include "../support/stack.h"
 #include "../support/timing.h"
@@ -467,6 +468,37 @@ START_TEST(test_retries_exhausted) {
 }
 END_TEST
 
+// The profile row deleted between the request's read and its commit (Django's
+// admin removing it meanwhile): every kind of update reports NoProfile (the
+// API's 403), not a database error (a 500 and a db_error count), and a
+// Replace keeps its pending row for the reaper.
+START_TEST(test_commit_without_profile) {
+    const Stack& s = *stack;
+    const int64_t id = fresh_user(s);
+    std::string why;
+    auto db = s.open_database(&why);
+    ck_assert_msg(db != nullptr, "%s", why.c_str());
+    auto account = db->load_account(id, &why);
+    ck_assert_msg(account && account->profile, "user %lld: %s", static_cast<long long>(id), why.c_str());
+    sql(s, "DELETE FROM talent_profile WHERE user_id = " + std::to_string(id));
+    const std::string key = "media/profile_pictures/user_" + std::to_string(id) + "_nop.jpg";
+    ck_assert_msg(db->journal_pending(key, id, 100, &why), "%s", why.c_str());
+    using Kind = talentd::db::PictureUpdate::Kind;
+    for (Kind kind : {Kind::Keep, Kind::Clear, Kind::Replace}) {
+        talentd::db::PictureUpdate picture;
+        picture.kind = kind;
+        if (kind == Kind::Replace) picture.new_key = key;
+        std::optional<std::string> old_key = std::string("stale");
+        talentd::db::CommitResult result = db->commit_update(account->user, *account->profile, picture, 101, &old_key, &why);
+        ck_assert_msg(result == talentd::db::CommitResult::NoProfile, "kind %d: result %d (%s)", static_cast<int>(kind),
+                      static_cast<int>(result), why.c_str());
+        ck_assert_msg(!old_key, "kind %d replaced \"%s\"", static_cast<int>(kind), old_key->c_str());
+    }
+    EXPECT_STR(sql(s, "SELECT state FROM talentd_storage_journal WHERE key = '" + key + "'"), "pending");
+    sql(s, "DELETE FROM talentd_storage_journal WHERE key = '" + key + "'");
+}
+END_TEST
+
 Suite* postgres_suite() {
     Suite* s = suite_create("postgres");
     TCase* tc = tcase_create("faults");
@@ -477,6 +509,7 @@ Suite* postgres_suite() {
     tcase_add_test(tc, test_locked_row_and_table);
     tcase_add_test(tc, test_deadlock_and_serialization_retried);
     tcase_add_test(tc, test_retries_exhausted);
+    tcase_add_test(tc, test_commit_without_profile);
     suite_add_tcase(s, tc);
     return s;
 }
