@@ -499,6 +499,25 @@ START_TEST(test_commit_without_profile) {
 }
 END_TEST
 
+// In Django's layout the profile column holds names relative to the storage
+// location ("media/"): a key outside it (a media_prefix changed since it was
+// journaled) is one no profile can show, so the reaper deletes its object
+// instead of dropping its row as stale and leaving the object behind.
+START_TEST(test_key_outside_the_location_is_unreferenced) {
+    const Stack& s = *stack;
+    std::string why;
+    auto db = s.open_database(&why);
+    ck_assert_msg(db != nullptr, "%s", why.c_str());
+    bool referenced = true;
+    ck_assert_msg(db->is_referenced("elsewhere/profile_pictures/user_1_x.jpg", &referenced, &why), "%s", why.c_str());
+    ck_assert_msg(!referenced, "a key outside the storage location counted as referenced");
+    // Inside it, a name no profile holds: not referenced either (the query answers).
+    referenced = true;
+    ck_assert_msg(db->is_referenced("media/profile_pictures/user_1_none.jpg", &referenced, &why), "%s", why.c_str());
+    ck_assert(!referenced);
+}
+END_TEST
+
 Suite* postgres_suite() {
     Suite* s = suite_create("postgres");
     TCase* tc = tcase_create("faults");
@@ -510,6 +529,7 @@ Suite* postgres_suite() {
     tcase_add_test(tc, test_deadlock_and_serialization_retried);
     tcase_add_test(tc, test_retries_exhausted);
     tcase_add_test(tc, test_commit_without_profile);
+    tcase_add_test(tc, test_key_outside_the_location_is_unreferenced);
     suite_add_tcase(s, tc);
     return s;
 }
