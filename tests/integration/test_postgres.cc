@@ -509,7 +509,8 @@ START_TEST(test_key_outside_the_location_is_unreferenced) {
     auto db = s.open_database(&why);
     ck_assert_msg(db != nullptr, "%s", why.c_str());
     bool referenced = true;
-    ck_assert_msg(db->is_referenced("elsewhere/profile_pictures/user_1_x.jpg", &referenced, &why), "%s", why.c_str());
+    ck_assert_msg(db->is_referenced("elsewhere/profile_pictures/user_1_x.jpg", &referenced, &why),
+                  "is_referenced failed on a key outside the location: \"%s\"", why.c_str());
     ck_assert_msg(!referenced, "a key outside the storage location counted as referenced");
     // Inside it, a name no profile holds: not referenced either (the query answers).
     referenced = true;
