@@ -519,6 +519,36 @@ START_TEST(test_key_outside_the_location_is_unreferenced) {
 }
 END_TEST
 
+// Every column of a PostgreSQL journal row reaches JournalEntry as written,
+// each with a value no other column has: `talentctl journal` and /metrics'
+// oldest-row age read created_at, the reaper's backoff reads attempts.
+START_TEST(test_journal_rows_read_back) {
+    const Stack& s = *stack;
+    const int64_t id = fresh_user(s);
+    std::string why;
+    auto db = s.open_database(&why);
+    ck_assert_msg(db != nullptr, "%s", why.c_str());
+    const std::string key = "media/profile_pictures/user_" + std::to_string(id) + "_rows.jpg";
+    ck_assert_msg(db->journal_pending(key, id, 100, &why), "%s", why.c_str());
+    ck_assert_msg(db->journal_retry_later(key, 250, "timeout", &why), "%s", why.c_str());
+    std::vector<talentd::db::JournalEntry> rows;
+    ck_assert_msg(db->journal_entries(&rows, &why), "%s", why.c_str());
+    bool found = false;
+    for (const auto& e : rows) {
+        if (e.key != key) continue;
+        found = true;
+        EXPECT_STR(e.state, "pending");
+        ck_assert_int_eq(e.user_id, id);
+        ck_assert_int_eq(e.created_at, 100);
+        ck_assert_int_eq(e.attempts, 1);
+        ck_assert_int_eq(e.next_attempt_at, 250);
+        EXPECT_STR(e.last_error, "timeout");
+    }
+    ck_assert_msg(found, "no journal row %s", key.c_str());
+    sql(s, "DELETE FROM talentd_storage_journal WHERE key = '" + key + "'");
+}
+END_TEST
+
 Suite* postgres_suite() {
     Suite* s = suite_create("postgres");
     TCase* tc = tcase_create("faults");
@@ -531,6 +561,7 @@ Suite* postgres_suite() {
     tcase_add_test(tc, test_retries_exhausted);
     tcase_add_test(tc, test_commit_without_profile);
     tcase_add_test(tc, test_key_outside_the_location_is_unreferenced);
+    tcase_add_test(tc, test_journal_rows_read_back);
     suite_add_tcase(s, tc);
     return s;
 }
