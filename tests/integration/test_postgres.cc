@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "db/database.h"
 #include "../support/payload.h"
 #include "../support/stack.h"
 #include "../support/timing.h"
@@ -467,6 +468,87 @@ START_TEST(test_retries_exhausted) {
 }
 END_TEST
 
+// The profile row deleted between the request's read and its commit (Django's
+// admin removing it meanwhile): every kind of update reports NoProfile (the
+// API's 403), not a database error (a 500 and a db_error count), and a
+// Replace keeps its pending row for the reaper.
+START_TEST(test_commit_without_profile) {
+    const Stack& s = *stack;
+    const int64_t id = fresh_user(s);
+    std::string why;
+    auto db = s.open_database(&why);
+    ck_assert_msg(db != nullptr, "%s", why.c_str());
+    auto account = db->load_account(id, &why);
+    ck_assert_msg(account && account->profile, "user %lld: %s", static_cast<long long>(id), why.c_str());
+    sql(s, "DELETE FROM talent_profile WHERE user_id = " + std::to_string(id));
+    const std::string key = "media/profile_pictures/user_" + std::to_string(id) + "_nop.jpg";
+    ck_assert_msg(db->journal_pending(key, id, 100, &why), "%s", why.c_str());
+    using Kind = talentd::db::PictureUpdate::Kind;
+    for (Kind kind : {Kind::Keep, Kind::Clear, Kind::Replace}) {
+        talentd::db::PictureUpdate picture;
+        picture.kind = kind;
+        if (kind == Kind::Replace) picture.new_key = key;
+        std::optional<std::string> old_key = std::string("stale");
+        talentd::db::CommitResult result = db->commit_update(account->user, *account->profile, picture, 101, &old_key, &why);
+        ck_assert_msg(result == talentd::db::CommitResult::NoProfile, "kind %d: result %d (%s)", static_cast<int>(kind),
+                      static_cast<int>(result), why.c_str());
+        ck_assert_msg(!old_key, "kind %d replaced \"%s\"", static_cast<int>(kind), old_key->c_str());
+    }
+    EXPECT_STR(sql(s, "SELECT state FROM talentd_storage_journal WHERE key = '" + key + "'"), "pending");
+    sql(s, "DELETE FROM talentd_storage_journal WHERE key = '" + key + "'");
+}
+END_TEST
+
+// In Django's layout the profile column holds names relative to the storage
+// location ("media/"): a key outside it (a media_prefix changed since it was
+// journaled) is one no profile can show, so the reaper deletes its object
+// instead of dropping its row as stale and leaving the object behind.
+START_TEST(test_key_outside_the_location_is_unreferenced) {
+    const Stack& s = *stack;
+    std::string why;
+    auto db = s.open_database(&why);
+    ck_assert_msg(db != nullptr, "%s", why.c_str());
+    bool referenced = true;
+    ck_assert_msg(db->is_referenced("elsewhere/profile_pictures/user_1_x.jpg", &referenced, &why),
+                  "is_referenced failed on a key outside the location: \"%s\"", why.c_str());
+    ck_assert_msg(!referenced, "a key outside the storage location counted as referenced");
+    // Inside it, a name no profile holds: not referenced either (the query answers).
+    referenced = true;
+    ck_assert_msg(db->is_referenced("media/profile_pictures/user_1_none.jpg", &referenced, &why), "%s", why.c_str());
+    ck_assert(!referenced);
+}
+END_TEST
+
+// Every column of a PostgreSQL journal row reaches JournalEntry as written,
+// each with a value no other column has: `talentctl journal` and /metrics'
+// oldest-row age read created_at, the reaper's backoff reads attempts.
+START_TEST(test_journal_rows_read_back) {
+    const Stack& s = *stack;
+    const int64_t id = fresh_user(s);
+    std::string why;
+    auto db = s.open_database(&why);
+    ck_assert_msg(db != nullptr, "%s", why.c_str());
+    const std::string key = "media/profile_pictures/user_" + std::to_string(id) + "_rows.jpg";
+    ck_assert_msg(db->journal_pending(key, id, 100, &why), "%s", why.c_str());
+    ck_assert_msg(db->journal_retry_later(key, 250, "timeout", &why), "%s", why.c_str());
+    std::vector<talentd::db::JournalEntry> rows;
+    ck_assert_msg(db->journal_entries(&rows, &why), "%s", why.c_str());
+    bool found = false;
+    for (const auto& e : rows) {
+        if (e.key != key) continue;
+        found = true;
+        EXPECT_STR(e.state, "pending");
+        ck_assert_int_eq(e.user_id, id);
+        ck_assert_int_eq(e.created_at, 100);
+        ck_assert_int_eq(e.attempts, 1);
+        ck_assert_int_eq(e.next_attempt_at, 250);
+        EXPECT_STR(e.last_error, "timeout");
+    }
+    ck_assert_msg(found, "no journal row %s", key.c_str());
+    sql(s, "DELETE FROM talentd_storage_journal WHERE key = '" + key + "'");
+}
+END_TEST
+
 Suite* postgres_suite() {
     Suite* s = suite_create("postgres");
     TCase* tc = tcase_create("faults");
@@ -477,6 +559,9 @@ Suite* postgres_suite() {
     tcase_add_test(tc, test_locked_row_and_table);
     tcase_add_test(tc, test_deadlock_and_serialization_retried);
     tcase_add_test(tc, test_retries_exhausted);
+    tcase_add_test(tc, test_commit_without_profile);
+    tcase_add_test(tc, test_key_outside_the_location_is_unreferenced);
+    tcase_add_test(tc, test_journal_rows_read_back);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -13,7 +13,11 @@
 #include <string>
 #include <vector>
 
+#include <netinet/in.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "../support/raw_sql.h"
 #include "../support/s3rver.h"
@@ -22,6 +26,7 @@
 #include "core/config.h"
 #include "db/database.h"
 #include "storage/store.h"
+#include "storage/store_gate.h"
 
 // Last: check.h defines a `fail` macro that breaks the standard headers.
 #include <check.h>
@@ -536,6 +541,240 @@ START_TEST(audit_fails_when_it_cannot_see) {
 }
 END_TEST
 
+// --- Pictures: the upload path's answers, its gate, a failed commit ------------------------
+
+namespace {
+
+// A 127.0.0.1 port bound and never listened on: every connection to it is
+// refused, and no other process can take it while the test holds it.
+struct RefusedPort {
+    int fd = -1;
+    int port = 0;
+    RefusedPort() {
+        fd = socket(AF_INET, SOCK_STREAM, 0);
+        ck_assert(fd >= 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ck_assert(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        socklen_t len = sizeof addr;
+        ck_assert(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+        port = ntohs(addr.sin_port);
+    }
+    ~RefusedPort() { close(fd); }
+};
+
+const uint8_t kPng[] = {0x89, 'P', 'N', 'G'};
+
+cleanup::PictureBytes png() {
+    cleanup::PictureBytes picture;
+    picture.data = kPng;
+    picture.size = sizeof kPng;
+    picture.extension = "png";
+    picture.content_type = "image/png";
+    return picture;
+}
+
+std::string header_of(const talentd::ApiError& error, const std::string& name) {
+    for (const auto& h : error.headers)
+        if (h.name == name) return h.value;
+    return "";
+}
+
+// 503 with the configured Retry-After and the message of `what`.
+void assert_503(const talentd::ApiError& error, const char* what, const char* context) {
+    ck_assert_msg(error.status == 503, "%s: status %d %s", context, error.status, error.body.c_str());
+    ck_assert_msg(header_of(error, "Retry-After") == "17", "%s: Retry-After \"%s\"", context,
+                  header_of(error, "Retry-After").c_str());
+    ck_assert_msg(error.body.find(what) != std::string::npos, "%s: body %s", context, error.body.c_str());
+}
+
+}  // namespace
+
+// The answers of a failed upload: 503 with Retry-After when the store or the
+// database is unavailable (the client retries), 500 without when the
+// database refused the statement (retrying will not help).
+START_TEST(upload_failures_answer_503_or_500) {
+    World w;
+    w.config.retry_after = 17;
+    assert_503(cleanup::storage_unavailable(w.config), "Storage temporarily unavailable", "storage_unavailable");
+
+    // The database busy past its timeout: another connection holds the write lock.
+    std::string why;
+    auto busy = db::Database::open(w.config.database, 20, &why);
+    ck_assert_msg(busy != nullptr, "%s", why.c_str());
+    sqlite3* holder = nullptr;
+    ck_assert_int_eq(sqlite3_open(w.config.database.c_str(), &holder), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(holder, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    {
+        cleanup::Pictures pictures(w.config, *busy, *w.store);
+        talentd::ApiError error;
+        ck_assert(!pictures.store(7, png(), &error));
+        assert_503(error, "Database temporarily unavailable", "database busy");
+    }
+    sqlite3_exec(holder, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(holder);
+
+    // The statement refused: the journal is gone.
+    w.sql("ALTER TABLE storage_journal RENAME TO journal_gone");
+    cleanup::Pictures pictures(w.config, *busy, *w.store);
+    talentd::ApiError error;
+    ck_assert(!pictures.store(7, png(), &error));
+    ck_assert_msg(error.status == 500, "database error: status %d %s", error.status, error.body.c_str());
+    ck_assert_msg(header_of(error, "Retry-After").empty(), "a 500 with Retry-After");
+    ck_assert_msg(error.body.find("A server error occurred.") != std::string::npos, "body %s", error.body.c_str());
+}
+END_TEST
+
+// Every store call passes the gate of its generation: refused by the
+// bulkhead or the open breaker, an upload journals nothing and answers 503,
+// a delete is left to the reaper (the row names why and is due after the
+// backoff base); a store found unavailable opens the breaker, one that
+// answers keeps it closed.
+START_TEST(uploads_and_deletes_pass_the_gate) {
+    World w;
+    w.config.retry_after = 17;
+    w.config.store_concurrency = 1;
+    w.config.store_busy_wait = 1;
+    w.config.store_breaker_failures = 1;
+    w.config.store_breaker_cooldown = 3600;
+    std::string why;
+    auto gate = storage::StoreGate::create(&why);
+    ck_assert_msg(gate != nullptr, "%s", why.c_str());
+    // After a reload: the workers count in the other half of the slots.
+    gate->next_generation();
+    storage::GateSettings settings = storage::gate_settings_from(w.config);
+    settings.generation = gate->generation();
+
+    const std::string kept = w.key("g1");
+    w.put(kept);
+    ck_assert(w.database->journal_remove(kept, 7, kNow, &why));
+    {
+        // The one slot of this generation is taken by a store call that is not quick.
+        storage::StoreGate::Pass holder = gate->enter(settings);
+        ck_assert(holder.admitted());
+        usleep(5000);
+        cleanup::Pictures pictures(w.config, *w.database, *w.store, gate.get());
+        talentd::ApiError error;
+        ck_assert_msg(!pictures.store(7, png(), &error), "an upload passed a full bulkhead");
+        assert_503(error, "Storage temporarily unavailable", "bulkhead full");
+        ck_assert_uint_eq(w.journal().size(), 1);   // only the removal row: the upload journaled nothing
+
+        const int64_t t0 = time(nullptr);
+        pictures.clean_up(kept, 7);
+        const int64_t t1 = time(nullptr);
+        ck_assert_msg(w.exists(kept), "a delete passed a full bulkhead");
+        std::vector<db::JournalEntry> rows = w.journal();
+        ck_assert_uint_eq(rows.size(), 1);
+        ck_assert_int_eq(rows[0].attempts, 1);
+        ck_assert_str_eq(rows[0].last_error.c_str(), "store_concurrency reached");
+        ck_assert_msg(rows[0].next_attempt_at >= t0 + 60 && rows[0].next_attempt_at <= t1 + 60,
+                      "next attempt %lld s after the refusal", static_cast<long long>(rows[0].next_attempt_at - t0));
+    }
+
+    // A store that answers (s3rver): admitted, the breaker stays closed.
+    {
+        cleanup::Pictures pictures(w.config, *w.database, *w.store, gate.get());
+        talentd::ApiError error;
+        std::optional<std::string> key = pictures.store(7, png(), &error);
+        ck_assert_msg(key, "upload: %d %s", error.status, error.body.c_str());
+        ck_assert(w.exists(*key));
+        ck_assert_msg(gate->snapshot().breaker == storage::BreakerState::Closed, "a stored upload opened the breaker");
+        ck_assert(w.database->journal_drop_pending(*key, &why));
+    }
+
+    // A store that refuses connections: the upload answers 503, drops its
+    // pending row (nothing can have been written) and opens the breaker.
+    RefusedPort refused;
+    storage::StoreSettings dead_settings = w.store->settings();
+    dead_settings.endpoint = "127.0.0.1:" + std::to_string(refused.port);
+    storage::Store dead(dead_settings);
+    {
+        cleanup::Pictures pictures(w.config, *w.database, dead, gate.get());
+        talentd::ApiError error;
+        ck_assert(!pictures.store(7, png(), &error));
+        assert_503(error, "Storage temporarily unavailable", "store down");
+        ck_assert_uint_eq(w.journal().size(), 1);   // the pending row dropped, the removal row kept
+        ck_assert_msg(gate->snapshot().breaker == storage::BreakerState::Open, "a failed upload left the breaker %s",
+                      storage::breaker_state_name(gate->snapshot().breaker));
+    }
+    // Open: even the store that answers is not called.
+    {
+        cleanup::Pictures pictures(w.config, *w.database, *w.store, gate.get());
+        pictures.clean_up(kept, 7);
+        ck_assert_msg(w.exists(kept), "a delete passed an open breaker");
+        std::vector<db::JournalEntry> rows = w.journal();
+        ck_assert_uint_eq(rows.size(), 1);
+        ck_assert_int_eq(rows[0].attempts, 2);
+        ck_assert_str_eq(rows[0].last_error.c_str(), "store breaker open");
+    }
+
+    // A delete that finds the store unavailable opens a fresh gate's breaker
+    // and is left to the reaper after the backoff base.
+    auto gate2 = storage::StoreGate::create(&why);
+    ck_assert_msg(gate2 != nullptr, "%s", why.c_str());
+    const std::string replaced = w.key("g2");
+    w.put(replaced);
+    ck_assert(w.database->journal_remove(replaced, 7, kNow, &why));
+    {
+        cleanup::Pictures pictures(w.config, *w.database, dead, gate2.get());
+        const int64_t t0 = time(nullptr);
+        pictures.clean_up(replaced, 7);
+        const int64_t t1 = time(nullptr);
+        ck_assert(w.exists(replaced));
+        bool kept_row = false;
+        for (const db::JournalEntry& e : w.journal())
+            if (e.key == replaced) {
+                kept_row = true;
+                ck_assert_int_eq(e.attempts, 1);
+                ck_assert_msg(!e.last_error.empty(), "no last_error");
+                ck_assert_msg(e.next_attempt_at >= t0 + 60 && e.next_attempt_at <= t1 + 60, "next attempt %lld s after",
+                              static_cast<long long>(e.next_attempt_at - t0));
+            }
+        ck_assert_msg(kept_row, "a failed delete forgot its journal row");
+        ck_assert_msg(gate2->snapshot().breaker == storage::BreakerState::Open, "a failed delete left the breaker %s",
+                      storage::breaker_state_name(gate2->snapshot().breaker));
+    }
+    // Through a closed gate the delete goes through and forgets the row.
+    auto gate3 = storage::StoreGate::create(&why);
+    ck_assert_msg(gate3 != nullptr, "%s", why.c_str());
+    {
+        cleanup::Pictures pictures(w.config, *w.database, *w.store, gate3.get());
+        pictures.clean_up(replaced, 7);
+        ck_assert(!w.exists(replaced));
+        for (const db::JournalEntry& e : w.journal()) ck_assert_str_ne(e.key.c_str(), replaced.c_str());
+        ck_assert(gate3->snapshot().breaker == storage::BreakerState::Closed);
+    }
+}
+END_TEST
+
+// A commit that fails for another reason than a lost pending row leaves the
+// new key to the reaper: the object and its pending row stay.  Deleting it
+// at once would be wrong where the commit's outcome is unknown (PostgreSQL's
+// connection lost at COMMIT): the profile may show it now.
+START_TEST(failed_commit_leaves_the_new_key_to_the_reaper) {
+    World w;
+    cleanup::Pictures pictures(w.config, *w.database, *w.store);
+    talentd::ApiError error;
+    std::optional<std::string> key = pictures.store(7, png(), &error);
+    ck_assert_msg(key, "upload: %d %s", error.status, error.body.c_str());
+    w.sql("CREATE TRIGGER no_commit BEFORE UPDATE ON talent_profiles BEGIN SELECT RAISE(ABORT, 'injected'); END");
+    std::string why;
+    auto account = w.database->load_account(7, &why);
+    ck_assert_msg(account && account->profile, "user 7: %s", why.c_str());
+    db::PictureUpdate picture;
+    picture.kind = db::PictureUpdate::Kind::Replace;
+    picture.new_key = *key;
+    std::optional<std::string> old_key;
+    ck_assert(pictures.commit(account->user, *account->profile, picture, &old_key, &why) == db::CommitResult::Error);
+    ck_assert_msg(w.exists(*key), "a failed commit deleted its new object");
+    std::vector<db::JournalEntry> rows = w.journal();
+    ck_assert_uint_eq(rows.size(), 1);
+    ck_assert_str_eq(rows[0].key.c_str(), key->c_str());
+    ck_assert_str_eq(rows[0].state.c_str(), "pending");
+}
+END_TEST
+
 START_TEST(test_backoff_doubles_and_caps) {
     ck_assert_int_eq(backoff_seconds(1, 60, 86400), 60);
     ck_assert_int_eq(backoff_seconds(2, 60, 86400), 120);
@@ -587,6 +826,9 @@ int main() {
     tcase_add_test(reaper, reaper_backoff_grows_with_attempts);
     tcase_add_test(reaper, reaper_reads_a_long_backlog_page_by_page);
     tcase_add_test(reaper, audit_fails_when_it_cannot_see);
+    tcase_add_test(reaper, upload_failures_answer_503_or_500);
+    tcase_add_test(reaper, uploads_and_deletes_pass_the_gate);
+    tcase_add_test(reaper, failed_commit_leaves_the_new_key_to_the_reaper);
     suite_add_tcase(s, reaper);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
