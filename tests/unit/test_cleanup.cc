@@ -136,13 +136,17 @@ struct World {
 // (SQLite cannot make that read fail while due_entries(), a read of the
 // same table just before it, succeeds: WAL readers are never busy), or it
 // finds every row held by another host's reaper (PostgreSQL's SKIP LOCKED,
-// which one SQLite connection cannot show).  Everything else is the
-// database's own.
+// which one SQLite connection cannot show); or, in mode CommittedMeanwhile,
+// take_entry() is the database's own and the first pending row is
+// committed by a worker between the take and the claim (its row dropped
+// just before claim_pending(), a race no single-threaded test can time).
+// Everything else is the database's own.
 class TakeFails : public db::Database {
   public:
-    enum class Mode { Fails, HeldElsewhere };
+    enum class Mode { Fails, HeldElsewhere, CommittedMeanwhile };
     explicit TakeFails(db::Database& real, Mode mode = Mode::Fails) : real_(real), mode_(mode) {}
     int takes = 0;
+    int claims = 0;
     int expected_schema_version() const override { return real_.expected_schema_version(); }
     int schema_version() override { return real_.schema_version(); }
     bool migrate(int* applied, std::string* why) override { return real_.migrate(applied, why); }
@@ -168,8 +172,10 @@ class TakeFails : public db::Database {
                      std::vector<db::JournalEntry>* out, std::string* why) override {
         return real_.due_entries(now, before, after, limit, out, why);
     }
-    bool take_entry(const std::string&, int64_t, int64_t, db::JournalEntry*, bool* taken, std::string* why) override {
+    bool take_entry(const std::string& k, int64_t now, int64_t before, db::JournalEntry* entry, bool* taken,
+                    std::string* why) override {
         ++takes;
+        if (mode_ == Mode::CommittedMeanwhile) return real_.take_entry(k, now, before, entry, taken, why);
         *taken = false;
         if (mode_ == Mode::HeldElsewhere) {
             if (takes <= 100'000) return true;
@@ -181,6 +187,7 @@ class TakeFails : public db::Database {
     }
     bool release_entry(std::string* why) override { return real_.release_entry(why); }
     bool claim_pending(const std::string& k, int64_t now, bool* claimed, std::string* why) override {
+        if (mode_ == Mode::CommittedMeanwhile && claims++ == 0 && !real_.journal_drop_pending(k, why)) return false;
         return real_.claim_pending(k, now, claimed, why);
     }
     bool journal_remove(const std::string& k, int64_t u, int64_t now, std::string* why) override {
@@ -500,6 +507,9 @@ START_TEST(reaper_reads_a_long_backlog_page_by_page) {
         std::snprintf(tag, sizeof tag, "p%04d", i);   // w.key() pads with zeros: "p1" would be "p10"
         ck_assert(w.database->journal_remove(w.key(tag), 7, kNow - 1000 + i / 3, &why));
     }
+    // Uploads still in flight (inside pending_grace): never listed, so never taken.
+    for (int i = 0; i < 5; ++i)
+        ck_assert(w.database->journal_pending(w.key("young" + std::to_string(i)), 7, kNow - 10, &why));
 
     TakeFails held(*w.database, TakeFails::Mode::HeldElsewhere);
     cleanup::ReapReport report;
@@ -514,9 +524,33 @@ START_TEST(reaper_reads_a_long_backlog_page_by_page) {
     ck_assert_msg(cleanup::reap(w.config, *w.database, refusing, kNow, &report, &why), "%s", why.c_str());
     ck_assert_int_eq(report.failed, rows);
     std::vector<db::JournalEntry> journal = w.journal();
-    ck_assert_uint_eq(journal.size(), static_cast<size_t>(rows));
+    ck_assert_uint_eq(journal.size(), static_cast<size_t>(rows) + 5);
     for (const db::JournalEntry& row : journal)
-        ck_assert_msg(row.attempts == 1, "%s: %d attempts in one pass", row.key.c_str(), row.attempts);
+        if (row.state == "remove")
+            ck_assert_msg(row.attempts == 1, "%s: %d attempts in one pass", row.key.c_str(), row.attempts);
+}
+END_TEST
+
+// An abandoned upload that a worker commits between the reaper's take and
+// its claim: the reaper leaves that key alone and goes on with the rest of
+// the pass (it is not a database error).
+START_TEST(reaper_goes_on_after_a_commit_wins_the_claim) {
+    World w;
+    const std::string first = w.key("c1"), second = w.key("c2");
+    w.put(first);
+    w.put(second);
+    std::string why;
+    ck_assert(w.database->journal_pending(first, 7, kNow - 7200, &why));
+    ck_assert(w.database->journal_pending(second, 7, kNow - 7100, &why));
+    TakeFails racing(*w.database, TakeFails::Mode::CommittedMeanwhile);
+    cleanup::ReapReport report;
+    ck_assert_msg(cleanup::reap(w.config, racing, *w.store, kNow, &report, &why), "reap failed: %s", why.c_str());
+    ck_assert_int_eq(racing.claims, 2);
+    ck_assert_int_eq(report.claimed_pending, 1);
+    ck_assert_int_eq(report.removed, 1);
+    ck_assert(w.exists(first));
+    ck_assert(!w.exists(second));
+    ck_assert_uint_eq(w.journal().size(), 0);
 }
 END_TEST
 
@@ -825,6 +859,7 @@ int main() {
     tcase_add_test(reaper, reaper_fails_on_database_errors);
     tcase_add_test(reaper, reaper_backoff_grows_with_attempts);
     tcase_add_test(reaper, reaper_reads_a_long_backlog_page_by_page);
+    tcase_add_test(reaper, reaper_goes_on_after_a_commit_wins_the_claim);
     tcase_add_test(reaper, audit_fails_when_it_cannot_see);
     tcase_add_test(reaper, upload_failures_answer_503_or_500);
     tcase_add_test(reaper, uploads_and_deletes_pass_the_gate);
