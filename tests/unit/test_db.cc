@@ -334,6 +334,11 @@ std::vector<JournalCall> journal_calls() {
              std::vector<JournalEntry> out;
              return db.journal_entries(&out, why);
          }},
+        {"journal_summary", "storage_journal",
+         [](Database& db, std::string* why) {
+             talentd::db::JournalSummary out;
+             return db.journal_summary(&out, why);
+         }},
         {"due_entries", "storage_journal",
          [](Database& db, std::string* why) {
              std::vector<JournalEntry> out;
