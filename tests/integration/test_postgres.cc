@@ -468,6 +468,19 @@ START_TEST(test_retries_exhausted) {
 }
 END_TEST
 
+namespace {
+
+// The stack's database, opened as talentd opens it, for calls the API
+// cannot time (a row deleted between read and commit, a row read back).
+std::unique_ptr<talentd::db::Database> open_database(const Stack& s) {
+    std::string why;
+    auto db = s.open_database(&why);
+    ck_assert_msg(db != nullptr, "%s", why.c_str());
+    return db;
+}
+
+}  // namespace
+
 // The profile row deleted between the request's read and its commit (Django's
 // admin removing it meanwhile): every kind of update reports NoProfile (the
 // API's 403), not a database error (a 500 and a db_error count), and a
@@ -476,8 +489,7 @@ START_TEST(test_commit_without_profile) {
     const Stack& s = *stack;
     const int64_t id = fresh_user(s);
     std::string why;
-    auto db = s.open_database(&why);
-    ck_assert_msg(db != nullptr, "%s", why.c_str());
+    auto db = open_database(s);
     auto account = db->load_account(id, &why);
     ck_assert_msg(account && account->profile, "user %lld: %s", static_cast<long long>(id), why.c_str());
     sql(s, "DELETE FROM talent_profile WHERE user_id = " + std::to_string(id));
@@ -506,8 +518,7 @@ END_TEST
 START_TEST(test_key_outside_the_location_is_unreferenced) {
     const Stack& s = *stack;
     std::string why;
-    auto db = s.open_database(&why);
-    ck_assert_msg(db != nullptr, "%s", why.c_str());
+    auto db = open_database(s);
     bool referenced = true;
     ck_assert_msg(db->is_referenced("elsewhere/profile_pictures/user_1_x.jpg", &referenced, &why),
                   "is_referenced failed on a key outside the location: \"%s\"", why.c_str());
@@ -526,8 +537,7 @@ START_TEST(test_journal_rows_read_back) {
     const Stack& s = *stack;
     const int64_t id = fresh_user(s);
     std::string why;
-    auto db = s.open_database(&why);
-    ck_assert_msg(db != nullptr, "%s", why.c_str());
+    auto db = open_database(s);
     const std::string key = "media/profile_pictures/user_" + std::to_string(id) + "_rows.jpg";
     ck_assert_msg(db->journal_pending(key, id, 100, &why), "%s", why.c_str());
     ck_assert_msg(db->journal_retry_later(key, 250, "timeout", &why), "%s", why.c_str());
