@@ -159,7 +159,7 @@ public:
     // up) a page at a time, so its memory does not grow with the backlog.
     virtual bool due_entries(int64_t now, int64_t pending_before, const JournalCursor& after, int64_t limit,
                              std::vector<JournalEntry>* out, std::string* why) = 0;
-    // Every due row at once (tests, talentctl on a small journal).
+    // Every due row at once (tests).
     bool due_entries(int64_t now, int64_t pending_before, std::vector<JournalEntry>* out, std::string* why) {
         return due_entries(now, pending_before, JournalCursor{}, INT64_MAX, out, why);
     }
