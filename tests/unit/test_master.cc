@@ -12,7 +12,9 @@
 // only lower bounds are asserted, which a slow machine cannot break.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -30,6 +33,7 @@
 #include "core/log.h"
 #include "daemon/listener.h"
 #include "daemon/master.h"
+#include "daemon/scoreboard.h"
 
 // Last: check.h defines a `fail` macro that breaks the standard headers.
 #include <check.h>
@@ -56,10 +60,11 @@ void event(const std::string& file, const std::string& line) {
 }
 
 struct Event {
-    std::string what;   // start, term, reap, reload
+    std::string what;   // start, term, reap, reload, exited, reaperterm
     long pid = 0;
     double at = 0;      // CLOCK_MONOTONIC
     int workers = 0;    // the configuration the process got
+    std::string listen; // ... and its listen (start events)
 };
 
 std::vector<Event> events(const std::string& file) {
@@ -69,11 +74,13 @@ std::vector<Event> events(const std::string& file) {
     while (std::getline(in, line)) {
         Event e;
         std::istringstream fields(line);
-        fields >> e.what >> e.pid >> e.at >> e.workers;
+        fields >> e.what >> e.pid >> e.at >> e.workers >> e.listen;
         out.push_back(e);
     }
     return out;
 }
+
+std::vector<Event> events_in(const std::string& file) { return events(file); }
 
 std::vector<Event> only(const std::vector<Event>& all, const std::string& what) {
     std::vector<Event> out;
@@ -84,14 +91,48 @@ std::vector<Event> only(const std::vector<Event>& all, const std::string& what) 
 
 // How a test's workers behave.
 enum class WorkerKind {
-    Serve,   // waits for SIGTERM/SIGHUP/SIGINT, writes "term", exits 0
-    Crash,   // exits 1 at once
+    Serve,     // waits for SIGTERM/SIGHUP/SIGINT, writes "term", exits 0
+    Crash,     // exits 1 at once
+    Stubborn,  // ignores SIGTERM: only the master's SIGKILL after drain_timeout ends it
+    Slow,      // like Serve, inside a request (on the scoreboard) that never ends
+    RecycleOnce,  // the first worker exits 0 at once (recycled), the others serve
 };
+
+// How the test's reaper behaves (None: no reaper hook at all).
+enum class ReaperKind {
+    None,
+    Quick,     // writes "reap" and exits 0
+    Sleepy,    // writes "reap", then sleeps until a signal; SIGTERM writes "reaperterm"
+    Stubborn,  // writes "reap", ignores SIGTERM and sleeps
+};
+
+struct Extras {
+    bool scoreboard = false;   // hooks.scoreboard: shared memory the test reads too
+    // Runs on the scoreboard before the master starts.
+    std::function<void(talentd::daemon::Scoreboard*)> prepare;
+};
+
+// The Sleepy reaper's SIGTERM handler: one line, then exit (async-signal-safe:
+// the line is made before the signal can come).
+std::string reaper_events;
+char reaper_term_line[64];
+size_t reaper_term_length = 0;
+void on_reaper_term(int) {
+    int fd = open(reaper_events.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t ignored = write(fd, reaper_term_line, reaper_term_length);
+        (void)ignored;
+    }
+    _exit(0);
+}
 
 // run_master() in a child process; the master's log (stderr) in DIR/master.log.
 class MasterUnderTest {
   public:
-    MasterUnderTest(Config config, WorkerKind kind, bool with_reaper) : kind_(kind) {
+    MasterUnderTest(Config config, WorkerKind kind, bool with_reaper)
+        : MasterUnderTest(config, kind, with_reaper ? ReaperKind::Quick : ReaperKind::None, Extras{}) {}
+
+    MasterUnderTest(Config config, WorkerKind kind, ReaperKind reaper, Extras extras) : kind_(kind) {
         config.listen = "unix:" + dir_.file("talentd.sock");
         config.log_level = "debug";
         config_ = config;
@@ -100,11 +141,24 @@ class MasterUnderTest {
         std::string why;
         listen_fd_ = talentd::daemon::open_listener(config_.listen, 16, config_.socket_mode, &why);
         ck_assert_msg(listen_fd_ >= 0, "open_listener: %s", why.c_str());
+        if (extras.scoreboard) {
+            board_ = talentd::daemon::Scoreboard::create(&why);
+            ck_assert_msg(board_ != nullptr, "scoreboard: %s", why.c_str());
+            hooks_.scoreboard = board_.get();
+            if (extras.prepare) extras.prepare(board_.get());
+        }
         const std::string events = events_, reload = reload_;
-        hooks_.worker = [events, kind](const Config& c, int) {
+        talentd::daemon::Scoreboard* board = board_.get();
+        hooks_.worker = [events, kind, board](const Config& c, int) {
             event(events, "start " + std::to_string(getpid()) + " " + std::to_string(monotonic()) + " " +
-                              std::to_string(c.workers));
+                              std::to_string(c.workers) + " " + c.listen);
             if (kind == WorkerKind::Crash) return 1;
+            if (kind == WorkerKind::RecycleOnce && only(events_in(events), "start").size() == 1) return 0;
+            if (kind == WorkerKind::Stubborn) {
+                signal(SIGTERM, SIG_IGN);
+                for (;;) pause();
+            }
+            if (kind == WorkerKind::Slow && board) board->begin("POST", "/api/slow-test");
             sigset_t stop;
             sigemptyset(&stop);
             sigaddset(&stop, SIGTERM);
@@ -117,13 +171,22 @@ class MasterUnderTest {
                               std::to_string(monotonic()));
             return 0;
         };
-        if (with_reaper)
-            hooks_.reaper = [events](const Config& c) {
+        if (reaper != ReaperKind::None)
+            hooks_.reaper = [events, reaper](const Config& c) {
                 event(events, "reap " + std::to_string(getpid()) + " " + std::to_string(monotonic()) + " " +
                                   std::to_string(c.workers));
-                return 0;
+                if (reaper == ReaperKind::Quick) return 0;
+                reaper_events = events;
+                reaper_term_length = static_cast<size_t>(std::snprintf(
+                    reaper_term_line, sizeof reaper_term_line, "reaperterm %d 0\n", static_cast<int>(getpid())));
+                signal(SIGTERM, reaper == ReaperKind::Stubborn ? SIG_IGN : on_reaper_term);
+                for (;;) pause();
             };
-        // The reload hook reads DIR/reload: "workers N" or "broken".
+        hooks_.worker_exited = [events](pid_t pid) {
+            event(events, "exited " + std::to_string(pid) + " " + std::to_string(monotonic()));
+        };
+        // The reload hook reads DIR/reload: "workers N [listen L] [log LEVEL]
+        // [drain S]", or anything else (a broken configuration).
         hooks_.reload = [events, reload](Config* c, std::string* why) {
             event(events, "reload " + std::to_string(getpid()) + " " + std::to_string(monotonic()));
             std::istringstream in(t::read_file(reload));
@@ -135,6 +198,12 @@ class MasterUnderTest {
                 return false;
             }
             c->workers = n;
+            std::string key, value;
+            while (in >> key >> value) {
+                if (key == "listen") c->listen = value;
+                else if (key == "log") c->log_level = value;
+                else if (key == "drain") c->drain_timeout = std::atoi(value.c_str());
+            }
             return true;
         };
         pid_ = fork();
@@ -175,9 +244,12 @@ class MasterUnderTest {
     void set_reload(const std::string& text) const { ck_assert(t::write_file(reload_, text)); }
     pid_t pid() const { return pid_; }
     const Config& config() const { return config_; }
+    talentd::daemon::Snapshot snapshot() const { return board_->snapshot(); }
+    talentd::daemon::Scoreboard* board() const { return board_.get(); }
 
   private:
     t::TempDir dir_{"talentd-master-test"};
+    std::unique_ptr<talentd::daemon::Scoreboard> board_;
     WorkerKind kind_;
     Config config_;
     std::string events_, reload_;
@@ -329,6 +401,261 @@ START_TEST(unix_socket_has_socket_mode) {
 }
 END_TEST
 
+
+// What the master writes on the scoreboard (the status page and /metrics
+// read it): the configured number of workers, a row per live worker with
+// its generation, respawns by cause; worker_exited for every reaped worker.
+START_TEST(master_keeps_the_scoreboard) {
+    Extras extras;
+    extras.scoreboard = true;
+    MasterUnderTest m(base_config(2), WorkerKind::RecycleOnce, ReaperKind::None, extras);
+    // The first worker recycles itself at once and is replaced: 3 starts.
+    ck_assert_msg(t::wait_for([&] { return only(m.all(), "start").size() == 3; }, 20), "%s", m.log().c_str());
+    ck_assert_msg(t::wait_for([&] { return m.snapshot().workers.size() == 2; }, 20), "%zu scoreboard rows",
+                  m.snapshot().workers.size());
+    talentd::daemon::Snapshot s = m.snapshot();
+    std::vector<Event> first = only(m.all(), "start");
+    ck_assert_int_eq(s.workers_configured, 2);
+    ck_assert_msg(s.respawns[static_cast<int>(talentd::daemon::RespawnCause::Recycle)] == 1 &&
+                      s.respawns[static_cast<int>(talentd::daemon::RespawnCause::Crash)] == 0,
+                  "respawns: recycle %llu, crash %llu",
+                  static_cast<unsigned long long>(s.respawns[static_cast<int>(talentd::daemon::RespawnCause::Recycle)]),
+                  static_cast<unsigned long long>(s.respawns[static_cast<int>(talentd::daemon::RespawnCause::Crash)]));
+    for (const auto& row : s.workers) {
+        ck_assert_int_eq(row.generation, 1);
+        ck_assert_msg(row.pid == first[1].pid || row.pid == first[2].pid, "row of pid %d, not a live worker",
+                      static_cast<int>(row.pid));
+    }
+    ck_assert_msg(only(m.all(), "exited").size() == 1 && only(m.all(), "exited")[0].pid == first[0].pid,
+                  "worker_exited not called for the recycled worker");
+
+    m.set_reload("workers 3\n");
+    ck_assert_int_eq(kill(m.pid(), SIGHUP), 0);
+    ck_assert_msg(t::wait_for([&] { return only(m.all(), "exited").size() == 3; }, 20),
+                  "worker_exited: %zu calls\n%s", only(m.all(), "exited").size(), m.log().c_str());
+    ck_assert_msg(t::wait_for([&] { return m.snapshot().workers.size() == 3; }, 20), "%zu scoreboard rows",
+                  m.snapshot().workers.size());
+    s = m.snapshot();
+    ck_assert_int_eq(s.workers_configured, 3);
+    ck_assert_int_eq(s.respawns[static_cast<int>(talentd::daemon::RespawnCause::Reload)], 2);
+    ck_assert_int_eq(s.respawns[static_cast<int>(talentd::daemon::RespawnCause::Recycle)], 1);
+    std::vector<Event> exited = only(m.all(), "exited");
+    for (const auto& row : s.workers) {
+        ck_assert_msg(row.generation == 2, "row of pid %d: generation %d", static_cast<int>(row.pid), row.generation);
+        for (const Event& e : exited) ck_assert_int_ne(row.pid, e.pid);
+    }
+    for (size_t i = 1; i < 3; ++i) {
+        bool seen = false;
+        for (const Event& e : exited) seen = seen || e.pid == first[i].pid;
+        ck_assert_msg(seen, "worker_exited not called for old worker %ld", first[i].pid);
+    }
+}
+END_TEST
+
+// A crashing worker is counted as a crash, and its row is cleared.
+START_TEST(crashes_are_counted_on_the_scoreboard) {
+    Config c = base_config(1);
+    c.respawn_backoff_max = 1;
+    Extras extras;
+    extras.scoreboard = true;
+    MasterUnderTest m(c, WorkerKind::Crash, ReaperKind::None, extras);
+    ck_assert(t::wait_for([&] { return only(m.all(), "exited").size() >= 3; }, 30));
+    talentd::daemon::Snapshot s = m.snapshot();
+    ck_assert_msg(s.respawns[static_cast<int>(talentd::daemon::RespawnCause::Crash)] >= 2 &&
+                      s.respawns[static_cast<int>(talentd::daemon::RespawnCause::Recycle)] == 0,
+                  "respawns: crash %llu, recycle %llu",
+                  static_cast<unsigned long long>(s.respawns[static_cast<int>(talentd::daemon::RespawnCause::Crash)]),
+                  static_cast<unsigned long long>(s.respawns[static_cast<int>(talentd::daemon::RespawnCause::Recycle)]));
+    // Every start but the newest has exited: at most that one has a row.
+    ck_assert_msg(s.workers.size() <= 1, "%zu rows for 1 worker", s.workers.size());
+}
+END_TEST
+
+// The master starts every worker before it says it is serving; with no
+// scoreboard slot left it logs it and tries again a second later (not in a
+// busy loop), and starts the worker once a slot is free.
+START_TEST(no_free_slot_is_retried_each_second) {
+    Extras extras;
+    extras.scoreboard = true;
+    // Every slot but one taken, by pids no process can have (above pid_max).
+    extras.prepare = [](talentd::daemon::Scoreboard* b) {
+        for (int i = 0; i < talentd::daemon::kSlotCapacity - 1; ++i) {
+            int slot = b->assign_slot();
+            ck_assert_int_ge(slot, 0);
+            b->spawned(slot, static_cast<pid_t>(0x7ff00000 + i), 1);
+        }
+    };
+    auto owner = std::make_unique<MasterUnderTest>(base_config(2), WorkerKind::Serve, ReaperKind::None, extras);
+    MasterUnderTest* m = owner.get();
+    ck_assert_msg(t::wait_for([&] { return m->log().find("no free scoreboard slot") != std::string::npos; }, 20),
+                  "%s", m->log().c_str());
+    ck_assert_int_eq(only(m->all(), "start").size(), 1);
+    // Retried about once a second: a few lines in 3 s, not thousands.
+    const double from = monotonic();
+    while (monotonic() - from < 3) usleep(100 * 1000);
+    size_t lines = 0;
+    for (size_t at = 0; (at = m->log().find("no free scoreboard slot", at)) != std::string::npos; ++at) ++lines;
+    ck_assert_msg(lines >= 2 && lines <= 6, "%zu 'no free slot' lines in about 4 s (one a second expected)", lines);
+    m->board()->reaped(static_cast<pid_t>(0x7ff00000));
+    ck_assert_msg(t::wait_for([&] { return only(m->all(), "start").size() == 2; }, 20),
+                  "the second worker did not start once a slot was free\n%s", m->log().c_str());
+}
+END_TEST
+
+// Every worker starts before the master announces that it serves (one pass,
+// not one worker per timer tick).
+START_TEST(all_workers_start_before_serving) {
+    MasterUnderTest m(base_config(3), WorkerKind::Serve, false);
+    ck_assert(t::wait_for([&] { return m.log().find("master ") != std::string::npos; }, 20));
+    const std::string log = m.log();
+    const size_t serving = log.find("master ");
+    size_t started = 0;
+    for (size_t at = 0; (at = log.find(" started (generation 1)", at)) != std::string::npos && at < serving; ++at)
+        ++started;
+    ck_assert_msg(started == 3, "%zu of 3 workers started before 'master ... 3 workers on'\n%s", started, log.c_str());
+}
+END_TEST
+
+// A request running past slow_request_threshold is logged once (not every
+// second), and the listen queue's depth reaches the scoreboard.
+START_TEST(slow_request_logged_once_and_listen_queue_sampled) {
+    Config c = base_config(1);
+    c.slow_request_threshold = 1;
+    Extras extras;
+    extras.scoreboard = true;
+    MasterUnderTest m(c, WorkerKind::Slow, ReaperKind::None, extras);
+    ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 1; }, 20));
+    const long worker = only(m.all(), "start")[0].pid;
+    const std::string line = "slow request running: worker " + std::to_string(worker) + " POST /api/slow-test";
+    ck_assert_msg(t::wait_for([&] { return m.log().find(line) != std::string::npos; }, 20), "no '%s'\n%s",
+                  line.c_str(), m.log().c_str());
+    // Nobody accepts: three connections wait in the queue.
+    std::vector<int> clients;
+    for (int i = 0; i < 3; ++i) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::string path = m.config().listen.substr(5);
+        std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+        ck_assert_int_eq(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+        clients.push_back(fd);
+    }
+    ck_assert_msg(t::wait_for([&] { return m.snapshot().listen_queue_max == 3; }, 20), "listen_queue_max %llu",
+                  static_cast<unsigned long long>(m.snapshot().listen_queue_max));
+    for (int fd : clients) close(fd);
+    // Two more samples at least (one a second) while the request still runs.
+    const double from = monotonic();
+    while (monotonic() - from < 2.5) usleep(100 * 1000);
+    size_t lines = 0;
+    const std::string log = m.log();
+    for (size_t at = 0; (at = log.find(line, at)) != std::string::npos; ++at) ++lines;
+    ck_assert_msg(lines == 1, "the slow request was logged %zu times\n%s", lines, log.c_str());
+}
+END_TEST
+
+// Old workers that ignore SIGTERM are killed drain_timeout after a reload,
+// not before; the new generation runs on.
+START_TEST(reload_kills_old_workers_after_drain_timeout) {
+    Config c = base_config(2);
+    c.drain_timeout = 1;
+    MasterUnderTest m(c, WorkerKind::Stubborn, false);
+    ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 2; }, 20));
+    std::vector<Event> old = only(m.all(), "start");
+    m.set_reload("workers 1 drain 1\n");
+    ck_assert_int_eq(kill(m.pid(), SIGHUP), 0);
+    ck_assert_msg(t::wait_for([&] { return only(m.all(), "exited").size() == 2; }, 20),
+                  "old workers still run\n%s", m.log().c_str());
+    const double reloaded = only(m.all(), "reload")[0].at;
+    for (const Event& e : only(m.all(), "exited")) {
+        ck_assert_msg(e.at - reloaded >= 0.95, "an old worker was killed %.3f s after the reload, drain_timeout 1 s",
+                      e.at - reloaded);
+        ck_assert(!alive(e.pid));
+    }
+    ck_assert_msg(m.log().find("old worker " + std::to_string(old[0].pid) + " did not finish within drain_timeout") !=
+                      std::string::npos,
+                  "%s", m.log().c_str());
+    ck_assert_int_eq(only(m.all(), "start").size(), 3);
+    ck_assert(alive(only(m.all(), "start")[2].pid));
+}
+END_TEST
+
+// Stop with workers and a reaper that ignore SIGTERM: after drain_timeout
+// both are killed, their rows cleared, and the master exits 0.
+START_TEST(stop_kills_what_outlives_drain_timeout) {
+    Config c = base_config(2);
+    c.drain_timeout = 1;
+    c.reap_interval = 1;
+    Extras extras;
+    extras.scoreboard = true;
+    MasterUnderTest m(c, WorkerKind::Stubborn, ReaperKind::Stubborn, extras);
+    ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 2 && only(m.all(), "reap").size() == 1; },
+                          30));
+    const long reaper = only(m.all(), "reap")[0].pid;
+    ck_assert_int_eq(kill(m.pid(), SIGTERM), 0);
+    int status = 0;
+    const bool exited = m.wait_exit(60, &status);
+    if (!exited && alive(reaper)) kill(static_cast<pid_t>(reaper), SIGKILL);
+    ck_assert_msg(exited, "the master did not exit\n%s", m.log().c_str());
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "master status %d", status);
+    ck_assert_msg(!alive(reaper), "the reaper outlived the master");
+    for (const Event& e : only(m.all(), "start")) ck_assert_msg(!alive(e.pid), "worker %ld outlived the master", e.pid);
+    ck_assert_msg(m.log().find("did not finish within drain_timeout: killing it") != std::string::npos, "%s",
+                  m.log().c_str());
+    ck_assert_msg(m.snapshot().workers.empty(), "%zu rows left after the stop", m.snapshot().workers.size());
+}
+END_TEST
+
+// Stop during a reaper pass: the reaper is asked with SIGTERM (it finishes
+// the row it is on), not killed.
+START_TEST(stop_asks_the_reaper_with_sigterm) {
+    Config c = base_config(1);
+    c.reap_interval = 1;
+    MasterUnderTest m(c, WorkerKind::Serve, ReaperKind::Sleepy, Extras{});
+    ck_assert(t::wait_for([&] { return only(m.all(), "reap").size() == 1; }, 30));
+    ck_assert_int_eq(kill(m.pid(), SIGTERM), 0);
+    int status = 0;
+    ck_assert_msg(m.wait_exit(60, &status), "the master did not exit");
+    ck_assert_msg(only(m.all(), "reaperterm").size() == 1, "the reaper did not get SIGTERM\n%s", m.log().c_str());
+    ck_assert(!alive(only(m.all(), "reap")[0].pid));
+    ck_assert_msg(m.log().find("did not finish within drain_timeout") == std::string::npos, "%s", m.log().c_str());
+}
+END_TEST
+
+// The first reaper pass comes 5 s after the start even with a long
+// reap_interval (a restart does not postpone clean-up by reap_interval).
+START_TEST(first_reaper_pass_comes_soon_after_start) {
+    Config c = base_config(1);
+    c.reap_interval = 300;
+    MasterUnderTest m(c, WorkerKind::Serve, true);
+    ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 1; }, 20));
+    ck_assert_msg(t::wait_for([&] { return only(m.all(), "reap").size() == 1; }, 30), "no reaper pass\n%s",
+                  m.log().c_str());
+    const double after = only(m.all(), "reap")[0].at - only(m.all(), "start")[0].at;
+    ck_assert_msg(after >= 4.8, "first pass %.3f s after the start, expected 5 s", after);
+}
+END_TEST
+
+// SIGHUP cannot move the listening socket (it is open already): the new
+// workers keep the old listen, the change is logged; a new log_level applies
+// at once.
+START_TEST(reload_keeps_listen_and_applies_log_level) {
+    MasterUnderTest m(base_config(1), WorkerKind::Serve, false);
+    ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 1; }, 20));
+    m.set_reload("workers 1 listen unix:/nonexistent/elsewhere.sock log warn\n");
+    ck_assert_int_eq(kill(m.pid(), SIGHUP), 0);
+    ck_assert_msg(t::wait_for([&] { return only(m.all(), "start").size() == 2; }, 20), "%s", m.log().c_str());
+    const Event fresh = only(m.all(), "start")[1];
+    ck_assert_msg(fresh.listen == m.config().listen, "the new worker got listen %s, not %s", fresh.listen.c_str(),
+                  m.config().listen.c_str());
+    const std::string log = m.log();
+    ck_assert_msg(log.find("listen changed from " + m.config().listen + " to unix:/nonexistent/elsewhere.sock") !=
+                      std::string::npos,
+                  "%s", log.c_str());
+    ck_assert_msg(log.find("(generation 2)") == std::string::npos, "debug lines after a reload to warn:\n%s",
+                  log.c_str());
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("master");
     TCase* tc = tcase_create("processes");
@@ -339,6 +666,16 @@ int main() {
     tcase_add_test(tc, crash_loop_backs_off);
     tcase_add_test(tc, master_runs_the_periodic_reaper);
     tcase_add_test(tc, unix_socket_has_socket_mode);
+    tcase_add_test(tc, master_keeps_the_scoreboard);
+    tcase_add_test(tc, crashes_are_counted_on_the_scoreboard);
+    tcase_add_test(tc, no_free_slot_is_retried_each_second);
+    tcase_add_test(tc, all_workers_start_before_serving);
+    tcase_add_test(tc, slow_request_logged_once_and_listen_queue_sampled);
+    tcase_add_test(tc, reload_kills_old_workers_after_drain_timeout);
+    tcase_add_test(tc, stop_kills_what_outlives_drain_timeout);
+    tcase_add_test(tc, stop_asks_the_reaper_with_sigterm);
+    tcase_add_test(tc, first_reaper_pass_comes_soon_after_start);
+    tcase_add_test(tc, reload_keeps_listen_and_applies_log_level);
     suite_add_tcase(s, tc);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
