@@ -123,9 +123,10 @@ MODULES = {
     "daemon": {
         "files": [("src/daemon/master.cc", None, [UNIT + "test_master"]),
                   ("src/daemon/supervisor.cc", None, [UNIT + "test_supervisor"]),
-                  ("src/daemon/worker.cc", None, [INTEG + "test_daemon"]),
+                  ("src/daemon/worker.cc", None, [UNIT + "test_worker", INTEG + "test_daemon"]),
                   ("src/daemon/listener.cc", None, [UNIT + "test_listener"])],
-        "tests": [UNIT + "test_supervisor", UNIT + "test_listener", UNIT + "test_master", INTEG + "test_daemon"],
+        "tests": [UNIT + "test_supervisor", UNIT + "test_listener", UNIT + "test_worker", UNIT + "test_master",
+                  INTEG + "test_daemon"],
     },
     "image": {
         "files": [("src/image/validate.cc", None)],

@@ -1,0 +1,531 @@
+// Unit tests of daemon/worker: run_worker() in a child process on a real
+// unix socket, with a small handler of the test's own, spoken to by a
+// FastCGI client written here the way nginx speaks (BEGIN_REQUEST with or
+// without FCGI_KEEP_CONN, PARAMS, an empty STDIN).  What worker.h promises:
+// recycling after max_requests (and never with 0), a stop that finishes the
+// request in flight and takes no other, connections kept only after GET,
+// HEAD or OPTIONS when nginx asks and one at most, closed after
+// keepalive_timeout idle seconds, a retiring worker that still serves its
+// kept connection for kRetireMs and declines it, the handler's idle memory
+// given back after kIdleReleaseMs, the slow log and the scoreboard's counts.
+//
+// No upper time bound on the code under test: waits are generous (scaled
+// by TALENTD_TIME_SCALE); only lower bounds are asserted.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "../support/temp_dir.h"
+#include "../support/timing.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "daemon/listener.h"
+#include "daemon/scoreboard.h"
+#include "daemon/worker.h"
+#include "http/fcgi_client.h"
+#include "http/handler.h"
+
+// Last: check.h defines a `fail` macro that breaks the standard headers.
+#include <check.h>
+
+namespace t = talentd::test;
+using talentd::Config;
+
+namespace {
+
+double monotonic() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+void event(const std::string& file, const std::string& line) {
+    int fd = open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    std::string text = line + "\n";
+    ssize_t ignored = write(fd, text.data(), text.size());
+    (void)ignored;
+    close(fd);
+}
+
+struct Event {
+    std::string what;  // begin, idle
+    std::string path;
+    double at = 0;
+};
+
+std::vector<Event> events(const std::string& file, const std::string& what) {
+    std::vector<Event> out;
+    std::istringstream in(t::read_file(file));
+    std::string line;
+    while (std::getline(in, line)) {
+        Event e;
+        std::istringstream fields(line);
+        fields >> e.what >> e.path >> e.at;
+        if (e.what == what) out.push_back(e);
+    }
+    return out;
+}
+
+// Answers "served METHOD PATH".  /slow sleeps QUERY_STRING milliseconds;
+// /hold keeps "memory" for the next request until idle() is called.
+class TestHandler : public talentd::http::Handler {
+  public:
+    explicit TestHandler(std::string events) : events_(std::move(events)) {}
+    talentd::http::Response handle(const talentd::http::Request& request, talentd::http::BodySource&,
+                                   talentd::http::RequestNote*) override {
+        event(events_, "begin " + request.path + " " + std::to_string(monotonic()));
+        if (request.path == "/slow") usleep(static_cast<useconds_t>(std::atoi(request.query.c_str())) * 1000);
+        if (request.path == "/hold") holding_ = true;
+        talentd::http::Response r;
+        r.content_type = "text/plain";
+        r.body = "served " + request.method + " " + request.path;
+        return r;
+    }
+    bool holds_idle_memory() const override { return holding_; }
+    void idle() override {
+        event(events_, "idle - " + std::to_string(monotonic()));
+        holding_ = false;
+    }
+
+  private:
+    std::string events_;
+    bool holding_ = false;
+};
+
+class WorkerUnderTest {
+  public:
+    explicit WorkerUnderTest(Config config) {
+        path_ = dir_.file("w.sock");
+        events_ = dir_.file("events");
+        std::string why;
+        listen_fd_ = talentd::daemon::open_listener("unix:" + path_, 16, "0600", &why);
+        ck_assert_msg(listen_fd_ >= 0, "%s", why.c_str());
+        board_ = talentd::daemon::Scoreboard::create(&why);
+        ck_assert_msg(board_ != nullptr, "%s", why.c_str());
+        const int slot = board_->assign_slot();
+        pid_ = fork();
+        ck_assert_int_ge(pid_, 0);
+        if (pid_ == 0) {
+            int log = open(dir_.file("worker.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+            dup2(log, 2);
+            talentd::log::configure("debug", "talentd");
+            talentd::daemon::prepare_worker_signals();
+            board_->become_worker(slot);
+            TestHandler handler(events_);
+            _exit(talentd::daemon::run_worker(config, listen_fd_, handler, board_.get()));
+        }
+        board_->spawned(slot, pid_, 1);
+        owner_ = getpid();
+    }
+    ~WorkerUnderTest() {
+        if (getpid() != owner_) return;
+        if (pid_ > 0) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+        close(listen_fd_);
+    }
+
+    bool wait_exit(double seconds, int* status) {
+        int s = 0;
+        bool done = t::wait_for([&] { return waitpid(pid_, &s, WNOHANG) == pid_; }, seconds);
+        if (done) {
+            pid_ = 0;
+            *status = s;
+        }
+        return done;
+    }
+    bool alive() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+    pid_t pid() const { return pid_; }
+    const std::string& socket_path() const { return path_; }
+    std::vector<Event> all(const std::string& what) const { return events(events_, what); }
+    std::string log() const { return t::read_file(dir_.file("worker.log")); }
+    talentd::daemon::Snapshot snapshot() const { return board_->snapshot(); }
+
+  private:
+    t::TempDir dir_{"talentd-worker-test"};
+    std::string path_, events_;
+    int listen_fd_ = -1;
+    std::unique_ptr<talentd::daemon::Scoreboard> board_;
+    pid_t pid_ = -1;
+    pid_t owner_ = -1;
+};
+
+Config base_config() {
+    Config c;
+    c.max_requests = 0;
+    c.keepalive_timeout = 75;
+    c.slow_request_threshold = 0;
+    return c;
+}
+
+// --- a FastCGI client, as nginx speaks ------------------------------------
+
+void record(std::string* out, int type, const std::string& content) {
+    const size_t n = content.size();
+    const char header[8] = {1, static_cast<char>(type), 0, 1, static_cast<char>(n >> 8), static_cast<char>(n & 0xff),
+                            0, 0};
+    out->append(header, 8);
+    out->append(content);
+}
+
+void pair(std::string* out, const std::string& name, const std::string& value) {
+    out->push_back(static_cast<char>(name.size()));
+    out->push_back(static_cast<char>(value.size()));
+    *out += name;
+    *out += value;
+}
+
+std::string encode(const std::string& method, const std::string& path, const std::string& query, bool keep) {
+    std::string out;
+    const char begin[8] = {0, 1, static_cast<char>(keep ? 1 : 0), 0, 0, 0, 0, 0};
+    record(&out, 1, std::string(begin, 8));
+    std::string params;
+    pair(&params, "REQUEST_METHOD", method);
+    pair(&params, "DOCUMENT_URI", path);
+    pair(&params, "REQUEST_URI", path + (query.empty() ? "" : "?" + query));
+    pair(&params, "QUERY_STRING", query);
+    pair(&params, "CONTENT_LENGTH", "0");
+    record(&out, 4, params);
+    record(&out, 4, "");
+    record(&out, 5, "");
+    return out;
+}
+
+int connect_to(const std::string& path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    ck_assert_msg(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0, "connect %s", path.c_str());
+    return fd;
+}
+
+void send_request(int fd, const std::string& method, const std::string& path, bool keep,
+                  const std::string& query = "") {
+    const std::string bytes = encode(method, path, query, keep);
+    ck_assert_int_eq(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+}
+
+// Reads one answer (up to FCGI_END_REQUEST); "" if the connection ended
+// first or nothing came within the wait.
+std::string read_answer(int fd, double seconds = 20) {
+    talentd::http::FcgiAnswerReader reader;
+    const double until = monotonic() + t::scaled(seconds);
+    while (!reader.ended()) {
+        pollfd p{fd, POLLIN, 0};
+        const int ms = static_cast<int>((until - monotonic()) * 1000);
+        if (ms <= 0 || poll(&p, 1, ms) <= 0) return "";
+        // One byte at a time: what follows FCGI_END_REQUEST (a declining
+        // record) stays unread for closes().
+        uint8_t byte;
+        if (read(fd, &byte, 1) != 1) return "";
+        std::string why;
+        ck_assert_msg(reader.feed(&byte, 1, &why), "not a FastCGI answer: %s", why.c_str());
+    }
+    int status = 0;
+    std::string body;
+    ck_assert(talentd::http::split_cgi_answer(reader.out(), &status, &body));
+    return std::to_string(status) + " " + body;
+}
+
+std::string ask(int fd, const std::string& method, const std::string& path, bool keep, const std::string& query = "") {
+    send_request(fd, method, path, keep, query);
+    return read_answer(fd);
+}
+
+void expect_answer(const std::string& expected, int fd, const std::string& method, const std::string& path, bool keep,
+                   const std::string& query = "") {
+    const std::string answer = ask(fd, method, path, keep, query);
+    ck_assert_msg(answer == expected, "%s %s: '%s', expected '%s'", method.c_str(), path.c_str(), answer.c_str(),
+                  expected.c_str());
+}
+
+// Whether the worker closes the connection within `seconds` (anything it
+// still sends is read and dropped).
+bool closes(int fd, double seconds) {
+    const double until = monotonic() + seconds;
+    char buf[256];
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        const int ms = static_cast<int>((until - monotonic()) * 1000);
+        if (ms <= 0 || poll(&p, 1, ms) <= 0) return false;
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) return true;
+    }
+}
+
+size_t count(const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = 0; (at = text.find(what, at)) != std::string::npos; ++at) ++n;
+    return n;
+}
+
+}  // namespace
+
+// max_requests = 3: three answers, then the worker exits 0 (the master
+// replaces it); each request has its log line.
+START_TEST(recycles_after_max_requests) {
+    Config c = base_config();
+    c.max_requests = 3;
+    c.keepalive_timeout = 0;
+    WorkerUnderTest w(c);
+    for (int i = 0; i < 3; ++i) {
+        int fd = connect_to(w.socket_path());
+        const std::string answer = ask(fd, "GET", "/r" + std::to_string(i), false);
+        ck_assert_msg(answer == "200 served GET /r" + std::to_string(i), "answer %d: '%s'", i, answer.c_str());
+        close(fd);
+    }
+    int status = 0;
+    ck_assert_msg(w.wait_exit(20, &status), "the worker did not recycle after 3 requests\n%s", w.log().c_str());
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    const std::string log = w.log();
+    ck_assert_msg(log.find("recycling after 3 requests") != std::string::npos, "%s", log.c_str());
+    ck_assert_msg(log.find("GET /r2 200 user=0 bytes=14 ") != std::string::npos, "no request line\n%s", log.c_str());
+    ck_assert_uint_eq(w.snapshot().accepted, 3);
+}
+END_TEST
+
+// max_requests = 0: never recycled.
+START_TEST(max_requests_zero_never_recycles) {
+    Config c = base_config();
+    c.keepalive_timeout = 0;
+    WorkerUnderTest w(c);
+    for (int i = 0; i < 3; ++i) {
+        int fd = connect_to(w.socket_path());
+        expect_answer("200 served GET /a", fd, "GET", "/a", false);
+        close(fd);
+    }
+    usleep(300 * 1000);
+    ck_assert_msg(w.alive(), "the worker exited with max_requests = 0\n%s", w.log().c_str());
+}
+END_TEST
+
+// SIGTERM during a request: it is answered, the connection queued behind it
+// is not taken, and the worker exits 0.
+START_TEST(stop_finishes_the_request_in_flight_and_takes_no_other) {
+    Config c = base_config();
+    c.keepalive_timeout = 0;
+    WorkerUnderTest w(c);
+    int slow = connect_to(w.socket_path());
+    send_request(slow, "GET", "/slow", false, "400");
+    ck_assert(t::wait_for([&] { return w.all("begin").size() == 1; }, 20));
+    int queued = connect_to(w.socket_path());
+    send_request(queued, "GET", "/queued", false);
+    ck_assert_int_eq(kill(w.pid(), SIGTERM), 0);
+    const std::string answer = read_answer(slow);
+    ck_assert_msg(answer == "200 served GET /slow", "the request in flight got '%s'", answer.c_str());
+    int status = 0;
+    ck_assert_msg(w.wait_exit(20, &status), "the worker did not stop\n%s", w.log().c_str());
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    ck_assert_msg(w.all("begin").size() == 1, "a stopping worker took another request");
+    ck_assert_msg(w.log().find("stopping with 0 kept connections") != std::string::npos, "%s", w.log().c_str());
+    close(slow);
+    close(queued);
+}
+END_TEST
+
+// FCGI_KEEP_CONN after a GET: the connection is kept and serves the next
+// request (counted as reused); after a POST it is declined and closed, and
+// so is one nginx did not ask to keep.
+START_TEST(kept_connection_serves_the_next_request) {
+    WorkerUnderTest w(base_config());
+    int fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /one", fd, "GET", "/one", true);
+    ck_assert_msg(!closes(fd, 0.3), "a kept GET connection was closed");
+    expect_answer("200 served HEAD /two", fd, "HEAD", "/two", true);
+    expect_answer("200 served OPTIONS /three", fd, "OPTIONS", "/three", true);
+    talentd::daemon::Snapshot s = w.snapshot();
+    ck_assert_uint_eq(s.accepted, 3);
+    ck_assert_uint_eq(s.reused, 2);
+    expect_answer("200 served POST /four", fd, "POST", "/four", true);
+    ck_assert_msg(closes(fd, t::scaled(20)), "the connection was kept after a POST");
+    close(fd);
+    fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /five", fd, "GET", "/five", false);
+    ck_assert_msg(closes(fd, t::scaled(20)), "kept a connection nginx did not ask to keep");
+    close(fd);
+    ck_assert_uint_eq(w.snapshot().reused, 3);
+}
+END_TEST
+
+// One kept connection per worker: a second is declined, the first stays.
+START_TEST(only_one_connection_kept) {
+    WorkerUnderTest w(base_config());
+    int first = connect_to(w.socket_path());
+    expect_answer("200 served GET /a", first, "GET", "/a", true);
+    int second = connect_to(w.socket_path());
+    expect_answer("200 served GET /b", second, "GET", "/b", true);
+    ck_assert_msg(closes(second, t::scaled(20)), "a second connection was kept");
+    expect_answer("200 served GET /c", first, "GET", "/c", true);
+    close(first);
+    close(second);
+}
+END_TEST
+
+// keepalive_timeout = 1: an idle kept connection is closed after 1 s, not
+// before; 0 keeps none.
+START_TEST(kept_connection_closed_after_keepalive_timeout) {
+    Config c = base_config();
+    c.keepalive_timeout = 1;
+    WorkerUnderTest w(c);
+    int fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /a", fd, "GET", "/a", true);
+    const double answered = monotonic();
+    ck_assert_msg(closes(fd, t::scaled(20)), "an idle kept connection outlived keepalive_timeout");
+    ck_assert_msg(monotonic() - answered >= 0.95, "closed %.3f s after the answer, keepalive_timeout 1 s",
+                  monotonic() - answered);
+    close(fd);
+    ck_assert(w.alive());
+}
+END_TEST
+
+START_TEST(keepalive_timeout_zero_keeps_nothing) {
+    Config c = base_config();
+    c.keepalive_timeout = 0;
+    WorkerUnderTest w(c);
+    int fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /a", fd, "GET", "/a", true);
+    ck_assert_msg(closes(fd, t::scaled(20)), "kept a connection with keepalive_timeout = 0");
+    close(fd);
+}
+END_TEST
+
+// The last answer before recycling declines its connection (nginx must not
+// pool a connection to a worker about to exit).
+START_TEST(last_answer_before_recycling_declines) {
+    Config c = base_config();
+    c.max_requests = 2;
+    WorkerUnderTest w(c);
+    int fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /a", fd, "GET", "/a", true);
+    expect_answer("200 served GET /b", fd, "GET", "/b", true);
+    ck_assert_msg(closes(fd, t::scaled(20)), "the last answer kept its connection");
+    int status = 0;
+    ck_assert(w.wait_exit(20, &status));
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    close(fd);
+}
+END_TEST
+
+// SIGTERM with a kept connection: the retiring worker serves a request sent
+// on it (and declines the connection), takes no new connection, and exits
+// once it holds none.
+START_TEST(retiring_worker_serves_its_kept_connection) {
+    WorkerUnderTest w(base_config());
+    int fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /a", fd, "GET", "/a", true);
+    ck_assert_int_eq(kill(w.pid(), SIGTERM), 0);
+    ck_assert(t::wait_for([&] { return w.log().find("stopping with 1 kept connections") != std::string::npos; }, 20));
+    int fresh = connect_to(w.socket_path());
+    send_request(fresh, "GET", "/new", false);
+    expect_answer("200 served GET /b", fd, "GET", "/b", true);
+    ck_assert_msg(closes(fd, t::scaled(20)), "a retiring worker kept its connection");
+    int status = 0;
+    ck_assert_msg(w.wait_exit(20, &status), "%s", w.log().c_str());
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    ck_assert_msg(w.all("begin").size() == 2, "a retiring worker took a new connection");
+    ck_assert_msg(w.log().find("closing") == std::string::npos, "%s", w.log().c_str());
+    close(fd);
+    close(fresh);
+}
+END_TEST
+
+// SIGTERM with a kept connection nginx leaves idle: the worker waits
+// kRetireMs for a request on it, then closes it (logged) and exits.
+START_TEST(retiring_worker_gives_up_an_idle_kept_connection) {
+    WorkerUnderTest w(base_config());
+    int fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /a", fd, "GET", "/a", true);
+    const double stopped = monotonic();
+    ck_assert_int_eq(kill(w.pid(), SIGTERM), 0);
+    int status = 0;
+    ck_assert_msg(w.wait_exit(20, &status), "%s", w.log().c_str());
+    ck_assert_msg(monotonic() - stopped >= talentd::daemon::kRetireMs / 1e3 - 0.05,
+                  "exited %.3f s after SIGTERM, before kRetireMs", monotonic() - stopped);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    ck_assert_msg(w.log().find("closing 1 idle kept connections after ") != std::string::npos, "%s", w.log().c_str());
+    ck_assert(closes(fd, t::scaled(20)));
+    close(fd);
+}
+END_TEST
+
+// The handler's idle memory is given back once kIdleReleaseMs pass without
+// a request, once; a handler holding none is not called.
+START_TEST(idle_memory_given_back_after_a_second) {
+    WorkerUnderTest w(base_config());
+    int fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /plain", fd, "GET", "/plain", false);
+    close(fd);
+    fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /hold", fd, "GET", "/hold", false);
+    const double answered = monotonic();
+    close(fd);
+    ck_assert_msg(t::wait_for([&] { return w.all("idle").size() == 1; }, 20), "idle() never called\n%s",
+                  w.log().c_str());
+    const double after = w.all("idle")[0].at - answered;
+    ck_assert_msg(after >= talentd::daemon::kIdleReleaseMs / 1e3 - 0.05, "idle() %.3f s after the answer", after);
+    usleep(static_cast<useconds_t>(talentd::daemon::kIdleReleaseMs * 1500));
+    ck_assert_msg(w.all("idle").size() == 1, "idle() called %zu times for one hold", w.all("idle").size());
+    ck_assert(w.alive());
+}
+END_TEST
+
+// A request slower than slow_request_threshold: one slow-log line with its
+// steps, counted; a fast one is neither.
+START_TEST(slow_request_logged_and_counted) {
+    Config c = base_config();
+    c.slow_request_threshold = 1;
+    c.keepalive_timeout = 0;
+    WorkerUnderTest w(c);
+    int fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /fast", fd, "GET", "/fast", false);
+    close(fd);
+    fd = connect_to(w.socket_path());
+    expect_answer("200 served POST /slow", fd, "POST", "/slow", false, "1100");
+    close(fd);
+    ck_assert_msg(t::wait_for([&] { return w.snapshot().slow == 1; }, 20), "slow count %llu",
+                  static_cast<unsigned long long>(w.snapshot().slow));
+    const std::string log = w.log();
+    ck_assert_msg(count(log, "slow request: ") == 1, "%s", log.c_str());
+    ck_assert_msg(log.find("slow request: POST /slow 200 user=0 ") != std::string::npos, "%s", log.c_str());
+    ck_assert_uint_eq(w.snapshot().accepted, 2);
+}
+END_TEST
+
+int main() {
+    Suite* s = suite_create("worker");
+    TCase* tc = tcase_create("requests");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, recycles_after_max_requests);
+    tcase_add_test(tc, max_requests_zero_never_recycles);
+    tcase_add_test(tc, stop_finishes_the_request_in_flight_and_takes_no_other);
+    tcase_add_test(tc, kept_connection_serves_the_next_request);
+    tcase_add_test(tc, only_one_connection_kept);
+    tcase_add_test(tc, keepalive_timeout_zero_keeps_nothing);
+    tcase_add_test(tc, last_answer_before_recycling_declines);
+    tcase_add_test(tc, retiring_worker_serves_its_kept_connection);
+    tcase_add_test(tc, kept_connection_closed_after_keepalive_timeout);
+    tcase_add_test(tc, retiring_worker_gives_up_an_idle_kept_connection);
+    tcase_add_test(tc, slow_request_logged_and_counted);
+    tcase_add_test(tc, idle_memory_given_back_after_a_second);
+    suite_add_tcase(s, tc);
+    SRunner* r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? 1 : 0;
+}
