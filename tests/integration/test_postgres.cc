@@ -37,6 +37,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -559,12 +560,327 @@ START_TEST(test_journal_rows_read_back) {
 }
 END_TEST
 
+// --- the journal's contract on PostgreSQL ----------------------------------------------------------
+// What test_db checks row by row on SQLite, here on the stack's PostgreSQL
+// (either layout), through the same Database calls the reaper and the
+// upload path make.  The rows these tests write carry created_at and
+// next_attempt_at values far in the past (100 .. 9000), so a due listing at
+// "now = 5000" sees only them: the stack's own rows are stamped with today.
+
+namespace {
+
+std::string jkey(int64_t id, const std::string& name) {
+    return "media/profile_pictures/jc_" + std::to_string(id) + "_" + name + ".jpg";
+}
+
+// A copy: the rows are usually a temporary.
+std::optional<talentd::db::JournalEntry> find_row(const std::vector<talentd::db::JournalEntry>& rows,
+                                                  const std::string& key) {
+    for (const auto& e : rows)
+        if (e.key == key) return e;
+    return std::nullopt;
+}
+
+std::vector<talentd::db::JournalEntry> journal(talentd::db::Database& db) {
+    std::vector<talentd::db::JournalEntry> rows;
+    std::string why;
+    ck_assert_msg(db.journal_entries(&rows, &why), "journal_entries: %s", why.c_str());
+    return rows;
+}
+
+std::optional<std::string> picture_of(talentd::db::Database& db, int64_t id) {
+    std::string why;
+    auto account = db.load_account(id, &why);
+    ck_assert_msg(account && account->profile, "user %lld: %s", static_cast<long long>(id), why.c_str());
+    return account->profile->picture_key;
+}
+
+}  // namespace
+
+// Replace, replace again, the same key again, then clear: each replaced key
+// becomes a removal row (with the user and the commit's time), the new
+// pending row is dropped, references follow the profile.
+START_TEST(test_journal_replace_and_clear) {
+    const Stack& s = *stack;
+    const int64_t id = fresh_user(s);
+    std::string why;
+    auto db = open_database(s);
+    auto account = db->load_account(id, &why);
+    ck_assert_msg(account && account->profile, "%s", why.c_str());
+    using Kind = talentd::db::PictureUpdate::Kind;
+    using talentd::db::CommitResult;
+    const std::string k1 = jkey(id, "one"), k2 = jkey(id, "two");
+    std::optional<std::string> old = std::string("stale");
+
+    ck_assert(db->journal_pending(k1, id, 100, &why));
+    ck_assert_msg(find_row(journal(*db), k1) && find_row(journal(*db), k1)->state == "pending", "no pending row");
+    CommitResult r = db->commit_update(account->user, *account->profile, {Kind::Replace, k1}, 100, &old, &why);
+    ck_assert_msg(r == CommitResult::Committed, "result %d: %s", static_cast<int>(r), why.c_str());
+    ck_assert_msg(!old, "the first picture replaced \"%s\"", old ? old->c_str() : "");
+    ck_assert_msg(!find_row(journal(*db), k1), "the committed upload's pending row is still there");
+    ck_assert(picture_of(*db, id) == k1);
+
+    ck_assert(db->journal_pending(k2, id, 101, &why));
+    r = db->commit_update(account->user, *account->profile, {Kind::Replace, k2}, 102, &old, &why);
+    ck_assert_msg(r == CommitResult::Committed, "result %d: %s", static_cast<int>(r), why.c_str());
+    ck_assert_msg(old && *old == k1, "replaced \"%s\", expected %s", old ? old->c_str() : "(none)", k1.c_str());
+    auto rows = journal(*db);
+    const auto removal = find_row(rows, k1);
+    ck_assert_msg(removal, "the replaced key has no removal row");
+    EXPECT_STR(removal->state, "remove");
+    ck_assert_int_eq(removal->user_id, id);
+    ck_assert_int_eq(removal->created_at, 102);
+    ck_assert_int_eq(removal->next_attempt_at, 102);
+    ck_assert_int_eq(removal->attempts, 0);
+    ck_assert_msg(!find_row(rows, k2), "the second upload's pending row is still there");
+    bool referenced = true;
+    ck_assert(db->is_referenced(k1, &referenced, &why));
+    ck_assert_msg(!referenced, "the replaced key counts as referenced");
+    ck_assert(db->is_referenced(k2, &referenced, &why));
+    ck_assert_msg(referenced, "the current key counts as unreferenced");
+    std::vector<std::string> keys;
+    ck_assert_msg(db->referenced_keys(&keys, &why), "%s", why.c_str());
+    ck_assert_msg(std::find(keys.begin(), keys.end(), k2) != keys.end(), "referenced_keys lacks the current key");
+    ck_assert_msg(std::find(keys.begin(), keys.end(), k1) == keys.end(), "referenced_keys holds the replaced key");
+
+    // The same key again (a retried commit): nothing to remove.
+    ck_assert(db->journal_pending(k2 + ".again", id, 103, &why));
+    ck_assert(db->journal_done(k1, &why));
+    r = db->commit_update(account->user, *account->profile, {Kind::Replace, k2}, 103, &old, &why);
+    ck_assert_msg(r == CommitResult::PendingLost, "a replace without its pending row: result %d", static_cast<int>(r));
+    ck_assert(db->journal_pending(k2, id, 103, &why));
+    r = db->commit_update(account->user, *account->profile, {Kind::Replace, k2}, 103, &old, &why);
+    ck_assert_msg(r == CommitResult::Committed, "result %d: %s", static_cast<int>(r), why.c_str());
+    ck_assert_msg(!old, "replacing a key by itself journaled \"%s\"", old ? old->c_str() : "");
+    ck_assert_msg(!find_row(journal(*db), k2), "replacing a key by itself left a row for it");
+
+    // Clear: the current key is journaled, the profile shows none.
+    r = db->commit_update(account->user, *account->profile, {Kind::Clear, ""}, 104, &old, &why);
+    ck_assert_msg(r == CommitResult::Committed, "result %d: %s", static_cast<int>(r), why.c_str());
+    ck_assert_msg(old && *old == k2, "clear replaced \"%s\"", old ? old->c_str() : "(none)");
+    ck_assert_msg(!picture_of(*db, id), "the profile still shows a picture");
+    ck_assert(find_row(journal(*db), k2) && find_row(journal(*db), k2)->state == "remove");
+    // Clear with no picture: nothing to journal.
+    r = db->commit_update(account->user, *account->profile, {Kind::Clear, ""}, 105, &old, &why);
+    ck_assert(r == CommitResult::Committed && !old);
+    // Keep: the fields change, the picture does not.
+    account->profile->city = "Bergen";
+    account->user.first_name = "Kept";
+    r = db->commit_update(account->user, *account->profile, {}, 106, &old, &why);
+    ck_assert_msg(r == CommitResult::Committed && !old, "keep: result %d", static_cast<int>(r));
+    auto after = db->load_account(id, &why);
+    EXPECT_STR(after->profile->city, "Bergen");
+    EXPECT_STR(after->user.first_name, "Kept");
+    for (const std::string& k : {k1, k2, k2 + ".again"})
+        sql(s, "DELETE FROM talentd_storage_journal WHERE key = '" + k + "'");
+}
+END_TEST
+
+// A pending row the reaper claimed (the upload given up on) makes the late
+// commit fail with PendingLost and leaves the profile alone; a second claim,
+// or a claim of a key with no pending row, claims nothing.
+START_TEST(test_journal_claimed_pending_blocks_commit) {
+    const Stack& s = *stack;
+    const int64_t id = fresh_user(s);
+    std::string why;
+    auto db = open_database(s);
+    auto account = db->load_account(id, &why);
+    ck_assert(account && account->profile);
+    const std::string late = jkey(id, "late");
+    ck_assert(db->journal_pending(late, id, 100, &why));
+    bool claimed = false;
+    ck_assert_msg(db->claim_pending(late, 5000, &claimed, &why), "%s", why.c_str());
+    ck_assert_msg(claimed, "the pending row was not claimed");
+    const auto row = find_row(journal(*db), late);
+    ck_assert(row.has_value());
+    EXPECT_STR(row->state, "remove");
+    ck_assert_int_eq(row->next_attempt_at, 5000);
+    std::optional<std::string> old;
+    auto r = db->commit_update(account->user, *account->profile, {talentd::db::PictureUpdate::Kind::Replace, late}, 5001,
+                               &old, &why);
+    ck_assert_msg(r == talentd::db::CommitResult::PendingLost, "result %d", static_cast<int>(r));
+    ck_assert_msg(!picture_of(*db, id), "the profile points at a claimed upload");
+    claimed = true;
+    ck_assert(db->claim_pending(late, 5002, &claimed, &why));
+    ck_assert_msg(!claimed, "a removal row was claimed again");
+    claimed = true;
+    ck_assert(db->claim_pending(jkey(id, "never"), 5002, &claimed, &why));
+    ck_assert(!claimed);
+    sql(s, "DELETE FROM talentd_storage_journal WHERE key = '" + late + "'");
+}
+END_TEST
+
+// Due rows: removals once next_attempt_at has come, pending rows older than
+// the grace; retry_later counts the attempt and postpones; done and
+// drop_pending delete only their own state.
+START_TEST(test_journal_due_retry_done) {
+    const Stack& s = *stack;
+    const int64_t id = fresh_user(s);
+    std::string why;
+    auto db = open_database(s);
+    const std::string r1 = jkey(id, "r1"), p1 = jkey(id, "p1");
+    ck_assert(db->journal_remove(r1, id, 100, &why));
+    ck_assert(db->journal_pending(p1, id, 100, &why));
+    auto due = [&](int64_t now, int64_t before) {
+        std::vector<talentd::db::JournalEntry> out;
+        ck_assert_msg(db->due_entries(now, before, talentd::db::JournalCursor{}, 500, &out, &why), "%s", why.c_str());
+        std::string keys;
+        for (const auto& e : out)
+            if (e.key == r1 || e.key == p1) keys += (e.key == r1 ? "r1 " : "p1 ");
+        return keys;
+    };
+    EXPECT_STR(due(150, 99), "r1 ");
+    EXPECT_STR(due(99, 99), "");
+    EXPECT_STR(due(150, 100), "p1 r1 ");   // created_at ties: by key
+    ck_assert(db->journal_retry_later(r1, 400, "503 Service Unavailable", &why));
+    EXPECT_STR(due(399, 99), "");
+    EXPECT_STR(due(400, 99), "r1 ");
+    const auto row = find_row(journal(*db), r1);
+    ck_assert(row.has_value());
+    ck_assert_int_eq(row->attempts, 1);
+    ck_assert_int_eq(row->next_attempt_at, 400);
+    EXPECT_STR(row->last_error, "503 Service Unavailable");
+    ck_assert(db->journal_retry_later(r1, 500, "timeout", &why));
+    ck_assert_int_eq(find_row(journal(*db), r1)->attempts, 2);
+    // done removes removals only, drop_pending pending rows only.
+    ck_assert(db->journal_done(p1, &why));
+    ck_assert_msg(find_row(journal(*db), p1), "journal_done deleted a pending row");
+    ck_assert(db->journal_drop_pending(r1, &why));
+    ck_assert_msg(find_row(journal(*db), r1), "journal_drop_pending deleted a removal");
+    ck_assert(db->journal_done(r1, &why));
+    ck_assert(db->journal_drop_pending(p1, &why));
+    ck_assert_msg(!find_row(journal(*db), r1) && !find_row(journal(*db), p1), "rows left after done/drop");
+}
+END_TEST
+
+// Due rows come in (created_at, key) order, a page after a cursor: ties of
+// one second split across pages, rows not due never listed.
+START_TEST(test_journal_due_in_pages) {
+    const Stack& s = *stack;
+    const int64_t id = fresh_user(s);
+    std::string why;
+    auto db = open_database(s);
+    std::map<std::string, std::string> name;   // key -> short name
+    auto k = [&](const std::string& n) {
+        name[jkey(id, n)] = n;
+        return jkey(id, n);
+    };
+    ck_assert(db->journal_remove(k("b"), id, 100, &why));
+    ck_assert(db->journal_remove(k("a"), id, 100, &why));
+    ck_assert(db->journal_remove(k("c"), id, 100, &why));
+    ck_assert(db->journal_remove(k("z"), id, 50, &why));
+    ck_assert(db->journal_pending(k("p"), id, 60, &why));      // due: older than pending_before
+    ck_assert(db->journal_pending(k("q"), id, 4000, &why));    // not due: too young
+    ck_assert(db->journal_remove(k("later"), id, 200, &why));
+    ck_assert(db->journal_retry_later(k("later"), 9000, "503", &why));   // not due: backing off
+    std::string order;
+    talentd::db::JournalCursor after;
+    std::vector<talentd::db::JournalEntry> page;
+    int pages = 0;
+    do {
+        ck_assert_msg(db->due_entries(5000, 1000, after, 2, &page, &why), "%s", why.c_str());
+        ck_assert_uint_le(page.size(), 2);
+        for (const auto& e : page) order += (name.count(e.key) ? name[e.key] : "(other " + e.key + ")") + " ";
+        if (!page.empty()) after = {page.back().created_at, page.back().key};
+        ++pages;
+    } while (page.size() == 2 && pages < 10);
+    EXPECT_STR(order, "z p a b c ");
+    ck_assert_int_eq(pages, 3);
+    ck_assert(db->due_entries(5000, 1000, talentd::db::JournalCursor{100, k("c")}, 2, &page, &why));
+    ck_assert_uint_eq(page.size(), 0);
+
+    // The gauges: counts by state and the oldest of each, over the whole
+    // journal (the stack's rows are younger than these).
+    talentd::db::JournalSummary sum;
+    ck_assert_msg(db->journal_summary(&sum, &why), "%s", why.c_str());
+    ck_assert_int_ge(sum.pending, 2);
+    ck_assert_int_ge(sum.remove, 5);
+    ck_assert_int_eq(sum.oldest_pending, 60);
+    ck_assert_int_eq(sum.oldest_remove, 50);
+    const int64_t pending = sum.pending, remove = sum.remove;
+    ck_assert(db->journal_drop_pending(k("p"), &why));
+    ck_assert(db->journal_done(k("z"), &why));
+    ck_assert(db->journal_summary(&sum, &why));
+    ck_assert_int_eq(sum.pending, pending - 1);
+    ck_assert_int_eq(sum.remove, remove - 1);
+    ck_assert_int_eq(sum.oldest_pending, 4000);
+    ck_assert_int_eq(sum.oldest_remove, 100);
+    for (const auto& [key, n] : name) sql(s, "DELETE FROM talentd_storage_journal WHERE key = '" + key + "'");
+}
+END_TEST
+
+// take_entry holds the row until release_entry: another connection (another
+// host's reaper) is refused it meanwhile and gets it afterwards; rows that
+// are not due are never taken.
+START_TEST(test_journal_take_holds_the_row) {
+    const Stack& s = *stack;
+    const int64_t id = fresh_user(s);
+    std::string why;
+    auto db = open_database(s);
+    auto other = open_database(s);
+    const std::string due = jkey(id, "due"), young = jkey(id, "young"), waiting = jkey(id, "waiting");
+    ck_assert(db->journal_remove(due, id, 100, &why));
+    ck_assert(db->journal_retry_later(due, 150, "first try failed", &why));
+    ck_assert(db->journal_pending(young, id, 4000, &why));
+    ck_assert(db->journal_remove(waiting, id, 100, &why));
+    ck_assert(db->journal_retry_later(waiting, 9000, "503", &why));
+
+    talentd::db::JournalEntry entry;
+    bool taken = false;
+    ck_assert_msg(db->take_entry(due, 5000, 1000, &entry, &taken, &why), "%s", why.c_str());
+    ck_assert_msg(taken, "a due row was not taken");
+    EXPECT_STR(entry.key, due);
+    EXPECT_STR(entry.state, "remove");
+    ck_assert_int_eq(entry.user_id, id);
+    ck_assert_int_eq(entry.created_at, 100);
+    ck_assert_int_eq(entry.attempts, 1);
+    ck_assert_int_eq(entry.next_attempt_at, 150);
+    EXPECT_STR(entry.last_error, "first try failed");
+    bool other_taken = true;
+    ck_assert_msg(other->take_entry(due, 5000, 1000, &entry, &other_taken, &why), "%s", why.c_str());
+    ck_assert_msg(!other_taken, "two connections took the same row at once");
+    ck_assert(other->release_entry(&why));
+    // The holder works on it; released, the other one may take it.
+    ck_assert_msg(db->release_entry(&why), "%s", why.c_str());
+    ck_assert(other->take_entry(due, 5000, 1000, &entry, &other_taken, &why));
+    ck_assert_msg(other_taken, "a released row could not be taken");
+    ck_assert(other->journal_done(due, &why));
+    ck_assert(other->release_entry(&why));
+    ck_assert_msg(!find_row(journal(*db), due), "done under the hold did not delete the row");
+
+    for (const std::string& k : {young, waiting}) {
+        taken = true;
+        ck_assert(db->take_entry(k, 5000, 1000, &entry, &taken, &why));
+        ck_assert_msg(!taken, "%s taken although not due", k.c_str());
+    }
+    // Due by their own rules: the young pending row once older than the
+    // grace, the backing-off removal once its time came.
+    ck_assert(db->take_entry(young, 5000, 4000, &entry, &taken, &why));
+    ck_assert_msg(taken, "a pending row as old as pending_before was not taken");
+    ck_assert(db->release_entry(&why));
+    ck_assert(db->take_entry(waiting, 9000, 1000, &entry, &taken, &why));
+    ck_assert_msg(taken, "a removal whose next_attempt_at came was not taken");
+    ck_assert(db->release_entry(&why));
+    // A key with no row: not taken, no error.
+    ck_assert(db->take_entry(jkey(id, "none"), 9000, 9000, &entry, &taken, &why));
+    ck_assert(!taken);
+    for (const std::string& k : {young, waiting}) sql(s, "DELETE FROM talentd_storage_journal WHERE key = '" + k + "'");
+}
+END_TEST
+
 Suite* postgres_suite() {
     Suite* s = suite_create("postgres");
     TCase* tc = tcase_create("faults");
     tcase_set_timeout(tc, 300);
     tcase_add_unchecked_fixture(tc, start_stack, stop_stack);
     tcase_add_checked_fixture(tc, db_up, nullptr);
+    // The journal's contract first: the fastest, and what kills most
+    // mutants of postgres.cc's journal (tests/mutate).
+    tcase_add_test(tc, test_journal_replace_and_clear);
+    tcase_add_test(tc, test_journal_claimed_pending_blocks_commit);
+    tcase_add_test(tc, test_journal_due_retry_done);
+    tcase_add_test(tc, test_journal_due_in_pages);
+    tcase_add_test(tc, test_journal_take_holds_the_row);
     tcase_add_test(tc, test_frozen_server);
     tcase_add_test(tc, test_locked_row_and_table);
     tcase_add_test(tc, test_deadlock_and_serialization_retried);

@@ -139,7 +139,7 @@ MODULES = {
                   # test_postgres and by test_pictures on PostgreSQL (as
                   # `make check` does).
                   ("src/db/postgres.cc", JOURNAL,
-                   [INTEG + "test_hosts", INTEG + "test_postgres", INTEG + "test_pictures@pg"])],
+                   [INTEG + "test_postgres", INTEG + "test_hosts", INTEG + "test_pictures@pg"])],
         "tests": [UNIT + "test_db", UNIT + "test_cleanup", INTEG + "test_pictures", INTEG + "test_hosts"],
     },
 }
