@@ -280,7 +280,9 @@ bool alive(long pid) { return kill(static_cast<pid_t>(pid), 0) == 0; }
 // SIGTERM to the master: every worker is asked with SIGTERM (a drain), not
 // killed, and the master exits 0 once they have finished.
 START_TEST(stop_sends_sigterm_to_workers) {
-    MasterUnderTest m(base_config(3), WorkerKind::Serve, false);
+    Extras extras;
+    extras.scoreboard = true;
+    MasterUnderTest m(base_config(3), WorkerKind::Serve, ReaperKind::None, extras);
     ck_assert_msg(t::wait_for([&] { return only(m.all(), "start").size() == 3; }, 20),
                   "workers did not start: %s", m.log().c_str());
     ck_assert_int_eq(kill(m.pid(), SIGTERM), 0);
@@ -293,6 +295,13 @@ START_TEST(stop_sends_sigterm_to_workers) {
                   m.log().c_str());
     for (const Event& s : starts) ck_assert_msg(!alive(s.pid), "worker %ld outlived the master", s.pid);
     ck_assert_msg(m.log().find("did not finish within drain_timeout") == std::string::npos, "%s", m.log().c_str());
+    // Workers that finish at a stop are not respawns, and leave no row.
+    talentd::daemon::Snapshot s = m.snapshot();
+    for (int cause = 0; cause < talentd::daemon::kRespawnCauseCount; ++cause)
+        ck_assert_msg(s.respawns[cause] == 0, "a stop counted %llu respawns (%s)",
+                      static_cast<unsigned long long>(s.respawns[cause]),
+                      talentd::daemon::respawn_cause_name(static_cast<talentd::daemon::RespawnCause>(cause)));
+    ck_assert_msg(s.workers.empty(), "%zu rows after the stop", s.workers.size());
 }
 END_TEST
 
@@ -498,7 +507,8 @@ START_TEST(no_free_slot_is_retried_each_second) {
     MasterUnderTest* m = owner.get();
     ck_assert_msg(t::wait_for([&] { return m->log().find("no free scoreboard slot") != std::string::npos; }, 20),
                   "%s", m->log().c_str());
-    ck_assert_int_eq(only(m->all(), "start").size(), 1);
+    ck_assert_msg(t::wait_for([&] { return only(m->all(), "start").size() == 1; }, 20), "%zu starts",
+                  only(m->all(), "start").size());
     // Retried about once a second: a few lines in 3 s, not thousands.
     const double from = monotonic(), wait = t::scaled(3);
     while (monotonic() - from < wait) usleep(100 * 1000);
