@@ -677,6 +677,52 @@ START_TEST(reload_keeps_listen_and_applies_log_level) {
 }
 END_TEST
 
+// Type=notify: systemd learns from NOTIFY_SOCKET that the master is ready
+// (with its pid), reloading and ready again (or still running the previous
+// configuration), and stopping.  Every message, in order, on a datagram
+// socket the test binds as systemd does.
+START_TEST(master_notifies_systemd) {
+    t::TempDir dir("talentd-notify-test");
+    const std::string path = dir.file("notify");
+    int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    ck_assert_int_eq(bind(sock, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    setenv("NOTIFY_SOCKET", path.c_str(), 1);
+    std::vector<std::string> got;
+    auto receive = [&](size_t n) {
+        return t::wait_for(
+            [&] {
+                char buf[512];
+                ssize_t len;
+                while ((len = recv(sock, buf, sizeof buf, MSG_DONTWAIT)) > 0) got.emplace_back(buf, len);
+                return got.size() >= n;
+            },
+            20);
+    };
+    MasterUnderTest m(base_config(1), WorkerKind::Serve, false);
+    unsetenv("NOTIFY_SOCKET");
+    ck_assert_msg(receive(1), "no READY=1");
+    const std::string ready = "READY=1\nMAINPID=" + std::to_string(m.pid()) + "\nSTATUS=serving";
+    ck_assert_str_eq(got[0].c_str(), ready.c_str());
+    m.set_reload("workers 1\n");
+    ck_assert_int_eq(kill(m.pid(), SIGHUP), 0);
+    ck_assert_msg(receive(3), "%zu messages after a reload", got.size());
+    ck_assert_str_eq(got[1].c_str(), "RELOADING=1");
+    ck_assert_str_eq(got[2].c_str(), "READY=1\nSTATUS=serving (reloaded)");
+    m.set_reload("broken\n");
+    ck_assert_int_eq(kill(m.pid(), SIGHUP), 0);
+    ck_assert_msg(receive(5), "%zu messages after a broken reload", got.size());
+    ck_assert_str_eq(got[3].c_str(), "RELOADING=1");
+    ck_assert_str_eq(got[4].c_str(), "READY=1\nSTATUS=reload failed; running the previous configuration");
+    ck_assert_int_eq(kill(m.pid(), SIGTERM), 0);
+    ck_assert_msg(receive(6), "no STOPPING=1");
+    ck_assert_str_eq(got[5].c_str(), "STOPPING=1");
+    close(sock);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("master");
     TCase* tc = tcase_create("processes");
@@ -687,6 +733,7 @@ int main() {
     tcase_add_test(tc, crash_loop_backs_off);
     tcase_add_test(tc, master_runs_the_periodic_reaper);
     tcase_add_test(tc, unix_socket_has_socket_mode);
+    tcase_add_test(tc, master_notifies_systemd);
     tcase_add_test(tc, master_keeps_the_scoreboard);
     tcase_add_test(tc, crashes_are_counted_on_the_scoreboard);
     tcase_add_test(tc, no_free_slot_is_retried_each_second);
