@@ -723,6 +723,39 @@ START_TEST(master_notifies_systemd) {
 }
 END_TEST
 
+// CPU seconds (user + system) process `pid` has used, from /proc/PID/stat.
+double cpu_seconds(pid_t pid) {
+    std::string stat = t::read_file("/proc/" + std::to_string(pid) + "/stat");
+    const size_t paren = stat.rfind(')');
+    ck_assert_msg(paren != std::string::npos, "no /proc/%d/stat", static_cast<int>(pid));
+    std::istringstream fields(stat.substr(paren + 2));
+    std::string field;
+    unsigned long long utime = 0, stime = 0;
+    // After the name: state is field 3; utime and stime are fields 14 and 15.
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+        if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
+        if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
+    }
+    return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// An idle master sleeps between its timers (the once-a-second scoreboard
+// sample, the workers' watch): over 3 s it uses a few milliseconds of CPU.
+// A wrong wake-up time (a timer in the past, a timeout rounded to zero)
+// makes it spin, which uses most of a core even on a busy machine.
+START_TEST(idle_master_sleeps) {
+    Extras extras;
+    extras.scoreboard = true;
+    MasterUnderTest m(base_config(2), WorkerKind::Serve, ReaperKind::None, extras);
+    ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 2; }, 20));
+    usleep(300 * 1000);
+    const double before = cpu_seconds(m.pid()), from = monotonic();
+    while (monotonic() - from < 3) usleep(100 * 1000);
+    const double used = cpu_seconds(m.pid()) - before;
+    ck_assert_msg(used < 0.3, "the idle master used %.2f s of CPU in %.1f s", used, monotonic() - from);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("master");
     TCase* tc = tcase_create("processes");
@@ -734,6 +767,7 @@ int main() {
     tcase_add_test(tc, master_runs_the_periodic_reaper);
     tcase_add_test(tc, unix_socket_has_socket_mode);
     tcase_add_test(tc, master_notifies_systemd);
+    tcase_add_test(tc, idle_master_sleeps);
     tcase_add_test(tc, master_keeps_the_scoreboard);
     tcase_add_test(tc, crashes_are_counted_on_the_scoreboard);
     tcase_add_test(tc, no_free_slot_is_retried_each_second);
