@@ -65,6 +65,7 @@ struct Event {
     double at = 0;      // CLOCK_MONOTONIC
     int workers = 0;    // the configuration the process got
     std::string listen; // ... and its listen (start events)
+    std::string extra;  // sigs events: the process's signal state (signal_state())
 };
 
 std::vector<Event> events(const std::string& file) {
@@ -74,7 +75,7 @@ std::vector<Event> events(const std::string& file) {
     while (std::getline(in, line)) {
         Event e;
         std::istringstream fields(line);
-        fields >> e.what >> e.pid >> e.at >> e.workers >> e.listen;
+        fields >> e.what >> e.pid >> e.at >> e.workers >> e.listen >> e.extra;
         out.push_back(e);
     }
     return out;
@@ -109,6 +110,26 @@ struct Extras {
     // Runs on the scoreboard before the master starts.
     std::function<void(talentd::daemon::Scoreboard*)> prepare;
 };
+
+// How a forked child starts, as one word: the stop signals it blocks (of
+// TERM, HUP, INT, CHLD), each one's disposition (dfl, ign or handler), and
+// whether the listening socket `listen_fd` is open in it.
+std::string signal_state(int listen_fd) {
+    sigset_t mask;
+    sigprocmask(SIG_SETMASK, nullptr, &mask);
+    std::string out = "blocked=";
+    const std::pair<int, const char*> sigs[] = {{SIGTERM, "T"}, {SIGHUP, "H"}, {SIGINT, "I"}, {SIGCHLD, "C"}};
+    for (const auto& [sig, letter] : sigs)
+        if (sigismember(&mask, sig) == 1) out += letter;
+    for (const auto& [sig, letter] : sigs) {
+        struct sigaction sa{};
+        sigaction(sig, nullptr, &sa);
+        out += std::string(",") + letter + "=" +
+               (sa.sa_handler == SIG_DFL ? "dfl" : sa.sa_handler == SIG_IGN ? "ign" : "handler");
+    }
+    out += fcntl(listen_fd, F_GETFD) >= 0 ? ",listen=open" : ",listen=closed";
+    return out;
+}
 
 // The Sleepy reaper's SIGTERM handler: one line, then exit (async-signal-safe:
 // the line is made before the signal can come).
@@ -147,7 +168,8 @@ class MasterUnderTest {
         }
         const std::string events = events_, reload = reload_;
         talentd::daemon::Scoreboard* board = board_.get();
-        hooks_.worker = [events, kind, board](const Config& c, int) {
+        hooks_.worker = [events, kind, board](const Config& c, int fd) {
+            event(events, "sigs " + std::to_string(getpid()) + " 0 0 - " + signal_state(fd));
             event(events, "start " + std::to_string(getpid()) + " " + std::to_string(monotonic()) + " " +
                               std::to_string(c.workers) + " " + c.listen);
             if (kind == WorkerKind::Crash) return 1;
@@ -176,8 +198,10 @@ class MasterUnderTest {
                               std::to_string(monotonic()));
             return 0;
         };
+        const int listen_fd = listen_fd_;
         if (reaper != ReaperKind::None)
-            hooks_.reaper = [events, reaper](const Config& c) {
+            hooks_.reaper = [events, reaper, listen_fd](const Config& c) {
+                event(events, "sigs " + std::to_string(getpid()) + " 0 0 - " + signal_state(listen_fd));
                 event(events, "reap " + std::to_string(getpid()) + " " + std::to_string(monotonic()) + " " +
                                   std::to_string(c.workers));
                 if (reaper == ReaperKind::Quick) return 0;
@@ -387,6 +411,9 @@ START_TEST(master_runs_the_periodic_reaper) {
     for (const Event& r : reaps) ck_assert_msg(r.pid != m.pid(), "the reaper ran in the master");
     ck_assert_msg(reaps[2].at - reaps[1].at >= 0.95, "passes %.3f s apart, reap_interval 1 s",
                   reaps[2].at - reaps[1].at);
+    // A finished reaper is not a worker: worker_exited is not called for it.
+    ck_assert_msg(only(m.all(), "exited").empty(), "worker_exited called for pid %ld (a reaper)",
+                  only(m.all(), "exited").empty() ? 0L : only(m.all(), "exited")[0].pid);
 }
 END_TEST
 
@@ -756,6 +783,61 @@ START_TEST(idle_master_sleeps) {
 }
 END_TEST
 
+// What a forked child starts with.  A worker: the stop signals blocked
+// (they are delivered only while it waits, worker.h) and caught, SIGCHLD
+// at its default, the listening socket open.  A reaper: nothing blocked,
+// SIGTERM at its default (a stop ends it), SIGHUP and SIGINT ignored (they
+// are for the master), the listening socket closed (a long pass must not
+// hold it after the master is gone).
+START_TEST(children_start_with_their_signals) {
+    Config c = base_config(1);
+    c.reap_interval = 1;
+    MasterUnderTest m(c, WorkerKind::Serve, true);
+    ck_assert(t::wait_for([&] { return only(m.all(), "reap").size() == 1; }, 30));
+    const long worker = only(m.all(), "start")[0].pid, reaper = only(m.all(), "reap")[0].pid;
+    std::string worker_state, reaper_state;
+    for (const Event& e : only(m.all(), "sigs")) {
+        if (e.pid == worker) worker_state = e.extra;
+        if (e.pid == reaper) reaper_state = e.extra;
+    }
+    ck_assert_str_eq(worker_state.c_str(), "blocked=THI,T=handler,H=handler,I=handler,C=dfl,listen=open");
+    ck_assert_str_eq(reaper_state.c_str(), "blocked=,T=dfl,H=ign,I=ign,C=dfl,listen=closed");
+}
+END_TEST
+
+// Old workers that finish within drain_timeout are not killed: no "did not
+// finish" line after the deadline has passed.
+START_TEST(drained_workers_are_not_killed) {
+    Config c = base_config(2);
+    c.drain_timeout = 1;
+    MasterUnderTest m(c, WorkerKind::Serve, false);
+    ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 2; }, 20));
+    m.set_reload("workers 2 drain 1\n");
+    ck_assert_int_eq(kill(m.pid(), SIGHUP), 0);
+    ck_assert(t::wait_for([&] { return only(m.all(), "exited").size() == 2 && only(m.all(), "start").size() == 4; }, 20));
+    const double from = monotonic();
+    while (monotonic() - from < 1.5) usleep(100 * 1000);
+    ck_assert_msg(m.log().find("did not finish") == std::string::npos, "a drained worker was killed:\n%s",
+                  m.log().c_str());
+    ck_assert_int_eq(only(m.all(), "term").size(), 2);
+}
+END_TEST
+
+// slow_request_threshold = 0 turns the slow log off: a request that runs
+// for seconds is not reported.
+START_TEST(slow_log_off_at_zero) {
+    Config c = base_config(1);
+    c.slow_request_threshold = 0;
+    Extras extras;
+    extras.scoreboard = true;
+    MasterUnderTest m(c, WorkerKind::Slow, ReaperKind::None, extras);
+    ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 1; }, 20));
+    const double from = monotonic();
+    while (monotonic() - from < 2.5) usleep(100 * 1000);
+    ck_assert_msg(m.log().find("slow request running") == std::string::npos, "%s", m.log().c_str());
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("master");
     TCase* tc = tcase_create("processes");
@@ -768,6 +850,9 @@ int main() {
     tcase_add_test(tc, unix_socket_has_socket_mode);
     tcase_add_test(tc, master_notifies_systemd);
     tcase_add_test(tc, idle_master_sleeps);
+    tcase_add_test(tc, children_start_with_their_signals);
+    tcase_add_test(tc, drained_workers_are_not_killed);
+    tcase_add_test(tc, slow_log_off_at_zero);
     tcase_add_test(tc, master_keeps_the_scoreboard);
     tcase_add_test(tc, crashes_are_counted_on_the_scoreboard);
     tcase_add_test(tc, no_free_slot_is_retried_each_second);
