@@ -64,6 +64,9 @@ int open_tcp(const std::string& spec, int backlog, std::string* why) {
         host = spec.substr(0, colon);
         port = spec.substr(colon + 1);
     }
+    // getaddrinfo takes an empty service for port 0: a listener on a
+    // random port nginx would never find.
+    if (port.empty()) return fail(why, "bad listen address (no port): " + spec);
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;

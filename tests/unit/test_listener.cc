@@ -148,6 +148,9 @@ START_TEST(malformed_tcp_addresses_are_refused) {
     expect_refused("[::1]9000", "bad listen address: [::1]9000");
     expect_refused("[::1", "bad listen address: [::1");
     expect_refused("localhost", "bad listen address (HOST:PORT expected): localhost");
+    // No port: getaddrinfo would take it for port 0, a random one.
+    expect_refused("[::1]:", "bad listen address (no port): [::1]:");
+    expect_refused("127.0.0.1:", "bad listen address (no port): 127.0.0.1:");
     // Numeric only: a name would need DNS at start-up.
     std::string why = refused("localhost:9000");
     ck_assert_msg(why.rfind("bad listen address localhost:9000: ", 0) == 0, "%s", why.c_str());
@@ -209,6 +212,23 @@ START_TEST(unix_socket_listens_with_its_backlog) {
     ck_assert_msg(c >= 0, "no connection to the replacing socket");
     close(c);
     close(fd);
+}
+END_TEST
+
+// socket_mode is octal with three or four digits (talentd.conf(5)): "640"
+// is 0640, not decimal 640.
+START_TEST(unix_socket_mode_is_octal_with_or_without_a_leading_zero) {
+    t::TempDir dir("talentd-listener-test");
+    for (const char* mode : {"640", "0640", "604"}) {
+        std::string why, path = dir.file(std::string("m") + mode + ".sock");
+        int fd = open_listener("unix:" + path, 16, mode, &why);
+        ck_assert_msg(fd >= 0, "%s", why.c_str());
+        struct stat st;
+        ck_assert_int_eq(stat(path.c_str(), &st), 0);
+        const unsigned expected = mode[0] == '0' ? 0640u : std::string(mode) == "640" ? 0640u : 0604u;
+        ck_assert_msg((st.st_mode & 07777) == expected, "socket_mode %s gave mode %o", mode, st.st_mode & 07777);
+        close(fd);
+    }
 }
 END_TEST
 
@@ -344,6 +364,7 @@ int main() {
     tcase_add_test(tc, malformed_tcp_addresses_are_refused);
     tcase_add_test(tc, tcp_restart_over_time_wait);
     tcase_add_test(tc, unix_socket_listens_with_its_backlog);
+    tcase_add_test(tc, unix_socket_mode_is_octal_with_or_without_a_leading_zero);
     tcase_add_test(tc, unix_path_holding_a_file_is_left_alone);
     tcase_add_test(tc, unix_path_length_limit);
     tcase_add_test(tc, systemd_socket_activation);
