@@ -274,7 +274,7 @@ enum class Fd3 { ListeningSocket, ConnectedSocket, Pipe };
 
 // Runs open_listener("systemd") in a child with LISTEN_PID = its pid and
 // LISTEN_FDS = `fds`; returns what it said: "ok" or the error.
-std::string systemd_child(Fd3 kind, const char* fds) {
+std::string systemd_child(Fd3 kind, const char* fds, const char* listen_pid = nullptr) {
     int report[2];
     ck_assert_int_eq(pipe2(report, O_CLOEXEC), 0);
     pid_t pid = fork();
@@ -299,7 +299,7 @@ std::string systemd_child(Fd3 kind, const char* fds) {
         }
         if (dup2(fd, 3) != 3) _exit(2);
         fcntl(3, F_SETFD, 0);
-        setenv("LISTEN_PID", std::to_string(getpid()).c_str(), 1);
+        setenv("LISTEN_PID", listen_pid ? listen_pid : std::to_string(getpid()).c_str(), 1);
         if (fds) setenv("LISTEN_FDS", fds, 1);
         else unsetenv("LISTEN_FDS");
         std::string why, said;
@@ -328,8 +328,8 @@ std::string systemd_child(Fd3 kind, const char* fds) {
     return said;
 }
 
-void expect_systemd(Fd3 kind, const char* fds, const char* expected) {
-    const std::string said = systemd_child(kind, fds);
+void expect_systemd(Fd3 kind, const char* fds, const char* expected, const char* listen_pid = nullptr) {
+    const std::string said = systemd_child(kind, fds, listen_pid);
     ck_assert_str_eq(said.c_str(), expected);
 }
 
@@ -339,6 +339,12 @@ START_TEST(systemd_socket_activation) {
     expect_systemd(Fd3::ListeningSocket, "1", "ok");
     expect_systemd(Fd3::ListeningSocket, "2", "listen = systemd, but systemd passed 2 sockets (expected 1: talentd.socket)");
     expect_systemd(Fd3::ListeningSocket, nullptr, "listen = systemd, but systemd passed 0 sockets (expected 1: talentd.socket)");
+    // LISTEN_PID unreadable (sd_listen_fds() fails): said as none passed.
+    expect_systemd(Fd3::ListeningSocket, "1", "listen = systemd, but systemd passed 0 sockets (expected 1: talentd.socket)",
+                   "not-a-pid");
+    // Sockets meant for another process (LISTEN_PID is not ours).
+    expect_systemd(Fd3::ListeningSocket, "1", "listen = systemd, but systemd passed 0 sockets (expected 1: talentd.socket)",
+                   "1");
     expect_systemd(Fd3::ConnectedSocket, "1", "fd 3 from systemd is not a listening stream socket");
     expect_systemd(Fd3::Pipe, "1", "fd 3 from systemd is not a listening stream socket");
 }
