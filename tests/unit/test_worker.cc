@@ -87,11 +87,18 @@ class TestHandler : public talentd::http::Handler {
     talentd::http::Response handle(const talentd::http::Request& request, talentd::http::BodySource&,
                                    talentd::http::RequestNote*) override {
         event(events_, "begin " + request.path + " " + std::to_string(monotonic()));
-        if (request.path == "/slow") usleep(static_cast<useconds_t>(std::atoi(request.query.c_str())) * 1000);
+        if (request.path == "/slow" || request.path == "/slowbig") {
+            // A stop signal must wait until the request is answered: it
+            // would cut this sleep short (EINTR) if it were delivered now.
+            const long ms = std::atol(request.query.c_str());
+            timespec left{ms / 1000, (ms % 1000) * 1000000L};
+            if (nanosleep(&left, &left) != 0) event(events_, "interrupted " + request.path + " " + std::to_string(monotonic()));
+        }
         if (request.path == "/hold") holding_ = true;
         talentd::http::Response r;
         r.content_type = "text/plain";
         r.body = "served " + request.method + " " + request.path;
+        if (request.path == "/big" || request.path == "/slowbig") r.body.assign(8 << 20, 'b');
         return r;
     }
     bool holds_idle_memory() const override { return holding_; }
@@ -268,6 +275,24 @@ bool closes(int fd, double seconds) {
     }
 }
 
+// After an answer read to its FCGI_END_REQUEST: "declined" when the worker
+// sent one more record and closed (what makes nginx close rather than pool
+// the connection), "closed" when it closed without one, "open" when it did
+// neither within `seconds`.
+std::string after_answer(int fd, double seconds) {
+    const double until = monotonic() + seconds;
+    size_t extra = 0;
+    char buf[256];
+    for (;;) {
+        pollfd p{fd, POLLIN, 0};
+        const int ms = static_cast<int>((until - monotonic()) * 1000);
+        if (ms <= 0 || poll(&p, 1, ms) <= 0) return "open";
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0) return extra > 0 ? "declined" : "closed";
+        extra += static_cast<size_t>(n);
+    }
+}
+
 size_t count(const std::string& text, const std::string& what) {
     size_t n = 0;
     for (size_t at = 0; (at = text.find(what, at)) != std::string::npos; ++at) ++n;
@@ -296,6 +321,9 @@ START_TEST(recycles_after_max_requests) {
     ck_assert_msg(log.find("recycling after 3 requests") != std::string::npos, "%s", log.c_str());
     ck_assert_msg(log.find("GET /r2 200 user=0 bytes=14 ") != std::string::npos, "no request line\n%s", log.c_str());
     ck_assert_uint_eq(w.snapshot().accepted, 3);
+    // slow_request_threshold = 0: no slow log.
+    ck_assert_uint_eq(w.snapshot().slow, 0);
+    ck_assert_msg(log.find("slow request") == std::string::npos, "%s", log.c_str());
 }
 END_TEST
 
@@ -317,6 +345,8 @@ END_TEST
 // SIGTERM during a request: it is answered, the connection queued behind it
 // is not taken, and the worker exits 0.
 START_TEST(stop_finishes_the_request_in_flight_and_takes_no_other) {
+    const int signals[] = {SIGTERM, SIGHUP, SIGINT};
+    const int stop = signals[_i];
     Config c = base_config();
     c.keepalive_timeout = 0;
     WorkerUnderTest w(c);
@@ -325,13 +355,14 @@ START_TEST(stop_finishes_the_request_in_flight_and_takes_no_other) {
     ck_assert(t::wait_for([&] { return w.all("begin").size() == 1; }, 20));
     int queued = connect_to(w.socket_path());
     send_request(queued, "GET", "/queued", false);
-    ck_assert_int_eq(kill(w.pid(), SIGTERM), 0);
+    ck_assert_int_eq(kill(w.pid(), stop), 0);
     const std::string answer = read_answer(slow);
-    ck_assert_msg(answer == "200 served GET /slow", "the request in flight got '%s'", answer.c_str());
+    ck_assert_msg(answer == "200 served GET /slow", "signal %d: the request in flight got '%s'", stop, answer.c_str());
+    ck_assert_msg(w.all("interrupted").empty(), "signal %d interrupted the request in flight", stop);
     int status = 0;
     ck_assert_msg(w.wait_exit(20, &status), "the worker did not stop\n%s", w.log().c_str());
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
-    ck_assert_msg(w.all("begin").size() == 1, "a stopping worker took another request");
+    ck_assert_msg(w.all("begin").size() == 1, "signal %d: a stopping worker took another request", stop);
     ck_assert_msg(w.log().find("stopping with 0 kept connections") != std::string::npos, "%s", w.log().c_str());
     close(slow);
     close(queued);
@@ -352,11 +383,13 @@ START_TEST(kept_connection_serves_the_next_request) {
     ck_assert_uint_eq(s.accepted, 3);
     ck_assert_uint_eq(s.reused, 2);
     expect_answer("200 served POST /four", fd, "POST", "/four", true);
-    ck_assert_msg(closes(fd, t::scaled(20)), "the connection was kept after a POST");
+    const std::string after_post = after_answer(fd, t::scaled(20));
+    ck_assert_msg(after_post == "declined", "after a POST on a kept connection: %s", after_post.c_str());
     close(fd);
     fd = connect_to(w.socket_path());
     expect_answer("200 served GET /five", fd, "GET", "/five", false);
-    ck_assert_msg(closes(fd, t::scaled(20)), "kept a connection nginx did not ask to keep");
+    const std::string after_plain = after_answer(fd, t::scaled(20));
+    ck_assert_msg(after_plain == "closed", "a connection nginx did not ask to keep: %s", after_plain.c_str());
     close(fd);
     ck_assert_uint_eq(w.snapshot().reused, 3);
 }
@@ -369,7 +402,8 @@ START_TEST(only_one_connection_kept) {
     expect_answer("200 served GET /a", first, "GET", "/a", true);
     int second = connect_to(w.socket_path());
     expect_answer("200 served GET /b", second, "GET", "/b", true);
-    ck_assert_msg(closes(second, t::scaled(20)), "a second connection was kept");
+    const std::string after_second = after_answer(second, t::scaled(20));
+    ck_assert_msg(after_second == "declined", "a second kept connection: %s", after_second.c_str());
     expect_answer("200 served GET /c", first, "GET", "/c", true);
     close(first);
     close(second);
@@ -385,11 +419,13 @@ START_TEST(kept_connection_closed_after_keepalive_timeout) {
     int fd = connect_to(w.socket_path());
     expect_answer("200 served GET /a", fd, "GET", "/a", true);
     const double answered = monotonic();
-    ck_assert_msg(closes(fd, t::scaled(20)), "an idle kept connection outlived keepalive_timeout");
+    const std::string after_idle = after_answer(fd, t::scaled(20));
+    ck_assert_msg(after_idle == "closed", "an idle kept connection after keepalive_timeout: %s", after_idle.c_str());
     ck_assert_msg(monotonic() - answered >= 0.95, "closed %.3f s after the answer, keepalive_timeout 1 s",
                   monotonic() - answered);
     close(fd);
     ck_assert(w.alive());
+    ck_assert_msg(w.all("idle").empty(), "idle() called for a handler holding nothing");
 }
 END_TEST
 
@@ -413,7 +449,8 @@ START_TEST(last_answer_before_recycling_declines) {
     int fd = connect_to(w.socket_path());
     expect_answer("200 served GET /a", fd, "GET", "/a", true);
     expect_answer("200 served GET /b", fd, "GET", "/b", true);
-    ck_assert_msg(closes(fd, t::scaled(20)), "the last answer kept its connection");
+    const std::string after_last = after_answer(fd, t::scaled(20));
+    ck_assert_msg(after_last == "declined", "the last answer before recycling: %s", after_last.c_str());
     int status = 0;
     ck_assert(w.wait_exit(20, &status));
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
@@ -433,7 +470,8 @@ START_TEST(retiring_worker_serves_its_kept_connection) {
     int fresh = connect_to(w.socket_path());
     send_request(fresh, "GET", "/new", false);
     expect_answer("200 served GET /b", fd, "GET", "/b", true);
-    ck_assert_msg(closes(fd, t::scaled(20)), "a retiring worker kept its connection");
+    const std::string after_retiring = after_answer(fd, t::scaled(20));
+    ck_assert_msg(after_retiring == "declined", "an answer of a retiring worker: %s", after_retiring.c_str());
     int status = 0;
     ck_assert_msg(w.wait_exit(20, &status), "%s", w.log().c_str());
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
@@ -458,7 +496,8 @@ START_TEST(retiring_worker_gives_up_an_idle_kept_connection) {
                   "exited %.3f s after SIGTERM, before kRetireMs", monotonic() - stopped);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
     ck_assert_msg(w.log().find("closing 1 idle kept connections after ") != std::string::npos, "%s", w.log().c_str());
-    ck_assert(closes(fd, t::scaled(20)));
+    const std::string after_giving_up = after_answer(fd, t::scaled(20));
+    ck_assert_msg(after_giving_up == "closed", "an idle kept connection given up: %s", after_giving_up.c_str());
     close(fd);
 }
 END_TEST
@@ -506,13 +545,162 @@ START_TEST(slow_request_logged_and_counted) {
 }
 END_TEST
 
+// max_requests = 1: the only answer already declines its connection.
+START_TEST(single_request_worker_declines_its_connection) {
+    Config c = base_config();
+    c.max_requests = 1;
+    WorkerUnderTest w(c);
+    int fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /a", fd, "GET", "/a", true);
+    const std::string after = after_answer(fd, t::scaled(20));
+    ck_assert_msg(after == "declined", "the only answer of a max_requests = 1 worker: %s", after.c_str());
+    int status = 0;
+    ck_assert(w.wait_exit(20, &status));
+    close(fd);
+}
+END_TEST
+
+// nginx gives up on a request (its client went away) and closes the
+// connection before the answer: writing the answer must not kill the
+// worker (SIGPIPE); it serves the next request.
+START_TEST(client_gone_before_the_answer) {
+    Config c = base_config();
+    c.keepalive_timeout = 0;
+    WorkerUnderTest w(c);
+    int fd = connect_to(w.socket_path());
+    send_request(fd, "GET", "/slowbig", false, "300");
+    ck_assert(t::wait_for([&] { return w.all("begin").size() == 1; }, 20));
+    // Gone before the 8 MiB answer: its writes meet a closed connection
+    // (EPIPE, and SIGPIPE unless ignored).
+    close(fd);
+    fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /next", fd, "GET", "/next", false);
+    close(fd);
+    ck_assert_msg(w.alive(), "the worker died writing to a closed connection");
+}
+END_TEST
+
+// A worker never outlives its master (PR_SET_PDEATHSIG): when the process
+// that forked it dies, it stops as if told to.
+START_TEST(worker_stops_when_its_master_dies) {
+    t::TempDir dir("talentd-worker-test");
+    std::string why;
+    const std::string path = dir.file("w.sock");
+    int listen_fd = talentd::daemon::open_listener("unix:" + path, 16, "0600", &why);
+    ck_assert_msg(listen_fd >= 0, "%s", why.c_str());
+    int report[2];
+    ck_assert_int_eq(pipe2(report, O_CLOEXEC), 0);
+    pid_t master = fork();
+    ck_assert_int_ge(master, 0);
+    if (master == 0) {
+        pid_t worker = fork();
+        if (worker == 0) {
+            talentd::daemon::prepare_worker_signals();
+            int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+            dup2(null, 2);
+            TestHandler handler(dir.file("events"));
+            _exit(talentd::daemon::run_worker(base_config(), listen_fd, handler, nullptr));
+        }
+        ssize_t ignored = write(report[1], &worker, sizeof worker);
+        (void)ignored;
+        // Wait until the worker serves, so that it is past prepare_worker_signals().
+        int fd = connect_to(path);
+        const std::string answer = ask(fd, "GET", "/up", false);
+        _exit(answer == "200 served GET /up" ? 0 : 1);
+    }
+    close(report[1]);
+    pid_t worker = 0;
+    ck_assert_int_eq(read(report[0], &worker, sizeof worker), static_cast<ssize_t>(sizeof worker));
+    close(report[0]);
+    int status = 0;
+    waitpid(master, &status, 0);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the worker did not serve (status %d)", status);
+    // The worker is now a child of init (or of a subreaper): gone means ESRCH
+    // or a zombie nobody has reaped yet.
+    const bool gone = t::wait_for(
+        [&] {
+            if (kill(worker, 0) != 0) return true;
+            const std::string stat = t::read_file("/proc/" + std::to_string(worker) + "/stat");
+            const size_t paren = stat.rfind(')');
+            return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+        },
+        20);
+    if (!gone) kill(worker, SIGKILL);
+    ck_assert_msg(gone, "the worker outlived its master");
+    close(listen_fd);
+}
+END_TEST
+
+// An idle worker sleeps in ppoll (no timeout when nothing is kept): over 2 s
+// it uses almost no CPU.  A timeout of zero would make it spin.
+START_TEST(idle_worker_sleeps) {
+    WorkerUnderTest w(base_config());
+    int fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /a", fd, "GET", "/a", false);
+    close(fd);
+    auto cpu = [&] {
+        std::string stat = t::read_file("/proc/" + std::to_string(w.pid()) + "/stat");
+        std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+        std::string f;
+        unsigned long long ticks = 0;
+        for (int i = 3; i <= 15 && fields >> f; ++i)
+            if (i == 14 || i == 15) ticks += std::strtoull(f.c_str(), nullptr, 10);
+        return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+    };
+    const double before = cpu(), from = monotonic();
+    while (monotonic() - from < 2) usleep(100 * 1000);
+    const double used = cpu() - before;
+    ck_assert_msg(used < 0.2, "the idle worker used %.2f s of CPU in %.1f s", used, monotonic() - from);
+}
+END_TEST
+
+// While the answer is being written (a slow reader), the scoreboard says
+// so: the status page shows "responding", not the handler's last step.
+START_TEST(responding_shows_on_the_scoreboard) {
+    Config c = base_config();
+    c.keepalive_timeout = 0;
+    WorkerUnderTest w(c);
+    int fd = connect_to(w.socket_path());
+    send_request(fd, "GET", "/big", false);
+    ck_assert_msg(t::wait_for(
+                      [&] {
+                          auto s = w.snapshot();
+                          return s.workers.size() == 1 && s.workers[0].step == talentd::trace::Step::Responding;
+                      },
+                      20),
+                  "the worker writing an 8 MiB answer is not shown responding");
+    // Read it all: the worker finishes and is idle again.
+    size_t total = 0;
+    char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) total += static_cast<size_t>(n);
+    ck_assert_uint_gt(total, 8u << 20);
+    close(fd);
+    ck_assert(t::wait_for([&] { return w.snapshot().workers[0].step == talentd::trace::Step::Idle; }, 20));
+}
+END_TEST
+
+// An idle worker (asleep in ppoll) stops on each of the stop signals.
+START_TEST(idle_worker_stops_on_each_signal) {
+    const int signals[] = {SIGTERM, SIGHUP, SIGINT};
+    WorkerUnderTest w(base_config());
+    int fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /a", fd, "GET", "/a", false);
+    close(fd);
+    ck_assert_int_eq(kill(w.pid(), signals[_i]), 0);
+    int status = 0;
+    ck_assert_msg(w.wait_exit(20, &status), "an idle worker ignored signal %d", signals[_i]);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "signal %d: status %d", signals[_i], status);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("worker");
     TCase* tc = tcase_create("requests");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, recycles_after_max_requests);
     tcase_add_test(tc, max_requests_zero_never_recycles);
-    tcase_add_test(tc, stop_finishes_the_request_in_flight_and_takes_no_other);
+    tcase_add_loop_test(tc, stop_finishes_the_request_in_flight_and_takes_no_other, 0, 3);
     tcase_add_test(tc, kept_connection_serves_the_next_request);
     tcase_add_test(tc, only_one_connection_kept);
     tcase_add_test(tc, keepalive_timeout_zero_keeps_nothing);
@@ -522,6 +710,12 @@ int main() {
     tcase_add_test(tc, retiring_worker_gives_up_an_idle_kept_connection);
     tcase_add_test(tc, slow_request_logged_and_counted);
     tcase_add_test(tc, idle_memory_given_back_after_a_second);
+    tcase_add_test(tc, single_request_worker_declines_its_connection);
+    tcase_add_test(tc, client_gone_before_the_answer);
+    tcase_add_test(tc, worker_stops_when_its_master_dies);
+    tcase_add_test(tc, idle_worker_sleeps);
+    tcase_add_test(tc, responding_shows_on_the_scoreboard);
+    tcase_add_loop_test(tc, idle_worker_stops_on_each_signal, 0, 3);
     suite_add_tcase(s, tc);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
