@@ -493,6 +493,12 @@ def same_tree(a, b):
 
 
 def copy_if_changed(src, dst):
+    """src copied over dst unless their contents are the same.  A first copy
+    keeps src's mtime (the seeded objects stay up to date); a changed file
+    gets the current time instead: its objects in the copy's build dir may
+    be newer than src's mtime (built from a mutant of the old text after src
+    was edited), and make would keep them."""
+    existed = os.path.exists(dst)
     try:
         with open(src, "rb") as a, open(dst, "rb") as b:
             if a.read() == b.read():
@@ -500,6 +506,8 @@ def copy_if_changed(src, dst):
     except OSError:
         pass
     shutil.copy2(src, dst)
+    if existed:
+        os.utime(dst, None)
 
 
 def build(tree, build_dir, targets, jobs, log_path, opt=None):
