@@ -653,13 +653,19 @@ START_TEST(stop_kills_what_outlives_drain_timeout) {
 }
 END_TEST
 
-// Stop during a reaper pass: the reaper is asked with SIGTERM (it finishes
-// the row it is on), not killed.
+// A reaper pass that outlasts reap_interval is not joined by another; a
+// stop during it asks the reaper with SIGTERM (it finishes the row it is
+// on), not SIGKILL.
 START_TEST(stop_asks_the_reaper_with_sigterm) {
     Config c = base_config(1);
     c.reap_interval = 1;
     MasterUnderTest m(c, WorkerKind::Serve, ReaperKind::Sleepy, Extras{});
     ck_assert(t::wait_for([&] { return only(m.all(), "reap").size() == 1; }, 30));
+    // One pass at a time: no second reaper while the first still runs,
+    // however many reap_intervals pass.
+    const double from = monotonic();
+    while (monotonic() - from < 2.5) usleep(100 * 1000);
+    ck_assert_msg(only(m.all(), "reap").size() == 1, "%zu reaper passes at once", only(m.all(), "reap").size());
     ck_assert_int_eq(kill(m.pid(), SIGTERM), 0);
     int status = 0;
     ck_assert_msg(m.wait_exit(60, &status), "the master did not exit");
