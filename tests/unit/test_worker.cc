@@ -417,8 +417,9 @@ START_TEST(kept_connection_closed_after_keepalive_timeout) {
     c.keepalive_timeout = 1;
     WorkerUnderTest w(c);
     int fd = connect_to(w.socket_path());
-    expect_answer("200 served GET /a", fd, "GET", "/a", true);
+    // Taken before the request: the connection's idle time starts later.
     const double answered = monotonic();
+    expect_answer("200 served GET /a", fd, "GET", "/a", true);
     const std::string after_idle = after_answer(fd, t::scaled(20));
     ck_assert_msg(after_idle == "closed", "an idle kept connection after keepalive_timeout: %s", after_idle.c_str());
     ck_assert_msg(monotonic() - answered >= 0.95, "closed %.3f s after the answer, keepalive_timeout 1 s",
@@ -510,8 +511,9 @@ START_TEST(idle_memory_given_back_after_a_second) {
     expect_answer("200 served GET /plain", fd, "GET", "/plain", false);
     close(fd);
     fd = connect_to(w.socket_path());
-    expect_answer("200 served GET /hold", fd, "GET", "/hold", false);
+    // Taken before the request: the idle wait starts after its answer.
     const double answered = monotonic();
+    expect_answer("200 served GET /hold", fd, "GET", "/hold", false);
     close(fd);
     ck_assert_msg(t::wait_for([&] { return w.all("idle").size() == 1; }, 20), "idle() never called\n%s",
                   w.log().c_str());
