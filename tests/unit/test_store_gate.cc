@@ -401,6 +401,48 @@ START_TEST(each_generation_half_holds_the_maximum) {
 }
 END_TEST
 
+// When a holder entered is shared between processes like the slot itself,
+// up to the last slot of the second half: there a young holder in another
+// process must make a call wait, not be taken for a slow store.  This process
+// fills the half with old holders and frees the last slot; a child takes it,
+// young, and leaves soon.
+START_TEST(young_holder_of_the_last_slot_is_seen_by_others) {
+    auto gate = make_gate();
+    GateSettings s = settings(talentd::storage::kGateSlots, 3, 10);
+    s.generation = 1;
+    s.busy_wait_ms = 600000;   // refusing at once is the failure; waiting for ever the check timeout
+    const int64_t old = talentd::storage::monotonic_ms() - 700000;
+    std::vector<StoreGate::Pass> held;
+    for (int i = 0; i < talentd::storage::kGateSlots; ++i) {
+        held.push_back(gate->enter(s, old));
+        ck_assert(held.back().admitted());
+    }
+    held.pop_back();   // frees the last slot
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        {
+            StoreGate::Pass pass = gate->enter(s, talentd::storage::monotonic_ms());
+            if (write(fds[1], pass.admitted() ? "y" : "n", 1) != 1) _exit(3);
+            usleep(30000);
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    char c = 0;
+    ck_assert_int_eq(read(fds[0], &c, 1), 1);
+    close(fds[0]);
+    ck_assert_msg(c == 'y', "the child did not get the last slot");
+    StoreGate::Pass mine = gate->enter(s);
+    ck_assert_msg(mine.admitted(), "refused at once: the young holder of the last slot looked old");
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+}
+END_TEST
+
 // A limit below one (GateSettings filled by hand) still lets one call in.
 START_TEST(concurrency_below_one_admits_one) {
     auto gate = make_gate();
@@ -598,6 +640,7 @@ int main() {
     tcase_add_test(tc, explicit_time_is_used_and_never_waits);
     tcase_add_test(tc, each_generation_half_holds_the_maximum);
     tcase_add_test(tc, concurrency_below_one_admits_one);
+    tcase_add_test(tc, young_holder_of_the_last_slot_is_seen_by_others);
     tcase_add_test(tc, bulkhead_wait_ends_and_sleeps);
     tcase_add_test(tc, late_answer_of_an_earlier_call_does_not_close);
     tcase_add_test(tc, finished_probe_is_forgotten);
