@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -367,7 +368,10 @@ END_TEST
 START_TEST(explicit_time_is_used_and_never_waits) {
     auto gate = make_gate();
     GateSettings s = settings(1, 1, 5);
-    s.busy_wait_ms = 600000;   // waiting at all would be the check timeout
+    // Longer than the clock has run (24 days): a call that waited, even one
+    // timing its wait from the time given (0), would wait until the check
+    // timeout.
+    s.busy_wait_ms = std::numeric_limits<int>::max();
     gate->enter(s, 0).finish(kUnavailable, 0);
     ck_assert_msg(gate->enter(s, 0).verdict() == StoreGate::Verdict::Open, "enter(now 0) ignored the time given");
     ck_assert_int_eq(gate->snapshot(0).refused_open, 1);
