@@ -559,16 +559,24 @@ START_TEST(moved_pass_carries_the_call) {
     ck_assert_msg(gate->snapshot(0).breaker == BreakerState::Open, "the assigned pass lost its settings");
     ck_assert_int_eq(gate->snapshot(0).open_ms_left, 5000);
 
-    StoreGate::Pass probe;
+    // The probe moved twice: built, then assigned to a pass with default
+    // settings (cool-down 10 s), which must take the probe's (5 s).
     StoreGate::Pass taken = gate->enter(s, 5000);
-    probe = std::move(taken);
+    StoreGate::Pass carried(std::move(taken));
+    ck_assert_msg(!taken.probe(), "a moved-from pass still calls itself the probe");
+    StoreGate::Pass probe;
+    probe = std::move(carried);
     ck_assert(probe.admitted() && probe.probe());
+    ck_assert_msg(!carried.probe(), "a moved-from pass still calls itself the probe (assignment)");
     taken.finish(kUnavailable, 5000);
-    ck_assert(!taken.probe());
-    ck_assert_msg(gate->snapshot(5000).failures == 1, "the moved-from probe reported a failure");
-    probe.finish(kAnswered, 5100);
-    ck_assert_msg(gate->snapshot(5100).breaker == BreakerState::Closed, "the assigned probe did not close the breaker");
-    ck_assert_int_eq(gate->snapshot(5100).in_store, 0);
+    carried.finish(kUnavailable, 5000);
+    ck_assert_msg(gate->snapshot(5000).failures == 1, "a moved-from probe reported a failure");
+    probe.finish(kUnavailable, 5100);
+    const auto snap = gate->snapshot(5100);
+    ck_assert_msg(snap.breaker == BreakerState::Open && snap.open_ms_left == 5000,
+                  "the assigned probe's failure left the breaker %s, %lld ms to go",
+                  talentd::storage::breaker_state_name(snap.breaker), static_cast<long long>(snap.open_ms_left));
+    ck_assert_int_eq(snap.in_store, 0);
 }
 END_TEST
 
