@@ -484,6 +484,23 @@ START_TEST(refused_without_a_request) {
 }
 END_TEST
 
+// The store's own errors: its 500 means "later" and may follow a write that
+// landed; its AccessDenied is a refusal that wrote nothing.
+START_TEST(store_errors_are_classified) {
+    Store store(settings_for(world->egress));
+    Result internal = store.put("t/fault/500/k", reinterpret_cast<const uint8_t*>("x"), 1, "image/png");
+    ck_assert_outcome(internal, Outcome::Unavailable);
+    ck_assert_msg(internal.detail.find("ErrorInternalError") == 0, "%s", internal.detail.c_str());
+    ck_assert_int_eq(internal.http_status, 500);
+    ck_assert_msg(!internal.nothing_written, "the store's 500 counted as certainly nothing written");
+    Result denied = store.put("t/fault/403/k", reinterpret_cast<const uint8_t*>("x"), 1, "image/png");
+    ck_assert_outcome(denied, Outcome::Failed);
+    ck_assert_msg(denied.detail.find("ErrorAccessDenied") == 0, "%s", denied.detail.c_str());
+    ck_assert_int_eq(denied.http_status, 403);
+    ck_assert_msg(denied.nothing_written, "the store's AccessDenied not counted as its answer (nothing written)");
+}
+END_TEST
+
 // --- the store away ---------------------------------------------------------------
 
 START_TEST(stopped_store_is_unavailable) {
@@ -657,6 +674,13 @@ bool start_world(World* w, std::string* error) {
             "    log_format store_request '$request_method $uri acl=\"$http_x_amz_acl\" "
             "md5=\"$http_content_md5\" type=\"$content_type\" cache=\"$http_cache_control\" "
             "expires=\"$http_expires\" length=\"$content_length\"';\n";
+        // The store's own error answers that s3rver never gives, for keys
+        // under t/fault/: a 500 InternalError and a 403 AccessDenied.
+        auto fault = [](int status, const char* code) {
+            return "        location /" + std::string(kBucket) + "/t/fault/" + std::to_string(status) + "/ { return " +
+                   std::to_string(status) + " '<?xml version=\"1.0\" encoding=\"UTF-8\"?>\\n<Error><Code>" + code +
+                   "</Code><Message>injected by test_storage</Message></Error>\\n'; }\n";
+        };
         for (auto [port, s3] : {std::pair{w->front, &w->s3}, std::pair{w->front_lenient, &w->s3_lenient}}) {
             http +=
                 "    server {\n"
@@ -666,7 +690,8 @@ bool start_world(World* w, std::string* error) {
                 "        ssl_certificate_key " + d + "/store.key;\n"
                 "        client_max_body_size 16m;\n"
                 "        client_body_buffer_size 8m;\n"
-                "        access_log " + d + "/store-requests.log store_request;\n"
+                "        access_log " + d + "/store-requests.log store_request;\n" +
+                fault(500, "InternalError") + fault(403, "AccessDenied") +
                 "        location / { proxy_pass " + s3->url() + "; }\n"
                 "    }\n";
         }
@@ -725,6 +750,7 @@ int main() {
     tcase_add_test(store, create_bucket);
     tcase_add_test(store, wrong_secret_is_failed);
     tcase_add_test(store, refused_without_a_request);
+    tcase_add_test(store, store_errors_are_classified);
     tcase_add_test(store, stopped_store_is_unavailable);
     tcase_add_test(store, store_down_behind_proxy_is_unavailable);
     tcase_add_test(store, silent_server_times_out);
