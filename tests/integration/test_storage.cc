@@ -271,6 +271,7 @@ START_TEST(put_head_get_remove) {
     Result put = store.put(key, bytes.data(), bytes.size(), "image/png");
     ck_assert_outcome(put, Outcome::Ok);
     ck_assert_int_eq(put.http_status, 200);
+    ck_assert_msg(!put.nothing_written, "a stored PUT says it wrote nothing");
 
     ObjectInfo info;
     Result head = store.head(key, &info);
@@ -298,6 +299,7 @@ START_TEST(put_head_get_remove) {
     Result gone = store.head(key, &info);
     ck_assert_outcome(gone, Outcome::NotFound);
     ck_assert_int_eq(gone.http_status, 404);
+    ck_assert_msg(gone.nothing_written, "the store's own 404 (no body) not counted as its answer");
     ck_assert_int_eq(t::http_get(world->s3.url() + "/" + kBucket + "/" + key).status, 404);
 
     Result again = store.remove(key);  // DELETE is idempotent
@@ -308,7 +310,9 @@ END_TEST
 // The object's properties as they reached the store (logged by the front
 // nginx from the request headers: s3rver keeps no ACL and checks no
 // Content-MD5): the canned ACL, the MD5 of exactly the bytes sent,
-// Content-Type and Cache-Control.
+// Content-Type and Cache-Control, and no Expires (libs3 sends one for any
+// expires >= 0: 0 would be 1970, a picture stale at once for caches that
+// read Expires; nginx logs an absent header as "-").
 std::string base64_md5(const uint8_t* data, size_t size) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int length = 0;
@@ -343,7 +347,7 @@ START_TEST(put_sends_object_properties) {
     ck_assert_msg(!line.empty(), "no PUT of %s reached the store", key.c_str());
     const std::string expected = "PUT /" + std::string(kBucket) + "/" + key + " acl=\"public-read\" md5=\"" +
                                  base64_md5(bytes.data(), bytes.size()) +
-                                 "\" type=\"image/jpeg\" cache=\"public, max-age=31536000, immutable\" length=\"12345\"";
+                                 "\" type=\"image/jpeg\" cache=\"public, max-age=31536000, immutable\" expires=\"-\" length=\"12345\"";
     ck_assert_str_eq(line.c_str(), expected.c_str());
 
     // Another canned ACL is sent as configured.
@@ -447,6 +451,7 @@ START_TEST(wrong_secret_is_failed) {
     ck_assert_int_eq(put.http_status, 403);
     ck_assert_msg(put.detail.find("ErrorSignatureDoesNotMatch") == 0, "%s", put.detail.c_str());
     ck_assert_msg(put.detail.find("not-the-secret") == std::string::npos, "%s", put.detail.c_str());
+    ck_assert_msg(put.nothing_written, "the store's 403 not counted as its answer (nothing written)");
     ObjectInfo info;
     ck_assert_outcome(Store(settings_for(world->egress)).head(key, &info), Outcome::NotFound);
 
@@ -469,11 +474,30 @@ START_TEST(refused_without_a_request) {
                          Store(settings).remove(""), Store(settings).head("", nullptr)}) {
         ck_assert_outcome(empty, Outcome::Failed);
         ck_assert_str_eq(empty.detail.c_str(), "empty key");
+        ck_assert_msg(empty.nothing_written, "refused without a request, yet maybe written");
     }
     settings.bucket = "no-such-bucket";
     Result missing = Store(settings).put("k", reinterpret_cast<const uint8_t*>("x"), 1, "text/plain");
     ck_assert_outcome(missing, Outcome::Failed);
     ck_assert_msg(missing.detail.find("ErrorNoSuchBucket") == 0, "%s", missing.detail.c_str());
+    ck_assert_msg(missing.nothing_written, "the store's NoSuchBucket not counted as its answer");
+}
+END_TEST
+
+// The store's own errors: its 500 means "later" and may follow a write that
+// landed; its AccessDenied is a refusal that wrote nothing.
+START_TEST(store_errors_are_classified) {
+    Store store(settings_for(world->egress));
+    Result internal = store.put("t/fault/500/k", reinterpret_cast<const uint8_t*>("x"), 1, "image/png");
+    ck_assert_outcome(internal, Outcome::Unavailable);
+    ck_assert_msg(internal.detail.find("ErrorInternalError") == 0, "%s", internal.detail.c_str());
+    ck_assert_int_eq(internal.http_status, 500);
+    ck_assert_msg(!internal.nothing_written, "the store's 500 counted as certainly nothing written");
+    Result denied = store.put("t/fault/403/k", reinterpret_cast<const uint8_t*>("x"), 1, "image/png");
+    ck_assert_outcome(denied, Outcome::Failed);
+    ck_assert_msg(denied.detail.find("ErrorAccessDenied") == 0, "%s", denied.detail.c_str());
+    ck_assert_int_eq(denied.http_status, 403);
+    ck_assert_msg(denied.nothing_written, "the store's AccessDenied not counted as its answer (nothing written)");
 }
 END_TEST
 
@@ -492,6 +516,7 @@ START_TEST(stopped_store_is_unavailable) {
     ck_assert_outcome(r, Outcome::Unavailable);
     ck_assert_msg(r.detail == "FailedToConnect", "%s", r.detail.c_str());
     ck_assert_int_eq(r.http_status, 0);
+    ck_assert_msg(r.nothing_written, "a refused connection may have written");
 }
 END_TEST
 
@@ -500,10 +525,15 @@ START_TEST(store_down_behind_proxy_is_unavailable) {
     Result put = store.put("k", reinterpret_cast<const uint8_t*>("x"), 1, "text/plain");
     ck_assert_outcome(put, Outcome::Unavailable);
     ck_assert_msg(put.detail.find("502 Bad Gateway") != std::string::npos, "%s", put.detail.c_str());
+    // The proxy marks its answer <Egress>no-connection</Egress>.
+    ck_assert_msg(put.nothing_written, "the proxy's no-connection 502 may have written");
     std::vector<std::string> keys;
     ck_assert_outcome(store.list("", &keys), Outcome::Unavailable);
     ObjectInfo info;
-    ck_assert_outcome(store.head("k", &info), Outcome::Unavailable);  // no body: HttpErrorUnknown
+    Result head = store.head("k", &info);
+    ck_assert_outcome(head, Outcome::Unavailable);  // no body: HttpErrorUnknown
+    // Without the body, nothing says who answered: a gateway may have reached the store.
+    ck_assert_msg(!head.nothing_written, "a bodiless 502 counted as certainly nothing written");
     ck_assert_outcome(store.remove("k"), Outcome::Unavailable);
 }
 END_TEST
@@ -513,13 +543,26 @@ START_TEST(silent_server_times_out) {
     settings.timeout_seconds = 1;
     Store store(settings);
     std::vector<uint8_t> bytes = pseudo_random_bytes(200 * 1000, 4);
-    double start = now_seconds();
+    rusage before{}, after{};
+    getrusage(RUSAGE_THREAD, &before);
+    double start = now_seconds(), cpu_start = cpu_seconds();
     Result put = store.put("k", bytes.data(), bytes.size(), "image/png");
-    double took = now_seconds() - start;
+    double took = now_seconds() - start, cpu = cpu_seconds() - cpu_start;
+    getrusage(RUSAGE_THREAD, &after);
     ck_assert_outcome(put, Outcome::Unavailable);
     ck_assert_str_eq(put.detail.c_str(), "timeout after 1 s");
+    ck_assert_msg(!put.nothing_written, "a PUT that timed out may have landed");
     // The deadline held: not before it, and not forever (a generous, scaled bound).
     ck_assert_msg(took >= 0.95 && took < t::scaled(10), "took %.3f s", took);
+    // The wait sleeps in poll() on curl's socket until it is ready, curl's
+    // timer or the deadline: a couple of wake-ups, next to no CPU (measured:
+    // 2 voluntary switches, 4 ms).  Polling the wrong descriptors or events,
+    // or every 50 ms (kIdleWaitMs is for when curl watches none), would show
+    // as a worker spinning or waking 20 times a second for s3_timeout.
+    const long wakeups = after.ru_nvcsw - before.ru_nvcsw;
+    ck_assert_msg(cpu < took / 10, "%.3f s of CPU while waiting %.3f s for a silent store", cpu, took);
+    ck_assert_msg(wakeups <= 10, "%ld voluntary context switches while waiting %.3f s for a silent store", wakeups,
+                  took);
     ObjectInfo info;
     Result head = store.head("k", &info);
     ck_assert_outcome(head, Outcome::Unavailable);
@@ -630,7 +673,14 @@ bool start_world(World* w, std::string* error) {
         std::string http =
             "    log_format store_request '$request_method $uri acl=\"$http_x_amz_acl\" "
             "md5=\"$http_content_md5\" type=\"$content_type\" cache=\"$http_cache_control\" "
-            "length=\"$content_length\"';\n";
+            "expires=\"$http_expires\" length=\"$content_length\"';\n";
+        // The store's own error answers that s3rver never gives, for keys
+        // under t/fault/: a 500 InternalError and a 403 AccessDenied.
+        auto fault = [](int status, const char* code) {
+            return "        location /" + std::string(kBucket) + "/t/fault/" + std::to_string(status) + "/ { return " +
+                   std::to_string(status) + " '<?xml version=\"1.0\" encoding=\"UTF-8\"?>\\n<Error><Code>" + code +
+                   "</Code><Message>injected by test_storage</Message></Error>\\n'; }\n";
+        };
         for (auto [port, s3] : {std::pair{w->front, &w->s3}, std::pair{w->front_lenient, &w->s3_lenient}}) {
             http +=
                 "    server {\n"
@@ -640,7 +690,8 @@ bool start_world(World* w, std::string* error) {
                 "        ssl_certificate_key " + d + "/store.key;\n"
                 "        client_max_body_size 16m;\n"
                 "        client_body_buffer_size 8m;\n"
-                "        access_log " + d + "/store-requests.log store_request;\n"
+                "        access_log " + d + "/store-requests.log store_request;\n" +
+                fault(500, "InternalError") + fault(403, "AccessDenied") +
                 "        location / { proxy_pass " + s3->url() + "; }\n"
                 "    }\n";
         }
@@ -699,6 +750,7 @@ int main() {
     tcase_add_test(store, create_bucket);
     tcase_add_test(store, wrong_secret_is_failed);
     tcase_add_test(store, refused_without_a_request);
+    tcase_add_test(store, store_errors_are_classified);
     tcase_add_test(store, stopped_store_is_unavailable);
     tcase_add_test(store, store_down_behind_proxy_is_unavailable);
     tcase_add_test(store, silent_server_times_out);

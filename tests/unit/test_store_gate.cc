@@ -3,10 +3,14 @@
 // timeouts against s3_timeout).  Crashes are real: a forked process takes a
 // slot or the probe and is SIGKILLed.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <limits>
 #include <string>
+#include <vector>
 
 #include "../support/stack.h"
 #include "../support/temp_dir.h"
@@ -132,10 +136,17 @@ START_TEST(breaker_opens_after_consecutive_failures) {
     ck_assert(snap.breaker == BreakerState::Open);
     ck_assert_int_eq(snap.open_ms_left, 5000);
     ck_assert_int_eq(snap.openings, 1);
+    // No process has pid 0 or -1 (the probe slot holds 0 when nobody
+    // probes): releasing them must not end the cool-down.
+    gate->release_process(0, 1000);
+    gate->release_process(-1, 1000);
     // Open: refused at once, and refusals do not count as failures.
-    ck_assert(gate->enter(s, 5999).verdict() == StoreGate::Verdict::Open);
+    ck_assert_msg(gate->enter(s, 5999).verdict() == StoreGate::Verdict::Open, "the cool-down ended early");
     ck_assert_int_eq(gate->snapshot(5999).refused_open, 1);
     ck_assert_int_eq(gate->snapshot(5999).failures, 5);
+    // Past the cool-down, still open until someone probes: nothing left to wait.
+    ck_assert_int_eq(gate->snapshot(6000).open_ms_left, 0);
+    ck_assert_int_eq(gate->snapshot(7000).open_ms_left, 0);
 }
 END_TEST
 
@@ -149,6 +160,7 @@ START_TEST(half_open_lets_one_probe_through) {
     ck_assert(probe.admitted() && probe.probe());
     ck_assert(gate->snapshot(5000).breaker == BreakerState::HalfOpen);
     ck_assert(gate->enter(s, 5001).verdict() == StoreGate::Verdict::Open);
+    ck_assert_int_eq(gate->snapshot(5001).refused_open, 1);   // the metric of calls refused while half-open
     // The probe fails: open for another cool-down from now.
     probe.finish(kUnavailable, 6000);
     ck_assert(gate->snapshot(6000).breaker == BreakerState::Open);
@@ -194,6 +206,7 @@ START_TEST(probe_refused_by_bulkhead_is_not_lost) {
     ck_assert(gate->snapshot(0).breaker == BreakerState::Open);
     StoreGate::Pass c = gate->enter(one, 5000);   // the probe, but a holds the only slot
     ck_assert(c.verdict() == StoreGate::Verdict::Busy);
+    ck_assert_msg(!c.probe(), "a refused call still calls itself the probe");
     ck_assert(gate->snapshot(5000).breaker == BreakerState::Open);
     StoreGate::Pass d = gate->enter(two, 5000);
     ck_assert_msg(d.admitted() && d.probe(), "the probe was lost with the busy refusal");
@@ -282,6 +295,288 @@ START_TEST(gate_settings_default_to_all_workers_but_one) {
     ck_assert_int_eq(talentd::storage::gate_settings_from(c).concurrency, 1);
     c.store_concurrency = 2;
     ck_assert_int_eq(talentd::storage::gate_settings_from(c).concurrency, 2);
+    c.workers = 4;
+    c.store_concurrency = 1;   // the smallest explicit limit is not "use the default"
+    ck_assert_int_eq(talentd::storage::gate_settings_from(c).concurrency, 1);
+    c.workers = 1024;          // config allows more workers than a half has slots
+    c.store_concurrency = 0;
+    ck_assert_int_eq(talentd::storage::gate_settings_from(c).concurrency, talentd::storage::kGateSlots);
+}
+END_TEST
+
+// Values unlike GateSettings' own defaults, so that one not copied shows.
+START_TEST(gate_settings_take_the_breaker_and_wait_from_the_config) {
+    talentd::Config c;
+    c.store_breaker_failures = 7;
+    c.store_breaker_cooldown = 42;
+    c.store_busy_wait = 1234;
+    const GateSettings s = talentd::storage::gate_settings_from(c);
+    ck_assert_int_eq(s.failure_threshold, 7);
+    ck_assert_int_eq(s.cooldown_seconds, 42);
+    ck_assert_int_eq(s.busy_wait_ms, 1234);
+}
+END_TEST
+
+// The gate's times are compared across processes: they must be
+// CLOCK_MONOTONIC's milliseconds, not some other scale of it.
+START_TEST(monotonic_ms_is_clock_monotonic_in_ms) {
+    auto ms = [] {
+        timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+    };
+    for (int i = 0; i < 1000; ++i) {
+        const int64_t before = ms(), m = talentd::storage::monotonic_ms(), after = ms();
+        ck_assert_msg(before <= m && m <= after, "monotonic_ms() %lld outside [%lld, %lld]", static_cast<long long>(m),
+                      static_cast<long long>(before), static_cast<long long>(after));
+    }
+}
+END_TEST
+
+// The master cannot start without its gate: when mmap fails, create() must
+// say why.  The address-space limit makes the mapping fail in a child.
+START_TEST(create_says_why_when_mmap_fails) {
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        std::string why;
+        why.reserve(512);
+        rlimit none{0, 0};
+        if (setrlimit(RLIMIT_AS, &none) != 0) _exit(3);
+        auto gate = StoreGate::create(&why);
+        std::string out = gate ? std::string("created") : why;
+        if (write(fds[1], out.data(), out.size()) < 0) _exit(4);
+        _exit(0);
+    }
+    close(fds[1]);
+    std::string got;
+    char buffer[256];
+    ssize_t n;
+    while ((n = read(fds[0], buffer, sizeof buffer)) > 0) got.append(buffer, static_cast<size_t>(n));
+    close(fds[0]);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    ck_assert_msg(got.rfind("store gate: mmap: ", 0) == 0, "create() with no address space left: \"%s\"", got.c_str());
+}
+END_TEST
+
+// enter() with a time given (tests) uses that time and never waits.
+START_TEST(explicit_time_is_used_and_never_waits) {
+    auto gate = make_gate();
+    GateSettings s = settings(1, 1, 5);
+    // Longer than the clock has run (24 days): a call that waited, even one
+    // timing its wait from the time given (0), would wait until the check
+    // timeout.
+    s.busy_wait_ms = std::numeric_limits<int>::max();
+    gate->enter(s, 0).finish(kUnavailable, 0);
+    ck_assert_msg(gate->enter(s, 0).verdict() == StoreGate::Verdict::Open, "enter(now 0) ignored the time given");
+    ck_assert_int_eq(gate->snapshot(0).refused_open, 1);
+
+    auto closed = make_gate();
+    bool admitted = false;
+    pid_t holder = child_holding_a_pass(*closed, s, talentd::storage::monotonic_ms(), &admitted);
+    ck_assert(admitted);
+    ck_assert(closed->enter(s, 0).verdict() == StoreGate::Verdict::Busy);
+    kill_and_reap(holder);
+    closed->release_process(holder);
+}
+END_TEST
+
+// store_concurrency's maximum holds in both generations' halves.
+START_TEST(each_generation_half_holds_the_maximum) {
+    auto gate = make_gate();
+    GateSettings s = settings(talentd::storage::kGateSlots, 3, 10);
+    std::vector<StoreGate::Pass> held;
+    for (int generation = 0; generation < 2; ++generation) {
+        s.generation = generation;
+        for (int i = 0; i < talentd::storage::kGateSlots; ++i) {
+            held.push_back(gate->enter(s, 0));
+            ck_assert_msg(held.back().admitted(), "generation %d: call %d refused", generation, i);
+        }
+        ck_assert(gate->enter(s, 0).verdict() == StoreGate::Verdict::Busy);
+    }
+    ck_assert_int_eq(gate->snapshot(0).in_store, 2 * talentd::storage::kGateSlots);
+    held.clear();
+    ck_assert_int_eq(gate->snapshot(0).in_store, 0);
+}
+END_TEST
+
+// When a holder entered is shared between processes like the slot itself,
+// up to the last slot of the second half: there a young holder in another
+// process must make a call wait, not be taken for a slow store.  This process
+// fills the half with old holders and frees the last slot; a child takes it,
+// young, and leaves soon.
+START_TEST(young_holder_of_the_last_slot_is_seen_by_others) {
+    auto gate = make_gate();
+    GateSettings s = settings(talentd::storage::kGateSlots, 3, 10);
+    s.generation = 1;
+    s.busy_wait_ms = 600000;   // refusing at once is the failure; waiting for ever the check timeout
+    const int64_t old = talentd::storage::monotonic_ms() - 700000;
+    std::vector<StoreGate::Pass> held;
+    for (int i = 0; i < talentd::storage::kGateSlots; ++i) {
+        held.push_back(gate->enter(s, old));
+        ck_assert(held.back().admitted());
+    }
+    held.pop_back();   // frees the last slot
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fds[0]);
+        {
+            StoreGate::Pass pass = gate->enter(s, talentd::storage::monotonic_ms());
+            if (write(fds[1], pass.admitted() ? "y" : "n", 1) != 1) _exit(3);
+            usleep(30000);
+        }
+        _exit(0);
+    }
+    close(fds[1]);
+    char c = 0;
+    ck_assert_int_eq(read(fds[0], &c, 1), 1);
+    close(fds[0]);
+    ck_assert_msg(c == 'y', "the child did not get the last slot");
+    StoreGate::Pass mine = gate->enter(s);
+    ck_assert_msg(mine.admitted(), "refused at once: the young holder of the last slot looked old");
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+}
+END_TEST
+
+// A limit below one (GateSettings filled by hand) still lets one call in.
+START_TEST(concurrency_below_one_admits_one) {
+    auto gate = make_gate();
+    StoreGate::Pass a = gate->enter(settings(0, 3, 10), 0);
+    ck_assert(a.admitted());
+    ck_assert(gate->enter(settings(0, 3, 10), 0).verdict() == StoreGate::Verdict::Busy);
+}
+END_TEST
+
+// Holders that stay inside while young: the wait ends after busy_wait_ms
+// anyway (a silent store must not hold every worker), and it sleeps between
+// looks instead of spinning a core.  The wait is bounded by the check
+// timeout; each look is one voluntary context switch.
+START_TEST(bulkhead_wait_ends_and_sleeps) {
+    auto gate = make_gate();
+    GateSettings s = settings(1, 3, 10);
+    s.busy_wait_ms = 100;
+    bool admitted = false;
+    pid_t holder = child_holding_a_pass(*gate, s, talentd::storage::monotonic_ms(), &admitted);
+    ck_assert(admitted);
+    rusage before{}, after{};
+    getrusage(RUSAGE_THREAD, &before);
+    ck_assert(gate->enter(s).verdict() == StoreGate::Verdict::Busy);
+    getrusage(RUSAGE_THREAD, &after);
+    const long sleeps = after.ru_nvcsw - before.ru_nvcsw;
+    // Looks about 1 ms apart: at most ~100 in 100 ms (fewer on a loaded machine).
+    ck_assert_msg(sleeps >= 5 && sleeps <= 150, "%ld voluntary context switches while waiting 100 ms", sleeps);
+    kill_and_reap(holder);
+    gate->release_process(holder);
+}
+END_TEST
+
+// Only the probe's answer closes the breaker: a call let in before it
+// opened that gets its answer late must not close it.
+START_TEST(late_answer_of_an_earlier_call_does_not_close) {
+    auto gate = make_gate();
+    const GateSettings s = settings(2, 1, 5);
+    StoreGate::Pass early = gate->enter(s, 0), failing = gate->enter(s, 0);
+    failing.finish(kUnavailable, 0);
+    ck_assert(gate->snapshot(0).breaker == BreakerState::Open);
+    early.finish(kAnswered, 10);
+    ck_assert_msg(gate->snapshot(10).breaker == BreakerState::Open, "a non-probe's answer closed the breaker");
+    ck_assert(gate->enter(s, 20).verdict() == StoreGate::Verdict::Open);
+}
+END_TEST
+
+namespace {
+// A child that probes at `now`, reports `unavailable`, and exits.
+pid_t child_probes_and_exits(StoreGate& gate, const GateSettings& s, int64_t now, bool unavailable) {
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        StoreGate::Pass pass = gate.enter(s, now);
+        if (!pass.admitted() || !pass.probe()) _exit(2);
+        pass.finish(unavailable, now + 100);
+        _exit(0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child did not probe (status %d)", status);
+    return pid;
+}
+}  // namespace
+
+// A probe that finished is forgotten: when the master later reaps its
+// worker, a cool-down running by then must not end early.
+START_TEST(finished_probe_is_forgotten) {
+    const GateSettings s = settings(4, 1, 5);
+    {
+        auto gate = make_gate();
+        gate->enter(s, 0).finish(kUnavailable, 0);
+        pid_t prober = child_probes_and_exits(*gate, s, 5000, kAnswered);
+        ck_assert(gate->snapshot(5100).breaker == BreakerState::Closed);
+        gate->enter(s, 6000).finish(kUnavailable, 6000);   // open until 11000
+        gate->release_process(prober, 7000);
+        ck_assert_msg(gate->enter(s, 7000).verdict() == StoreGate::Verdict::Open,
+                      "reaping the answered probe's worker ended the cool-down");
+    }
+    {
+        auto gate = make_gate();
+        gate->enter(s, 0).finish(kUnavailable, 0);
+        pid_t prober = child_probes_and_exits(*gate, s, 5000, kUnavailable);   // open until 10100
+        gate->release_process(prober, 7000);
+        ck_assert_msg(gate->enter(s, 7000).verdict() == StoreGate::Verdict::Open,
+                      "reaping the failed probe's worker ended the cool-down");
+    }
+}
+END_TEST
+
+// Moving a pass moves the call: the source no longer counts, the target
+// frees the slot once and reports as the probe it took over.
+START_TEST(moved_pass_carries_the_call) {
+    auto gate = make_gate();
+    const GateSettings s = settings(3, 1, 5);
+    StoreGate::Pass a = gate->enter(s, 0);
+    StoreGate::Pass built(std::move(a));
+    a.finish(kUnavailable, 0);
+    ck_assert_msg(gate->snapshot(0).failures == 0, "a moved-from pass reported a failure");
+    ck_assert(!a.probe());
+
+    StoreGate::Pass assigned = gate->enter(s, 0);
+    ck_assert_int_eq(gate->snapshot(0).in_store, 2);
+    assigned = gate->enter(s, 0);   // the pass it held frees its slot
+    ck_assert_msg(gate->snapshot(0).in_store == 2, "assigning over a pass kept its slot (%d in store)",
+                  gate->snapshot(0).in_store);
+    ck_assert(assigned.admitted());
+    built.finish(kAnswered, 0);
+    assigned.finish(kUnavailable, 0);   // threshold 1: opens with the assigned pass's settings
+    ck_assert_int_eq(gate->snapshot(0).in_store, 0);
+    ck_assert_msg(gate->snapshot(0).breaker == BreakerState::Open, "the assigned pass lost its settings");
+    ck_assert_int_eq(gate->snapshot(0).open_ms_left, 5000);
+
+    // The probe moved twice: built, then assigned to a pass with default
+    // settings (cool-down 10 s), which must take the probe's (5 s).
+    StoreGate::Pass taken = gate->enter(s, 5000);
+    StoreGate::Pass carried(std::move(taken));
+    ck_assert_msg(!taken.probe(), "a moved-from pass still calls itself the probe");
+    StoreGate::Pass probe;
+    probe = std::move(carried);
+    ck_assert(probe.admitted() && probe.probe());
+    ck_assert_msg(!carried.probe(), "a moved-from pass still calls itself the probe (assignment)");
+    taken.finish(kUnavailable, 5000);
+    carried.finish(kUnavailable, 5000);
+    ck_assert_msg(gate->snapshot(5000).failures == 1, "a moved-from probe reported a failure");
+    probe.finish(kUnavailable, 5100);
+    const auto snap = gate->snapshot(5100);
+    ck_assert_msg(snap.breaker == BreakerState::Open && snap.open_ms_left == 5000,
+                  "the assigned probe's failure left the breaker %s, %lld ms to go",
+                  talentd::storage::breaker_state_name(snap.breaker), static_cast<long long>(snap.open_ms_left));
+    ck_assert_int_eq(snap.in_store, 0);
 }
 END_TEST
 
@@ -351,6 +646,17 @@ int main() {
     tcase_add_test(tc, breaker_threshold_zero_never_opens);
     tcase_add_test(tc, new_generation_counts_apart);
     tcase_add_test(tc, gate_settings_default_to_all_workers_but_one);
+    tcase_add_test(tc, gate_settings_take_the_breaker_and_wait_from_the_config);
+    tcase_add_test(tc, monotonic_ms_is_clock_monotonic_in_ms);
+    tcase_add_test(tc, create_says_why_when_mmap_fails);
+    tcase_add_test(tc, explicit_time_is_used_and_never_waits);
+    tcase_add_test(tc, each_generation_half_holds_the_maximum);
+    tcase_add_test(tc, concurrency_below_one_admits_one);
+    tcase_add_test(tc, young_holder_of_the_last_slot_is_seen_by_others);
+    tcase_add_test(tc, bulkhead_wait_ends_and_sleeps);
+    tcase_add_test(tc, late_answer_of_an_earlier_call_does_not_close);
+    tcase_add_test(tc, finished_probe_is_forgotten);
+    tcase_add_test(tc, moved_pass_carries_the_call);
     suite_add_tcase(suite, tc);
     TCase* egress = tcase_create("egress");
     tcase_add_test(egress, nginx_times_parse);
