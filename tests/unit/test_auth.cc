@@ -157,6 +157,56 @@ START_TEST(base64url_round_trip) {
 }
 END_TEST
 
+// RFC 4648 §10's vectors (unpadded), both ways: a round trip alone would
+// not see an encoder and decoder wrong in the same way.
+START_TEST(base64url_rfc4648_vectors) {
+    const std::pair<const char*, const char*> vectors[] = {{"", ""},         {"f", "Zg"},         {"fo", "Zm8"},
+                                                           {"foo", "Zm9v"},  {"foob", "Zm9vYg"},  {"fooba", "Zm9vYmE"},
+                                                           {"foobar", "Zm9vYmFy"}};
+    for (auto [plain, encoded] : vectors) {
+        CK_STR_EQ(base64url_encode(plain), encoded);
+        std::string out;
+        ck_assert_msg(base64url_decode(encoded, &out), "%s refused", encoded);
+        CK_STR_EQ(out, plain);
+    }
+    // Decoding appends.
+    std::string out = "x";
+    ck_assert(base64url_decode("Zm9v", &out));
+    CK_STR_EQ(out, "xfoo");
+    // Every byte value, through every position of a 3-byte group.
+    std::string all;
+    for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
+    for (size_t skip = 0; skip < 3; ++skip) {
+        std::string in = all.substr(skip), back;
+        ck_assert(base64url_decode(base64url_encode(in), &back));
+        ck_assert_msg(back == in, "256 bytes from %zu did not come back", skip);
+    }
+    // 5 characters is 1 mod 4, even with zero trailing bits.
+    ck_assert(!base64url_decode("Zm9vA", &out));
+    ck_assert(!base64url_decode("Zm9vYmFyA", &out));
+}
+END_TEST
+
+// Each of the 64 characters decodes to its own value; every other byte value
+// (NUL, '+', '/', '=', white space, 8-bit) is refused.
+START_TEST(base64url_alphabet) {
+    const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for (int c = 0; c < 256; ++c) {
+        std::string in = "AAA";
+        in.push_back(static_cast<char>(c));
+        std::string out;
+        size_t value = alphabet.find(static_cast<char>(c));
+        if (value == std::string::npos) {
+            ck_assert_msg(!base64url_decode(in, &out), "byte %d taken as base64url", c);
+        } else {
+            ck_assert_msg(base64url_decode(in, &out), "'%c' refused", c);
+            ck_assert_msg(out.size() == 3 && out[0] == 0 && out[1] == 0 && static_cast<unsigned char>(out[2]) == value,
+                          "'%c' decoded wrong", c);
+        }
+    }
+}
+END_TEST
+
 // --- verification: HS256 ------------------------------------------------------
 
 START_TEST(valid_token) {
@@ -981,11 +1031,85 @@ START_TEST(csrf_rules) {
 }
 END_TEST
 
+// Python's http.cookies._unquote, escape by escape: \ooo only with three
+// octal digits and a first digit 0-3, anything else after a backslash is
+// the character itself, a lone trailing backslash stays.
+START_TEST(cookie_unquoting) {
+    auto cv = [](std::string_view quoted) { return *cookie_value("access_token=" + std::string(quoted), "access_token"); };
+    CK_STR_EQ(cv("\"\""), "");
+    CK_STR_EQ(cv("\"abc"), "\"abc");
+    CK_STR_EQ(cv("abc\""), "abc\"");
+    CK_STR_EQ(cv("\"abc\\\""), "abc\\");
+    CK_STR_EQ(cv("\"ab\\c\""), "abc");
+    CK_STR_EQ(cv("\"\\073abc\""), ";abc");
+    CK_STR_EQ(cv("\"-\\073\""), "-;");
+    CK_STR_EQ(cv("\"\\100\""), "@");
+    CK_STR_EQ(cv("\"a\\101b\""), "aAb");
+    CK_STR_EQ(cv("\"\\047\""), "'");
+    // Bytes from \200 to \377 come out as one byte each (Python gives the
+    // code point; a token never holds one, so it is refused either way).
+    CK_STR_EQ(cv("\"\\377\""), "\xff");
+    CK_STR_EQ(cv("\"\\400\""), "400");
+    CK_STR_EQ(cv("\"\\+01\""), "+01");
+    CK_STR_EQ(cv("\"\\ab7\""), "ab7");
+    CK_STR_EQ(cv("\"ab\\0+7\""), "ab0+7");
+    CK_STR_EQ(cv("\"1+\\080\""), "1+080");
+    CK_STR_EQ(cv("\"abc\\01+x\""), "abc01+x");
+    CK_STR_EQ(cv("\"1+-\\018\""), "1+-018");
+    CK_STR_EQ(cv("\"\\07\""), "07");
+}
+END_TEST
+
+// Django's Referer check takes scheme://host[:port] of an absolute URL
+// (RFC 3986 scheme: a letter, then letters, digits, '+', '-', '.').
+START_TEST(referer_origin_rules) {
+    std::vector<std::string> trusted = {"z+aZA-.09://app.example.com", "http://h", "https://app.example.com"};
+    ck_assert(!csrf_origin_failure("", "z+aZA-.09://app.example.com/x", trusted));
+    ck_assert(!csrf_origin_failure("", "http://h/x", trusted));
+    const std::string malformed = "CSRF Failed: Referer checking failed - Referer is malformed.";
+    for (const char* r : {"://app.example.com/", "1http://app.example.com/", "ht_tp://app.example.com/",
+                          "https:///path", "https://?x", "https://#x", "https://", "+http://app.example.com/"}) {
+        auto f = csrf_origin_failure("", r, trusted);
+        ck_assert_msg(f && *f == malformed, "%s: %s", r, f ? f->c_str() : "trusted");
+    }
+    for (const char* r : {"a://app.example.com/", "xttps://app.example.com/", "https://app.example.co/"}) {
+        auto f = csrf_origin_failure("", r, trusted);
+        std::string want = "CSRF Failed: Referer checking failed - " + std::string(r) + " does not match any trusted origins.";
+        ck_assert_msg(f && *f == want, "%s: %s", r, f ? f->c_str() : "trusted");
+    }
+}
+END_TEST
+
+START_TEST(trusted_origin_rules) {
+    // Exact entries compare every character, the first one too.
+    ck_assert(is_trusted_origin("https://app.example.com", {"https://app.example.com"}));
+    ck_assert(!is_trusted_origin("xttps://app.example.com", {"https://app.example.com"}));
+    ck_assert(!is_trusted_origin("https://app.example.cox", {"https://app.example.com"}));
+    // Wildcards: every host character class at its edges, a port.
+    std::vector<std::string> wild = {"https://*.partner.example.org", "https://*.example.net:8443"};
+    for (const char* o : {"https://aZ-09.zA.partner.example.org", "https://a.example.net:8443",
+                          "https://.partner.example.org" /* Django's is_same_domain: ".x" ends with ".x" */})
+        ck_assert_msg(is_trusted_origin(o, wild), "%s refused", o);
+    for (const char* o : {"https://a@.partner.example.org", "https://a`.partner.example.org",
+                          "https://a{.partner.example.org", "https://a[.partner.example.org",
+                          "https://a/.partner.example.org", "https://a;.partner.example.org",
+                          "https://a.example.net:8444", "https://a.example.net"})
+        ck_assert_msg(!is_trusted_origin(o, wild), "%s trusted", o);
+    // A one-letter host is the suffix itself; "https://" has no host at all.
+    ck_assert(is_trusted_origin("https://x", {"https://*.x"}));
+    ck_assert(is_trusted_origin("https://y.x", {"https://*.x"}));
+    ck_assert(!is_trusted_origin("https://", {"https://*.x"}));
+    ck_assert(!is_trusted_origin("https://", {"https://*."}));
+}
+END_TEST
+
 int main() {
     Suite* suite = suite_create("auth");
     TCase* jwt = tcase_create("jwt");
     tcase_set_timeout(jwt, 60);
     tcase_add_test(jwt, base64url_round_trip);
+    tcase_add_test(jwt, base64url_rfc4648_vectors);
+    tcase_add_test(jwt, base64url_alphabet);
     tcase_add_test(jwt, valid_token);
     tcase_add_test(jwt, expired_and_leeway);
     tcase_add_test(jwt, nbf_checks);
@@ -1021,6 +1145,9 @@ int main() {
     tcase_add_test(cred, bearer_parsing);
     tcase_add_test(cred, cookie_parsing);
     tcase_add_test(cred, csrf_rules);
+    tcase_add_test(cred, cookie_unquoting);
+    tcase_add_test(cred, referer_origin_rules);
+    tcase_add_test(cred, trusted_origin_rules);
     suite_add_tcase(suite, cred);
 
     SRunner* runner = srunner_create(suite);
