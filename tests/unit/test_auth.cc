@@ -832,11 +832,12 @@ START_TEST(segment_split_reasons) {
     std::string good = hs_token(kHS256, claims_uid());
     size_t d1 = good.find('.'), d2 = good.rfind('.');
     std::string why;
-    for (const std::string& t : {good + ".AAAA", good + ".", good.substr(0, d2) + ".." + good.substr(d2 + 1),
-                                 good.substr(0, d2) + ".A." + good.substr(d2 + 1), good.substr(0, d1), std::string("a.b"),
-                                 good.substr(0, d1) + "..." + good.substr(d2 + 1)}) {
-        ck_assert(!valid(t, hs_settings(), kNow, &why));
-        ck_assert_msg(why == "not three segments", "%s: %s", t.c_str(), why.c_str());
+    const std::string cases[] = {good + ".AAAA", good + ".", good.substr(0, d2) + ".." + good.substr(d2 + 1),
+                                 good.substr(0, d2) + ".A." + good.substr(d2 + 1), good.substr(0, d1), "a.b",
+                                 good.substr(0, d1) + "..." + good.substr(d2 + 1)};
+    for (size_t i = 0; i < std::size(cases); ++i) {
+        ck_assert(!valid(cases[i], hs_settings(), kNow, &why));
+        ck_assert_msg(why == "not three segments", "case %zu: %s", i, why.c_str());
     }
     // An empty payload, correctly signed: split in three, refused as not JSON.
     std::string input = b64(kHS256) + ".";
