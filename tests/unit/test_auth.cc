@@ -6,6 +6,8 @@
 #include <openssl/hmac.h>
 #include <openssl/pem.h>
 
+#include <malloc.h>
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -152,6 +154,56 @@ START_TEST(base64url_round_trip) {
     ck_assert(!base64url_decode("Zh", &out));     // non-zero trailing bits
     ck_assert(!base64url_decode("Zm+v", &out));   // '+' is not base64url
     ck_assert(!base64url_decode("Zm 9v", &out));  // white space
+}
+END_TEST
+
+// RFC 4648 §10's vectors (unpadded), both ways: a round trip alone would
+// not see an encoder and decoder wrong in the same way.
+START_TEST(base64url_rfc4648_vectors) {
+    const std::pair<const char*, const char*> vectors[] = {{"", ""},         {"f", "Zg"},         {"fo", "Zm8"},
+                                                           {"foo", "Zm9v"},  {"foob", "Zm9vYg"},  {"fooba", "Zm9vYmE"},
+                                                           {"foobar", "Zm9vYmFy"}};
+    for (auto [plain, encoded] : vectors) {
+        CK_STR_EQ(base64url_encode(plain), encoded);
+        std::string out;
+        ck_assert_msg(base64url_decode(encoded, &out), "%s refused", encoded);
+        CK_STR_EQ(out, plain);
+    }
+    // Decoding appends.
+    std::string out = "x";
+    ck_assert(base64url_decode("Zm9v", &out));
+    CK_STR_EQ(out, "xfoo");
+    // Every byte value, through every position of a 3-byte group.
+    std::string all;
+    for (int i = 0; i < 256; ++i) all.push_back(static_cast<char>(i));
+    for (size_t skip = 0; skip < 3; ++skip) {
+        std::string in = all.substr(skip), back;
+        ck_assert(base64url_decode(base64url_encode(in), &back));
+        ck_assert_msg(back == in, "256 bytes from %zu did not come back", skip);
+    }
+    // 5 characters is 1 mod 4, even with zero trailing bits.
+    ck_assert(!base64url_decode("Zm9vA", &out));
+    ck_assert(!base64url_decode("Zm9vYmFyA", &out));
+}
+END_TEST
+
+// Each of the 64 characters decodes to its own value; every other byte value
+// (NUL, '+', '/', '=', white space, 8-bit) is refused.
+START_TEST(base64url_alphabet) {
+    const std::string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    for (int c = 0; c < 256; ++c) {
+        std::string in = "AAA";
+        in.push_back(static_cast<char>(c));
+        std::string out;
+        size_t value = alphabet.find(static_cast<char>(c));
+        if (value == std::string::npos) {
+            ck_assert_msg(!base64url_decode(in, &out), "byte %d taken as base64url", c);
+        } else {
+            ck_assert_msg(base64url_decode(in, &out), "'%c' refused", c);
+            ck_assert_msg(out.size() == 3 && out[0] == 0 && out[1] == 0 && static_cast<unsigned char>(out[2]) == value,
+                          "'%c' decoded wrong", c);
+        }
+    }
 }
 END_TEST
 
@@ -613,6 +665,255 @@ START_TEST(settings_from_config) {
 }
 END_TEST
 
+// The reason names the refused alg only when it is short and alphanumeric:
+// anything else from the token stays out of the log line.
+START_TEST(refused_alg_in_reason) {
+    auto reason = [](std::string_view header) {
+        std::string why;
+        ck_assert(!valid(hs_token(header, claims_uid()), hs_settings(), kNow, &why));
+        return why;
+    };
+    CK_STR_EQ(reason("{\"alg\":\"AZaz09\"}"), "alg \"AZaz09\" refused (configured HS256)");
+    CK_STR_EQ(reason("{\"alg\":\"ABCDEFGHIJ\"}"), "alg \"ABCDEFGHIJ\" refused (configured HS256)");
+    CK_STR_EQ(reason("{\"alg\":\"ABCDEFGHIJK\"}"), "alg (unrecognised) refused (configured HS256)");
+    CK_STR_EQ(reason("{\"alg\":\"\"}"), "alg (unrecognised) refused (configured HS256)");
+    for (const char* bad : {"HS$56", "HS 256", "HS@", "HS[", "HS`", "HS{", "HS/", "HS:", "HS\\n"})
+        CK_STR_EQ(reason("{\"alg\":\"" + std::string(bad) + "\"}"), "alg (unrecognised) refused (configured HS256)");
+    CK_STR_EQ(reason("{\"alg\":256}"), "alg (not a string) refused (configured HS256)");
+    CK_STR_EQ(reason("{\"typ\":\"JWT\"}"), "no alg (configured HS256)");
+}
+END_TEST
+
+// A NumericDate beyond ±4.6e18 is refused rather than cast (the cast of 1e300
+// gives INT64_MIN, which would make any nbf valid).
+START_TEST(numeric_date_limits) {
+    std::string why;
+    auto with = [](std::string_view claim) {
+        return hs_token(kHS256, "{\"token_type\":\"access\",\"jti\":\"x\",\"user_id\":1," + std::string(claim) + "}");
+    };
+    ck_assert(!valid(with("\"exp\":4.6e18"), hs_settings(), kNow, &why));
+    CK_STR_EQ(why, "\"exp\" is not a number");
+    ck_assert_msg(valid(with("\"exp\":4.5e18"), hs_settings(), kNow, &why), "%s", why.c_str());
+    ck_assert(!valid(with("\"exp\":1700000300,\"nbf\":1e300"), hs_settings(), kNow, &why));
+    CK_STR_EQ(why, "\"nbf\" is not a number");
+    ck_assert(!valid(with("\"exp\":1700000300,\"nbf\":-1e300"), hs_settings(), kNow, &why));
+    CK_STR_EQ(why, "\"nbf\" is not a number");
+    ck_assert(!valid(with("\"exp\":1700000300,\"nbf\":4.6e18")));
+    // A real nbf is truncated like an integer one.
+    ck_assert(valid(with("\"exp\":1700000300,\"nbf\":1700000000.9")));
+    ck_assert(!valid(with("\"exp\":1700000300,\"nbf\":1700000001.0")));
+}
+END_TEST
+
+// With no audience configured, "aud" is refused exactly when Python finds it
+// truthy (PyJWT: `if not payload["aud"]`... skips only falsy values).
+START_TEST(unconfigured_audience_truthiness) {
+    for (const char* falsy : {"null", "false", "0", "0.0", "\"\"", "[]", "{}"})
+        ck_assert_msg(valid(hs_token(kHS256, claims_uid(std::string("\"aud\":") + falsy))), "aud %s refused", falsy);
+    for (const char* truthy : {"true", "1", "5", "-1", "0.5", "\"x\"", "[\"\"]", "[1]", "{\"a\":1}", "{\"a\":1,\"b\":2}"}) {
+        std::string why;
+        ck_assert_msg(!valid(hs_token(kHS256, claims_uid(std::string("\"aud\":") + truthy)), hs_settings(), kNow, &why),
+                      "aud %s accepted", truthy);
+        CK_STR_EQ(why, "token has \"aud\" but no jwt_audience is configured");
+    }
+}
+END_TEST
+
+START_TEST(user_id_string_bounds) {
+    auto uid = [](std::string_view v) {
+        return verify_access_token(hs_token(kHS256, claims("\"user_id\":" + std::string(v))), hs_settings(), kNow,
+                                   nullptr);
+    };
+    ck_assert(!uid("\"0\""));
+    ck_assert(!uid("\"000\""));
+    auto one = uid("\"1\"");
+    ck_assert_msg(one && one->user_id == 1, "user id \"1\" refused");
+    auto nine = uid("\"9876543210\"");
+    ck_assert_msg(nine && nine->user_id == 9876543210, "user id \"9876543210\" misread");
+    ck_assert(!uid("\"99999999999999999999\""));  // the multiplication overflows
+    ck_assert(!uid("\"4/\""));
+    ck_assert(!uid("\"4:\""));
+}
+END_TEST
+
+// The HMAC is compared over its whole length: a signature with the right
+// MAC followed by more bytes is not the signature.
+START_TEST(hmac_signature_exact_length) {
+    std::string input = b64(kHS256) + "." + b64(claims_uid());
+    std::string mac = hmac(EVP_sha256(), kSecret, input);
+    ck_assert(valid(input + "." + b64(mac)));
+    std::string why;
+    ck_assert(!valid(input + "." + b64(mac + std::string(1, '\0')), hs_settings(), kNow, &why));
+    CK_STR_EQ(why, "bad signature");
+    ck_assert(!valid(input + "." + b64(mac + mac), hs_settings(), kNow, &why));
+    CK_STR_EQ(why, "bad signature");
+    ck_assert(!valid(input + "." + b64(mac.substr(0, 31)), hs_settings(), kNow, &why));
+    CK_STR_EQ(why, "bad signature");
+}
+END_TEST
+
+// PyJWT ignores "typ"; libjwt refuses one other than "JWT".  Prepared settings
+// verify with OpenSSL, as PyJWT would: a token with typ "at+jwt" is taken.
+// This tells the prepared path from the libjwt fallback.
+START_TEST(prepared_key_is_used) {
+    auto rsa = keygen("RSA");
+    auto ec = keygen("EC");
+    for (auto [alg, key] : {std::pair{"RS256", rsa.get()}, std::pair{"ES256", ec.get()}}) {
+        bool ec_alg = std::string_view(alg) == "ES256";
+        std::string header = std::string("{\"alg\":\"") + alg + "\",\"typ\":\"at+jwt\"}";
+        std::string t = asym_token(key, header, claims_uid(), ec_alg);
+        JwtSettings s;
+        s.algorithm = alg;
+        s.verify_key = pem(key, false);
+        std::string why;
+        ck_assert_msg(!verify_access_token(t, s, kNow, &why), "%s: libjwt took typ at+jwt", alg);
+        ck_assert_msg(prepare_jwt_settings(s, &why), "%s", why.c_str());
+        ck_assert_msg(verify_access_token(t, s, kNow, &why), "%s prepared: %s", alg, why.c_str());
+
+        talentd::Config c;
+        c.jwt_algorithm = alg;
+        c.jwt_public_key = pem(key, false);
+        c.jwt_private_key = pem(key, true);
+        JwtSettings from = jwt_settings_from(c);
+        CK_STR_EQ(from.algorithm, alg);
+        ck_assert_msg(from.prepared, "%s: jwt_settings_from did not prepare the key", alg);
+        ck_assert_msg(verify_access_token(t, from, kNow, &why), "%s from config: %s", alg, why.c_str());
+    }
+}
+END_TEST
+
+// A failed (re-)preparation leaves no key prepared from before.
+START_TEST(prepare_resets_the_prepared_key) {
+    auto ec = keygen("EC");
+    std::string why;
+    JwtSettings s;
+    s.algorithm = "ES256";
+    s.verify_key = pem(ec.get(), false);
+    ck_assert(prepare_jwt_settings(s, &why));
+    ck_assert(s.prepared);
+    s.verify_key = "garbage";
+    ck_assert(!prepare_jwt_settings(s, &why));
+    CK_STR_EQ(why, "verify key is not a PEM public key");
+    ck_assert_msg(!s.prepared, "the old key stayed prepared");
+
+    s.verify_key = pem(ec.get(), false);
+    ck_assert(prepare_jwt_settings(s, &why));
+    s.algorithm = "HS256";
+    s.verify_key = kSecret;
+    ck_assert(prepare_jwt_settings(s, &why));
+    ck_assert_msg(!s.prepared, "an ES256 key stayed prepared for HS256");
+
+    // Each SSH public key form is refused as an HMAC secret, like PEM.
+    for (const char* k : {"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5", "ecdsa-sha2-nistp256 AAAAE2VjZHNh"}) {
+        s = hs_settings();
+        s.verify_key = k;
+        ck_assert_msg(!prepare_jwt_settings(s, &why), "%s taken as a secret", k);
+        ck_assert_msg(!valid(hs_token(kHS256, claims_uid(), EVP_sha256(), k), s), "%s taken as a secret", k);
+        s.signing_key = k;
+        ck_assert_msg(!mint_access_token(1, s, kNow, 60, &why), "%s signs", k);
+    }
+}
+END_TEST
+
+START_TEST(token_length_limit_is_inclusive) {
+    std::string t = hs_token(kHS256, claims_uid());
+    JwtSettings s = hs_settings();
+    s.max_token_length = t.size();
+    ck_assert(valid(t, s));
+    s.max_token_length = t.size() - 1;
+    std::string why;
+    ck_assert(!valid(t, s, kNow, &why));
+    CK_STR_EQ(why, "token too long");
+}
+END_TEST
+
+// The segment split: the reasons tell which step refused.
+START_TEST(segment_split_reasons) {
+    std::string good = hs_token(kHS256, claims_uid());
+    size_t d1 = good.find('.'), d2 = good.rfind('.');
+    std::string why;
+    const std::string cases[] = {good + ".AAAA", good + ".", good.substr(0, d2) + ".." + good.substr(d2 + 1),
+                                 good.substr(0, d2) + ".A." + good.substr(d2 + 1), good.substr(0, d1), "a.b",
+                                 good.substr(0, d1) + "..." + good.substr(d2 + 1)};
+    for (size_t i = 0; i < std::size(cases); ++i) {
+        ck_assert(!valid(cases[i], hs_settings(), kNow, &why));
+        ck_assert_msg(why == "not three segments", "case %zu: %s", i, why.c_str());
+    }
+    // An empty payload, correctly signed: split in three, refused as not JSON.
+    std::string input = b64(kHS256) + ".";
+    ck_assert(!valid(input + "." + b64(hmac(EVP_sha256(), kSecret, input)), hs_settings(), kNow, &why));
+    CK_STR_EQ(why, "payload: not JSON");
+    input = b64(kHS256) + ".QQ";  // "A"
+    ck_assert(!valid(input + "." + b64(hmac(EVP_sha256(), kSecret, input)), hs_settings(), kNow, &why));
+    CK_STR_EQ(why, "payload: not JSON");
+}
+END_TEST
+
+START_TEST(mint_limits) {
+    std::string why;
+    JwtSettings s = hs_settings();
+    auto t = mint_access_token(1, s, kNow, 1, &why);
+    ck_assert_msg(t.has_value(), "a one-second lifetime refused: %s", why.c_str());
+    auto id = verify_access_token(*t, s, kNow, &why);
+    ck_assert_msg(id && id->expires_at == kNow + 1 && id->user_id == 1, "%s", why.c_str());
+    ck_assert(!mint_access_token(1, s, kNow, -1, &why));
+    CK_STR_EQ(why, "lifetime must be positive");
+    ck_assert(!mint_access_token(-1, s, kNow, 60, &why));
+    CK_STR_EQ(why, "user id must be positive");
+    s.user_id_claim.clear();
+    ck_assert(!mint_access_token(1, s, kNow, 60, &why));
+    CK_STR_EQ(why, "empty user id claim name");
+    s = hs_settings();
+    s.signing_key = pem(keygen("EC").get(), false);
+    ck_assert(!mint_access_token(1, s, kNow, 60, &why));
+    CK_STR_EQ(why, "the HMAC secret is an asymmetric key");
+}
+END_TEST
+
+// jti: 32 hex digits from 16 random bytes; both digits of a byte take all 16
+// values over many tokens (a wrong shift or mask would pin some of them).
+START_TEST(jti_digits_are_random) {
+    std::vector<std::string> seen;
+    bool high[16] = {}, low[16] = {};
+    for (int i = 0; i < 64; ++i) {
+        auto t = mint_access_token(1, hs_settings(), kNow, 60, nullptr);
+        ck_assert(t.has_value());
+        auto id = verify_access_token(*t, hs_settings(), kNow, nullptr);
+        ck_assert(id.has_value());
+        ck_assert_uint_eq(id->jti.size(), 32u);
+        for (size_t k = 0; k < 32; ++k) {
+            int v = std::string_view("0123456789abcdef").find(id->jti[k]);
+            ck_assert_msg(v >= 0, "jti %s is not hex", id->jti.c_str());
+            (k % 2 ? low : high)[v] = true;
+        }
+        for (const auto& other : seen) ck_assert_msg(other != id->jti, "jti %s twice", other.c_str());
+        seen.push_back(id->jti);
+    }
+    for (int v = 0; v < 16; ++v) {
+        ck_assert_msg(high[v], "no jti byte had high digit %x", v);
+        ck_assert_msg(low[v], "no jti byte had low digit %x", v);
+    }
+}
+END_TEST
+
+// A key of the wrong type is freed when refused: preparation runs at every
+// start and SIGHUP, and a refused key must not stay allocated each time.
+START_TEST(refused_key_is_freed) {
+    auto rsa = keygen("RSA");
+    JwtSettings s;
+    s.algorithm = "ES256";
+    s.verify_key = pem(rsa.get(), false);
+    std::string why;
+    for (int i = 0; i < 20; ++i) ck_assert(!prepare_jwt_settings(s, &why));  // OpenSSL's own caches filled
+    size_t before = mallinfo2().uordblks;
+    for (int i = 0; i < 500; ++i) ck_assert(!prepare_jwt_settings(s, &why));
+    size_t after = mallinfo2().uordblks;
+    CK_STR_EQ(why, "verify key is not an EC P-256 key");
+    // An RSA-2048 EVP_PKEY holds well over 1 KiB: 500 leaked ones, far more than 64 KiB.
+    ck_assert_msg(after < before + 64 * 1024, "500 refused keys left %zu bytes allocated", after - before);
+}
+END_TEST
+
 // Not a pass/fail test: the cost of verification, printed for the record.
 START_TEST(verify_speed) {
     JwtSettings s = hs_settings();
@@ -731,11 +1032,85 @@ START_TEST(csrf_rules) {
 }
 END_TEST
 
+// Python's http.cookies._unquote, escape by escape: \ooo only with three
+// octal digits and a first digit 0-3, anything else after a backslash is
+// the character itself, a lone trailing backslash stays.
+START_TEST(cookie_unquoting) {
+    auto cv = [](std::string_view quoted) { return *cookie_value("access_token=" + std::string(quoted), "access_token"); };
+    CK_STR_EQ(cv("\"\""), "");
+    CK_STR_EQ(cv("\"abc"), "\"abc");
+    CK_STR_EQ(cv("abc\""), "abc\"");
+    CK_STR_EQ(cv("\"abc\\\""), "abc\\");
+    CK_STR_EQ(cv("\"ab\\c\""), "abc");
+    CK_STR_EQ(cv("\"\\073abc\""), ";abc");
+    CK_STR_EQ(cv("\"-\\073\""), "-;");
+    CK_STR_EQ(cv("\"\\100\""), "@");
+    CK_STR_EQ(cv("\"a\\101b\""), "aAb");
+    CK_STR_EQ(cv("\"\\047\""), "'");
+    // Bytes from \200 to \377 come out as one byte each (Python gives the
+    // code point; a token never holds one, so it is refused either way).
+    CK_STR_EQ(cv("\"\\377\""), "\xff");
+    CK_STR_EQ(cv("\"\\400\""), "400");
+    CK_STR_EQ(cv("\"\\+01\""), "+01");
+    CK_STR_EQ(cv("\"\\ab7\""), "ab7");
+    CK_STR_EQ(cv("\"ab\\0+7\""), "ab0+7");
+    CK_STR_EQ(cv("\"1+\\080\""), "1+080");
+    CK_STR_EQ(cv("\"abc\\01+x\""), "abc01+x");
+    CK_STR_EQ(cv("\"1+-\\018\""), "1+-018");
+    CK_STR_EQ(cv("\"\\07\""), "07");
+}
+END_TEST
+
+// Django's Referer check takes scheme://host[:port] of an absolute URL
+// (RFC 3986 scheme: a letter, then letters, digits, '+', '-', '.').
+START_TEST(referer_origin_rules) {
+    std::vector<std::string> trusted = {"z+aZA-.09://app.example.com", "http://h", "https://app.example.com"};
+    ck_assert(!csrf_origin_failure("", "z+aZA-.09://app.example.com/x", trusted));
+    ck_assert(!csrf_origin_failure("", "http://h/x", trusted));
+    const std::string malformed = "CSRF Failed: Referer checking failed - Referer is malformed.";
+    for (const char* r : {"://app.example.com/", "1http://app.example.com/", "ht_tp://app.example.com/",
+                          "https:///path", "https://?x", "https://#x", "https://", "+http://app.example.com/"}) {
+        auto f = csrf_origin_failure("", r, trusted);
+        ck_assert_msg(f && *f == malformed, "%s: %s", r, f ? f->c_str() : "trusted");
+    }
+    for (const char* r : {"a://app.example.com/", "xttps://app.example.com/", "https://app.example.co/"}) {
+        auto f = csrf_origin_failure("", r, trusted);
+        std::string want = "CSRF Failed: Referer checking failed - " + std::string(r) + " does not match any trusted origins.";
+        ck_assert_msg(f && *f == want, "%s: %s", r, f ? f->c_str() : "trusted");
+    }
+}
+END_TEST
+
+START_TEST(trusted_origin_rules) {
+    // Exact entries compare every character, the first one too.
+    ck_assert(is_trusted_origin("https://app.example.com", {"https://app.example.com"}));
+    ck_assert(!is_trusted_origin("xttps://app.example.com", {"https://app.example.com"}));
+    ck_assert(!is_trusted_origin("https://app.example.cox", {"https://app.example.com"}));
+    // Wildcards: every host character class at its edges, a port.
+    std::vector<std::string> wild = {"https://*.partner.example.org", "https://*.example.net:8443"};
+    for (const char* o : {"https://aZ-09.zA.partner.example.org", "https://a.example.net:8443",
+                          "https://.partner.example.org" /* Django's is_same_domain: ".x" ends with ".x" */})
+        ck_assert_msg(is_trusted_origin(o, wild), "%s refused", o);
+    for (const char* o : {"https://a@.partner.example.org", "https://a`.partner.example.org",
+                          "https://a{.partner.example.org", "https://a[.partner.example.org",
+                          "https://a/.partner.example.org", "https://a;.partner.example.org",
+                          "https://a.example.net:8444", "https://a.example.net"})
+        ck_assert_msg(!is_trusted_origin(o, wild), "%s trusted", o);
+    // A one-letter host is the suffix itself; "https://" has no host at all.
+    ck_assert(is_trusted_origin("https://x", {"https://*.x"}));
+    ck_assert(is_trusted_origin("https://y.x", {"https://*.x"}));
+    ck_assert(!is_trusted_origin("https://", {"https://*.x"}));
+    ck_assert(!is_trusted_origin("https://", {"https://*."}));
+}
+END_TEST
+
 int main() {
     Suite* suite = suite_create("auth");
     TCase* jwt = tcase_create("jwt");
     tcase_set_timeout(jwt, 60);
     tcase_add_test(jwt, base64url_round_trip);
+    tcase_add_test(jwt, base64url_rfc4648_vectors);
+    tcase_add_test(jwt, base64url_alphabet);
     tcase_add_test(jwt, valid_token);
     tcase_add_test(jwt, expired_and_leeway);
     tcase_add_test(jwt, nbf_checks);
@@ -753,12 +1128,27 @@ int main() {
     tcase_add_test(jwt, oversized_token);
     tcase_add_test(jwt, mint_round_trip);
     tcase_add_test(jwt, settings_from_config);
+    tcase_add_test(jwt, refused_alg_in_reason);
+    tcase_add_test(jwt, numeric_date_limits);
+    tcase_add_test(jwt, unconfigured_audience_truthiness);
+    tcase_add_test(jwt, user_id_string_bounds);
+    tcase_add_test(jwt, hmac_signature_exact_length);
+    tcase_add_test(jwt, prepared_key_is_used);
+    tcase_add_test(jwt, prepare_resets_the_prepared_key);
+    tcase_add_test(jwt, token_length_limit_is_inclusive);
+    tcase_add_test(jwt, segment_split_reasons);
+    tcase_add_test(jwt, mint_limits);
+    tcase_add_test(jwt, jti_digits_are_random);
+    tcase_add_test(jwt, refused_key_is_freed);
     tcase_add_test(jwt, verify_speed);
     suite_add_tcase(suite, jwt);
     TCase* cred = tcase_create("credentials");
     tcase_add_test(cred, bearer_parsing);
     tcase_add_test(cred, cookie_parsing);
     tcase_add_test(cred, csrf_rules);
+    tcase_add_test(cred, cookie_unquoting);
+    tcase_add_test(cred, referer_origin_rules);
+    tcase_add_test(cred, trusted_origin_rules);
     suite_add_tcase(suite, cred);
 
     SRunner* runner = srunner_create(suite);
