@@ -1,3 +1,6 @@
+#include <cstdio>
+#include <sys/un.h>
+#include <sys/socket.h>
 #include "temp_dir.h"
 
 #include <fcntl.h>
@@ -29,6 +32,28 @@ TempDir::~TempDir() {
     if (path_.empty() || getpid() != owner_) return;
     std::error_code ignored;
     std::filesystem::remove_all(path_, ignored);
+}
+
+void append_line(const std::string& path, const std::string& line) {
+    int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return;
+    const std::string text = line + "\n";
+    ssize_t ignored = write(fd, text.data(), text.size());
+    (void)ignored;
+    close(fd);
+}
+
+int connect_unix(const std::string& path) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
 }
 
 bool write_file(const std::string& path, const std::string& content) {

@@ -30,6 +30,11 @@ class TempDir {
 };
 
 bool write_file(const std::string& path, const std::string& content);
+// `line` and a newline appended with one write(2) (O_APPEND): lines that
+// several processes append never mix.  Nothing on error.
+void append_line(const std::string& path, const std::string& line);
+// A connection to the unix socket at `path`; -1 if refused.
+int connect_unix(const std::string& path);
 std::string read_file(const std::string& path);  // "" if unreadable
 
 // Absolute path of `relative` (e.g. "nginx/talentd-egress.conf") in the source

@@ -1,6 +1,12 @@
 #include "timing.h"
 
+#include <time.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <fstream>
+#include <sstream>
+#include <string>
 #include <cstdlib>
 #include <thread>
 
@@ -22,6 +28,26 @@ bool wait_for(const std::function<bool()>& done, double seconds) {
         if (std::chrono::steady_clock::now() >= end) return false;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+}
+
+double monotonic_seconds() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double process_cpu_seconds(int pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const size_t paren = stat.rfind(')');
+    if (paren == std::string::npos || paren + 2 >= stat.size()) return -1;
+    // After the name: state is field 3; utime and stime are fields 14 and 15.
+    std::istringstream fields(stat.substr(paren + 2));
+    std::string field;
+    unsigned long long ticks = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i)
+        if (i == 14 || i == 15) ticks += std::strtoull(field.c_str(), nullptr, 10);
+    return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 }  // namespace talentd::test

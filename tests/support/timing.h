@@ -19,4 +19,12 @@ double scaled(double seconds);
 // scaled(seconds) have passed without it.
 bool wait_for(const std::function<bool()>& done, double seconds);
 
+// CLOCK_MONOTONIC in seconds: the clock talentd's own timers use, so a
+// test can compare its times with theirs.
+double monotonic_seconds();
+
+// CPU seconds (user + system) process `pid` has used, from /proc/PID/stat;
+// -1 if it cannot be read.  For "an idle process sleeps" checks, not speed.
+double process_cpu_seconds(int pid);
+
 }  // namespace talentd::test

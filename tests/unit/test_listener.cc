@@ -26,6 +26,7 @@
 #include <check.h>
 
 namespace t = talentd::test;
+using t::connect_unix;
 using talentd::daemon::open_listener;
 
 namespace {
@@ -84,17 +85,6 @@ int connect_tcp(int family, int port) {
     return fd;
 }
 
-int connect_unix(const std::string& path) {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 std::string refused(const std::string& listen) {
     std::string why;

@@ -43,21 +43,11 @@ using talentd::Config;
 
 namespace {
 
-double monotonic() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+using t::monotonic_seconds;
+const auto& monotonic = monotonic_seconds;
+const auto& event = t::append_line;
 
-// One line appended with one write(2) (O_APPEND): lines of several processes never mix.
-void event(const std::string& file, const std::string& line) {
-    int fd = open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return;
-    std::string text = line + "\n";
-    ssize_t ignored = write(fd, text.data(), text.size());
-    (void)ignored;
-    close(fd);
-}
+
 
 struct Event {
     std::string what;   // start, term, reap, reload, exited, reaperterm
@@ -758,21 +748,6 @@ START_TEST(master_notifies_systemd) {
 }
 END_TEST
 
-// CPU seconds (user + system) process `pid` has used, from /proc/PID/stat.
-double cpu_seconds(pid_t pid) {
-    std::string stat = t::read_file("/proc/" + std::to_string(pid) + "/stat");
-    const size_t paren = stat.rfind(')');
-    ck_assert_msg(paren != std::string::npos, "no /proc/%d/stat", static_cast<int>(pid));
-    std::istringstream fields(stat.substr(paren + 2));
-    std::string field;
-    unsigned long long utime = 0, stime = 0;
-    // After the name: state is field 3; utime and stime are fields 14 and 15.
-    for (int i = 3; i <= 15 && fields >> field; ++i) {
-        if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
-        if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
-    }
-    return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
 
 // An idle master sleeps between its timers (the once-a-second scoreboard
 // sample, the workers' watch): over 3 s it uses a few milliseconds of CPU.
@@ -784,9 +759,9 @@ START_TEST(idle_master_sleeps) {
     MasterUnderTest m(base_config(2), WorkerKind::Serve, ReaperKind::None, extras);
     ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 2; }, 20));
     usleep(300 * 1000);
-    const double before = cpu_seconds(m.pid()), from = monotonic();
+    const double before = t::process_cpu_seconds(m.pid()), from = monotonic();
     while (monotonic() - from < 3) usleep(100 * 1000);
-    const double used = cpu_seconds(m.pid()) - before;
+    const double used = t::process_cpu_seconds(m.pid()) - before;
     ck_assert_msg(used < 0.3, "the idle master used %.2f s of CPU in %.1f s", used, monotonic() - from);
 }
 END_TEST

@@ -45,20 +45,10 @@ using talentd::Config;
 
 namespace {
 
-double monotonic() {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
+const auto& monotonic = t::monotonic_seconds;
+const auto& event = t::append_line;
 
-void event(const std::string& file, const std::string& line) {
-    int fd = open(file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return;
-    std::string text = line + "\n";
-    ssize_t ignored = write(fd, text.data(), text.size());
-    (void)ignored;
-    close(fd);
-}
+
 
 struct Event {
     std::string what;  // begin, idle
@@ -213,11 +203,8 @@ std::string encode(const std::string& method, const std::string& path, const std
 }
 
 int connect_to(const std::string& path) {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-    ck_assert_msg(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0, "connect %s", path.c_str());
+    int fd = t::connect_unix(path);
+    ck_assert_msg(fd >= 0, "connect %s", path.c_str());
     return fd;
 }
 
@@ -640,15 +627,7 @@ START_TEST(idle_worker_sleeps) {
     int fd = connect_to(w.socket_path());
     expect_answer("200 served GET /a", fd, "GET", "/a", false);
     close(fd);
-    auto cpu = [&] {
-        std::string stat = t::read_file("/proc/" + std::to_string(w.pid()) + "/stat");
-        std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-        std::string f;
-        unsigned long long ticks = 0;
-        for (int i = 3; i <= 15 && fields >> f; ++i)
-            if (i == 14 || i == 15) ticks += std::strtoull(f.c_str(), nullptr, 10);
-        return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
-    };
+    auto cpu = [&] { return t::process_cpu_seconds(w.pid()); };
     const double before = cpu(), from = monotonic();
     while (monotonic() - from < 2) usleep(100 * 1000);
     const double used = cpu() - before;
