@@ -57,7 +57,18 @@ Environment (or the options of the same name, see --help):
                    (default 0: none)
   MUTATE_FILTER    regular expression on the id or FILE:LINE
   MUTATE_JOBS      make -j for the builds (default 2)
+  MUTATE_NEW       1: skip the mutants the ledger already has a kill (or a
+                   stillbirth) for; run the rest (survivors again, too)
   TALENTD_CORPUS   the picture corpus for the image tests
+The ledger, tests/mutate/verdicts.tsv (kept in git): every verdict a run
+reached, by id, with its date.  A run adds its verdicts to it (--ledger ''
+to leave it alone); --record RUN.json adds a run's JSON after the fact;
+--tally prints, from the ledger and today's mutants and equivalents, each
+file's standing and what still has no verdict, without building anything.
+A kill stays valid while the line is unchanged (the id says so) and the
+test that made it is kept; a survival is only as good as the tests of its
+day, so MUTATE_NEW runs survivors again.
+
 Exit status: 0 when no unexplained survivor is left, 1 otherwise, 2 on a
 setup error (the unmutated build or tests fail).
 """
@@ -758,6 +769,86 @@ def sample(mutants, limit, seed):
     return [m for m in mutants if id(m) in chosen]
 
 
+# --- the ledger ----------------------------------------------------------------------------
+
+# Verdicts that do not need running again while the line is unchanged.
+SETTLED = ("killed", "timeout", "stillborn")
+RECORDED = SETTLED + ("survived",)
+
+
+def read_ledger(path):
+    ledger = {}
+    if path and os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            for raw in f:
+                if raw.startswith("#") or not raw.strip():
+                    continue
+                ident, outcome, detail, day = (raw.rstrip("\n").split("\t") + ["", "", ""])[:4]
+                ledger[ident] = {"outcome": outcome, "detail": detail, "date": day}
+    return ledger
+
+
+def add_verdicts(ledger, mutants, day):
+    """The run's verdicts over the ledger's, newest wins; "not run",
+    "equivalent" (the equivalents file says it) and "error" are not verdicts."""
+    added = 0
+    for m in mutants:
+        if m["outcome"] in RECORDED:
+            ledger[m["id"]] = {"outcome": m["outcome"], "detail": m.get("detail", ""), "date": day}
+            added += 1
+    return added
+
+
+def write_ledger(path, ledger):
+    if not path:
+        return
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write("# id\toutcome\tdetail\tdate: written by tests/mutate/mutate.py, see docs/MUTATION.md\n")
+        for ident in sorted(ledger):
+            v = ledger[ident]
+            f.write("%s\t%s\t%s\t%s\n" % (ident, v["outcome"], v["detail"], v["date"]))
+    os.replace(path + ".tmp", path)
+
+
+def tally(plan, ledger, equivalents):
+    """Per file: today's mutants and what the ledger and equivalents say of them."""
+    say("| file | mutants | killed | equivalent | stillborn | survived | no verdict | score |")
+    say("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    survivors, open_ = [], 0
+    for name, (everything, chosen) in plan.items():
+        files = {}
+        for m in chosen:
+            files.setdefault(m.path, []).append(m)
+        for path, mutants in files.items():
+            c = {"killed": 0, "equivalent": 0, "stillborn": 0, "survived": 0, "none": 0}
+            for m in mutants:
+                v = ledger.get(m.id, {}).get("outcome")
+                if equivalent_reason(m, equivalents):
+                    c["equivalent"] += 1
+                elif v in ("killed", "timeout"):
+                    c["killed"] += 1
+                elif v == "stillborn":
+                    c["stillborn"] += 1
+                elif v == "survived":
+                    c["survived"] += 1
+                    survivors.append((m, ledger[m.id]["date"]))
+                else:
+                    c["none"] += 1
+            open_ += c["none"]
+            scored = c["killed"] + c["survived"]
+            score = "%.1f%%" % (100.0 * c["killed"] / scored) if scored else "-"
+            say("| `%s` | %d | %d | %d | %d | %d | %d | %s |" % (
+                path, len(mutants), c["killed"], c["equivalent"], c["stillborn"], c["survived"], c["none"], score))
+    say("(score: killed / (killed + survived); equivalents and stillborn aside)")
+    if survivors:
+        say("\nSurvivors in the ledger (kill them, list them as equivalent, or run them again: a newer test "
+            "may kill them):")
+        for m, day in survivors:
+            say("  %s  (%s)\n      %s:%d\n      - %s\n      + %s" % (m.id, day, m.path, m.lineno,
+                                                                    m.original.strip(), m.mutated.strip()))
+    return 1 if survivors or open_ else 0
+
+
 # --- the run -------------------------------------------------------------------------------
 
 
@@ -784,6 +875,16 @@ def main():
                         help="only copy the tree into WORK/tree and build it in WORK/build "
                              "(for tests/mutate/by-hand.py)")
     parser.add_argument("--json", help="write the results to this file as JSON")
+    parser.add_argument("--ledger", default=os.path.join(ROOT, "tests", "mutate", "verdicts.tsv"),
+                        help="the verdicts of every run, added to after each (default tests/mutate/verdicts.tsv; "
+                             "'' for none)")
+    parser.add_argument("--new", action="store_true", default=env("MUTATE_NEW", "") not in ("", "0"),
+                        help="skip the mutants the ledger has killed or stillborn")
+    parser.add_argument("--record", nargs="+", metavar="RUN.json",
+                        help="add these runs' verdicts (--json files) to the ledger, and stop")
+    parser.add_argument("--tally", action="store_true",
+                        help="each file's standing from the ledger, nothing run; exit 0 when every mutant "
+                             "has a verdict and none survived unexplained")
     args = parser.parse_args()
     global SOURCE
     SOURCE = os.path.abspath(args.source)
@@ -807,6 +908,25 @@ def main():
         if pattern:
             mutants = [m for m in mutants if pattern.search(m.id) or pattern.search("%s:%d" % (m.path, m.lineno))]
         plan[name] = (mutants, sample(mutants, args.max, args.seed))
+
+    ledger = read_ledger(args.ledger)
+    if args.record:
+        for path in args.record:
+            with open(path) as f:
+                run = json.load(f)
+            day = time.strftime("%Y-%m-%d", time.gmtime(os.path.getmtime(path)))
+            added = add_verdicts(ledger, run["mutants"], day)
+            say("mutate: %s: %d verdicts" % (path, added))
+        write_ledger(args.ledger, ledger)
+        return 0
+    if args.tally:
+        return tally(plan, ledger, equivalents)
+    if args.new:
+        for name, (everything, chosen) in plan.items():
+            left = [m for m in chosen if ledger.get(m.id, {}).get("outcome") not in SETTLED]
+            say("mutate: %s: %d of %d chosen already have a verdict in the ledger" %
+                (name, len(chosen) - len(left), len(chosen)))
+            plan[name] = (everything, left)
 
     if args.prepare:
         work = os.path.abspath(args.prepare)
@@ -882,6 +1002,10 @@ def main():
         results[name] = chosen
     # Leave the copy unmutated and built for the next run.
     sync_tree(tree)
+    if args.ledger:
+        add_verdicts(ledger, [{"id": m.id, "outcome": m.outcome, "detail": m.detail}
+                              for ms in results.values() for m in ms], time.strftime("%Y-%m-%d", time.gmtime()))
+        write_ledger(args.ledger, ledger)
     return report(results, plan, equivalents, args)
 
 
