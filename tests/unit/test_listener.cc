@@ -8,6 +8,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <dirent.h>
+#include <malloc.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -52,6 +55,32 @@ int port_of(int fd) {
     if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
     return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
 }
+
+// The address a listener is bound to, as text ("127.0.0.1", "::1").
+std::string address_of(int fd) {
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    ck_assert_int_eq(getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len), 0);
+    char text[INET6_ADDRSTRLEN] = "";
+    const void* where = ss.ss_family == AF_INET
+                            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&ss)->sin_addr)
+                            : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(&ss)->sin6_addr);
+    ck_assert_ptr_nonnull(inet_ntop(ss.ss_family, where, text, sizeof text));
+    return text;
+}
+
+int open_descriptors() {
+    DIR* d = opendir("/proc/self/fd");
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    while (readdir(d)) ++n;
+    closedir(d);
+    return n;
+}
+
+// Heap bytes in use (glibc's count; ASan's allocator reports none, and its
+// leak check takes over there).
+long heap_in_use() { return static_cast<long>(mallinfo2().uordblks); }
 
 int family_of(int fd) {
     sockaddr_storage ss{};
@@ -106,6 +135,7 @@ START_TEST(tcp_ipv4_and_ipv6) {
     int v4 = open_listener("127.0.0.1:0", 7, "0660", &why);
     ck_assert_msg(v4 >= 0, "%s", why.c_str());
     ck_assert_int_eq(family_of(v4), AF_INET);
+    ck_assert_str_eq(address_of(v4).c_str(), "127.0.0.1");
     assert_nonblocking_cloexec(v4);
     ck_assert_msg(backlog_of(v4) == 7, "backlog %llu, asked for 7", static_cast<unsigned long long>(backlog_of(v4)));
     int c = connect_tcp(AF_INET, port_of(v4));
@@ -116,6 +146,9 @@ START_TEST(tcp_ipv4_and_ipv6) {
     int v6 = open_listener("[::1]:0", 9, "0660", &why);
     ck_assert_msg(v6 >= 0, "%s", why.c_str());
     ck_assert_int_eq(family_of(v6), AF_INET6);
+    // The host exactly as written: "::" (every address) is one character
+    // short of "::1".
+    ck_assert_str_eq(address_of(v6).c_str(), "::1");
     assert_nonblocking_cloexec(v6);
     ck_assert_uint_eq(backlog_of(v6), 9);
     c = connect_tcp(AF_INET6, port_of(v6));
@@ -146,6 +179,52 @@ START_TEST(malformed_tcp_addresses_are_refused) {
     ck_assert_msg(why.rfind("bad listen address localhost:9000: ", 0) == 0, "%s", why.c_str());
     why = refused("127.0.0.1:http");
     ck_assert_msg(why.rfind("bad listen address 127.0.0.1:http: ", 0) == 0, "%s", why.c_str());
+}
+END_TEST
+
+// talentd opens its listener once per start and reload; a daemon that
+// fails to and is restarted by systemd, or a test that tries every form,
+// must not run out of descriptors or memory.  Each failing path is taken
+// many times: a leaked socket or addrinfo shows in the counts.
+START_TEST(refused_listens_leak_nothing) {
+    t::TempDir dir("talentd-listener-test");
+    std::string file = dir.file("not-a-socket");
+    ck_assert(t::write_file(file, "keep me"));
+    std::string why;
+    int taken = open_listener("127.0.0.1:0", 4, "0660", &why);
+    ck_assert_msg(taken >= 0, "%s", why.c_str());
+    const std::string in_use = "127.0.0.1:" + std::to_string(port_of(taken));
+
+    refused(in_use);  // the first call's one-time allocations (getaddrinfo's)
+    const int fds = open_descriptors();
+    const long heap = heap_in_use();
+    for (int i = 0; i < 2000; ++i) {
+        why = refused("unix:" + file);  // bind fails: a file is there
+        ck_assert_msg(why.rfind("bind ", 0) == 0, "%s", why.c_str());
+        why = refused(in_use);  // bind fails: the port is taken
+        ck_assert_msg(why.rfind("bind/listen " + in_use + ": ", 0) == 0, "%s", why.c_str());
+        int fd = open_listener("127.0.0.1:0", 4, "0660", &why);  // success
+        ck_assert_msg(fd >= 0, "%s", why.c_str());
+        close(fd);
+    }
+    ck_assert_int_eq(open_descriptors(), fds);
+    // An addrinfo is over 80 bytes: 4000 of them leaked would be 320 KiB.
+    ck_assert_msg(heap_in_use() - heap < 16 * 1024, "heap grew by %ld bytes over 6000 listens",
+                  heap_in_use() - heap);
+    close(taken);
+
+    // No descriptor left for the socket (EMFILE): the addrinfo is freed.
+    const int lowest_free = open("/dev/null", O_RDONLY | O_CLOEXEC);  // what socket() would get
+    ck_assert_int_ge(lowest_free, 0);
+    close(lowest_free);
+    rlimit limit{static_cast<rlim_t>(lowest_free), static_cast<rlim_t>(lowest_free)};
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &limit), 0);  // this test's own process (Check forks)
+    why = refused("127.0.0.1:0");
+    ck_assert_msg(why.rfind("socket: ", 0) == 0, "%s", why.c_str());
+    const long before = heap_in_use();
+    for (int i = 0; i < 2000; ++i) refused("127.0.0.1:0");
+    ck_assert_msg(heap_in_use() - before < 16 * 1024, "heap grew by %ld bytes over 2000 refused sockets",
+                  heap_in_use() - before);
 }
 END_TEST
 
@@ -359,6 +438,7 @@ int main() {
     tcase_add_test(tc, tcp_ipv4_and_ipv6);
     tcase_add_test(tc, malformed_tcp_addresses_are_refused);
     tcase_add_test(tc, tcp_restart_over_time_wait);
+    tcase_add_test(tc, refused_listens_leak_nothing);
     tcase_add_test(tc, unix_socket_listens_with_its_backlog);
     tcase_add_test(tc, unix_socket_mode_is_octal_with_or_without_a_leading_zero);
     tcase_add_test(tc, unix_path_holding_a_file_is_left_alone);
