@@ -21,6 +21,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <sstream>
@@ -99,10 +100,13 @@ struct Extras {
     bool scoreboard = false;   // hooks.scoreboard: shared memory the test reads too
     // Runs on the scoreboard before the master starts.
     std::function<void(talentd::daemon::Scoreboard*)> prepare;
+    // The master inherits SIGTERM, SIGHUP, SIGINT and SIGCHLD blocked (as a
+    // shell or a supervisor may start it).
+    bool start_blocked = false;
 };
 
 // How a forked child starts, as one word: the stop signals it blocks (of
-// TERM, HUP, INT, CHLD), each one's disposition (dfl, ign or handler), and
+// TERM, HUP, INT, CHLD; any other blocked one as +NUMBER), each one's disposition (dfl, ign or handler), and
 // whether the listening socket `listen_fd` is open in it.
 std::string signal_state(int listen_fd) {
     sigset_t mask;
@@ -111,6 +115,10 @@ std::string signal_state(int listen_fd) {
     const std::pair<int, const char*> sigs[] = {{SIGTERM, "T"}, {SIGHUP, "H"}, {SIGINT, "I"}, {SIGCHLD, "C"}};
     for (const auto& [sig, letter] : sigs)
         if (sigismember(&mask, sig) == 1) out += letter;
+    // Any other signal blocked (none should be): its number.
+    for (int sig = 1; sig < NSIG; ++sig)
+        if (sig != SIGTERM && sig != SIGHUP && sig != SIGINT && sig != SIGCHLD && sigismember(&mask, sig) == 1)
+            out += "+" + std::to_string(sig);
     for (const auto& [sig, letter] : sigs) {
         struct sigaction sa{};
         sigaction(sig, nullptr, &sa);
@@ -121,12 +129,18 @@ std::string signal_state(int listen_fd) {
     return out;
 }
 
-// The Sleepy reaper's SIGTERM handler: one line, then exit (async-signal-safe:
-// the line is made before the signal can come).
+// The Sleepy reaper's SIGTERM handler: finishes "the row it is on" (half a
+// second, longer than the workers take to stop), writes one line and exits
+// (async-signal-safe: the line is made before the signal can come).  A
+// master that stopped waiting once the workers were gone would SIGKILL it
+// before the line.
 std::string reaper_events;
 char reaper_term_line[64];
 size_t reaper_term_length = 0;
 void on_reaper_term(int) {
+    timespec row{0, 500 * 1000 * 1000};
+    while (nanosleep(&row, &row) != 0) {
+    }
     int fd = open(reaper_events.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd >= 0) {
         ssize_t ignored = write(fd, reaper_term_line, reaper_term_length);
@@ -231,6 +245,12 @@ class MasterUnderTest {
             int log = open(dir_.file("master.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
             dup2(log, 2);
             talentd::log::configure("debug", "talentd");
+            if (extras.start_blocked) {
+                sigset_t inherited;
+                sigemptyset(&inherited);
+                for (int sig : {SIGTERM, SIGHUP, SIGINT, SIGCHLD}) sigaddset(&inherited, sig);
+                sigprocmask(SIG_BLOCK, &inherited, nullptr);
+            }
             _exit(talentd::daemon::run_master(config_, listen_fd_, hooks_));
         }
         owner_ = getpid();
@@ -659,7 +679,8 @@ START_TEST(stop_asks_the_reaper_with_sigterm) {
     ck_assert_int_eq(kill(m.pid(), SIGTERM), 0);
     int status = 0;
     ck_assert_msg(m.wait_exit(60, &status), "the master did not exit");
-    ck_assert_msg(only(m.all(), "reaperterm").size() == 1, "the reaper did not get SIGTERM\n%s", m.log().c_str());
+    ck_assert_msg(only(m.all(), "reaperterm").size() == 1,
+                  "the reaper did not get SIGTERM, or was killed before it finished\n%s", m.log().c_str());
     ck_assert(!alive(only(m.all(), "reap")[0].pid));
     ck_assert_msg(m.log().find("did not finish within drain_timeout") == std::string::npos, "%s", m.log().c_str());
 }
@@ -756,13 +777,19 @@ END_TEST
 START_TEST(idle_master_sleeps) {
     Extras extras;
     extras.scoreboard = true;
-    MasterUnderTest m(base_config(2), WorkerKind::Serve, ReaperKind::None, extras);
-    ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 2; }, 20));
-    usleep(300 * 1000);
-    const double before = t::process_cpu_seconds(m.pid()), from = monotonic();
-    while (monotonic() - from < 3) usleep(100 * 1000);
-    const double used = t::process_cpu_seconds(m.pid()) - before;
-    ck_assert_msg(used < 0.3, "the idle master used %.2f s of CPU in %.1f s", used, monotonic() - from);
+    // Also with a reaper hook and reap_interval = 0 (the reaper off): no
+    // timer of a reaper that never runs.
+    for (ReaperKind reaper : {ReaperKind::None, ReaperKind::Quick}) {
+        MasterUnderTest m(base_config(2), WorkerKind::Serve, reaper, extras);
+        ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 2; }, 20));
+        usleep(300 * 1000);
+        const double before = t::process_cpu_seconds(m.pid()), from = monotonic();
+        while (monotonic() - from < 3) usleep(100 * 1000);
+        const double used = t::process_cpu_seconds(m.pid()) - before;
+        ck_assert_msg(used < 0.3, "the idle master (%s) used %.2f s of CPU in %.1f s",
+                      reaper == ReaperKind::None ? "no reaper" : "reap_interval 0", used, monotonic() - from);
+        ck_assert_msg(only(m.all(), "reap").empty(), "a reaper pass with reap_interval = 0");
+    }
 }
 END_TEST
 
@@ -785,6 +812,31 @@ START_TEST(children_start_with_their_signals) {
     }
     ck_assert_str_eq(worker_state.c_str(), "blocked=THI,T=handler,H=handler,I=handler,C=dfl,listen=open");
     ck_assert_str_eq(reaper_state.c_str(), "blocked=,T=dfl,H=ign,I=ign,C=dfl,listen=closed");
+}
+END_TEST
+
+// A master started with its signals blocked (a shell's or a supervisor's
+// mask is inherited across exec) still hears each of them while it waits:
+// SIGHUP reloads, SIGCHLD reaps the old worker, SIGINT and SIGTERM stop it.
+// Without a scoreboard it sleeps up to 60 s between timers, so a signal it
+// only saw at the next timer would miss every deadline here.
+START_TEST(signals_blocked_at_start_are_still_heard) {
+    Extras extras;
+    extras.start_blocked = true;
+    for (int stop : {SIGINT, SIGTERM}) {
+        MasterUnderTest m(base_config(1), WorkerKind::Serve, ReaperKind::None, extras);
+        ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 1; }, 20));
+        m.set_reload("workers 1\n");
+        ck_assert_int_eq(kill(m.pid(), SIGHUP), 0);
+        ck_assert_msg(t::wait_for([&] { return only(m.all(), "start").size() == 2; }, 20), "SIGHUP unheard\n%s",
+                      m.log().c_str());
+        ck_assert_msg(t::wait_for([&] { return only(m.all(), "exited").size() == 1; }, 20),
+                      "the old worker's SIGCHLD unheard\n%s", m.log().c_str());
+        ck_assert_int_eq(kill(m.pid(), stop), 0);
+        int status = 0;
+        ck_assert_msg(m.wait_exit(20, &status), "%s unheard\n%s", strsignal(stop), m.log().c_str());
+        ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
 }
 END_TEST
 
@@ -826,6 +878,7 @@ int main() {
     TCase* tc = tcase_create("processes");
     tcase_set_timeout(tc, 180);
     tcase_add_test(tc, stop_sends_sigterm_to_workers);
+    tcase_add_test(tc, signals_blocked_at_start_are_still_heard);
     tcase_add_test(tc, reload_applies_the_changed_configuration);
     tcase_add_test(tc, reload_with_a_broken_configuration_keeps_running);
     tcase_add_test(tc, crash_loop_backs_off);
