@@ -1003,6 +1003,7 @@ def main():
     # Leave the copy unmutated and built for the next run.
     sync_tree(tree)
     if args.ledger:
+        ledger = read_ledger(args.ledger)   # again: another run may have written it meanwhile
         add_verdicts(ledger, [{"id": m.id, "outcome": m.outcome, "detail": m.detail}
                               for ms in results.values() for m in ms], time.strftime("%Y-%m-%d", time.gmtime()))
         write_ledger(args.ledger, ledger)
