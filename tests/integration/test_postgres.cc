@@ -868,6 +868,34 @@ START_TEST(test_journal_take_holds_the_row) {
 }
 END_TEST
 
+// A take that fails while the connection stays up (here: the journal
+// table renamed away by an admin for a moment) rolls its transaction back:
+// the connection's next statements work, instead of failing with "current
+// transaction is aborted" until it is closed.
+START_TEST(test_journal_failed_take_leaves_the_connection_usable) {
+    const Stack& s = *stack;
+    const int64_t id = fresh_user(s);
+    std::string why;
+    auto db = open_database(s);
+    const std::string due = jkey(id, "after-failed-take");
+    ck_assert(db->journal_remove(due, id, 100, &why));
+    talentd::db::JournalEntry entry;
+    bool taken = true;
+    sql(s, "ALTER TABLE talentd_storage_journal RENAME TO talentd_storage_journal_away");
+    const bool took = db->take_entry(due, 5000, 1000, &entry, &taken, &why);
+    sql(s, "ALTER TABLE talentd_storage_journal_away RENAME TO talentd_storage_journal");
+    ck_assert_msg(!took && !taken, "a take without its table succeeded");
+    ck_assert_msg(why.find("talentd_storage_journal") != std::string::npos, "%s", why.c_str());
+    std::vector<talentd::db::JournalEntry> rows;
+    ck_assert_msg(db->journal_entries(&rows, &why), "the connection is unusable after a failed take: %s",
+                  why.c_str());
+    ck_assert_msg(find_row(rows, due), "the journal row is gone");
+    ck_assert_msg(db->take_entry(due, 5000, 1000, &entry, &taken, &why) && taken, "%s", why.c_str());
+    ck_assert(db->journal_done(due, &why));
+    ck_assert(db->release_entry(&why));
+}
+END_TEST
+
 Suite* postgres_suite() {
     Suite* s = suite_create("postgres");
     TCase* tc = tcase_create("faults");
@@ -881,6 +909,7 @@ Suite* postgres_suite() {
     tcase_add_test(tc, test_journal_due_retry_done);
     tcase_add_test(tc, test_journal_due_in_pages);
     tcase_add_test(tc, test_journal_take_holds_the_row);
+    tcase_add_test(tc, test_journal_failed_take_leaves_the_connection_usable);
     tcase_add_test(tc, test_frozen_server);
     tcase_add_test(tc, test_locked_row_and_table);
     tcase_add_test(tc, test_deadlock_and_serialization_retried);

@@ -534,6 +534,31 @@ START_TEST(slow_request_logged_and_counted) {
 }
 END_TEST
 
+// Each request's access-log line gives its duration: never less than the
+// time the handler took (here 60 ms each; a clock that ran backwards or
+// jumped would show as a negative or short duration).
+START_TEST(access_log_gives_each_request_its_duration) {
+    Config c = base_config();
+    c.keepalive_timeout = 0;
+    WorkerUnderTest w(c);
+    for (int i = 0; i < 5; ++i) {
+        int fd = connect_to(w.socket_path());
+        expect_answer("200 served GET /slow", fd, "GET", "/slow", false, "60");
+        close(fd);
+    }
+    ck_assert(t::wait_for([&] { return count(w.log(), "GET /slow 200 user=0 bytes=") == 5; }, 20));
+    const std::string log = w.log();
+    size_t at = 0;
+    for (int i = 0; i < 5; ++i) {
+        at = log.find("GET /slow 200 user=0 bytes=", at);
+        const size_t space = log.find(' ', log.find("bytes=", at));
+        const double ms = std::strtod(log.c_str() + space + 1, nullptr);
+        ck_assert_msg(ms >= 60, "request %d logged %.2f ms, the handler took 60 ms:\n%s", i, ms, log.c_str());
+        at = space;
+    }
+}
+END_TEST
+
 // max_requests = 1: the only answer already declines its connection.
 START_TEST(single_request_worker_declines_its_connection) {
     Config c = base_config();
@@ -687,6 +712,7 @@ int main() {
     tcase_add_test(tc, keepalive_timeout_zero_keeps_nothing);
     tcase_add_test(tc, last_answer_before_recycling_declines);
     tcase_add_test(tc, retiring_worker_serves_its_kept_connection);
+    tcase_add_test(tc, access_log_gives_each_request_its_duration);
     tcase_add_test(tc, kept_connection_closed_after_keepalive_timeout);
     tcase_add_test(tc, retiring_worker_gives_up_an_idle_kept_connection);
     tcase_add_test(tc, slow_request_logged_and_counted);
