@@ -104,7 +104,8 @@ class TestHandler : public talentd::http::Handler {
 
 class WorkerUnderTest {
   public:
-    explicit WorkerUnderTest(Config config) {
+    // also_blocked: a signal the worker's parent left blocked (0: none).
+    explicit WorkerUnderTest(Config config, int also_blocked = 0) {
         path_ = dir_.file("w.sock");
         events_ = dir_.file("events");
         std::string why;
@@ -119,6 +120,12 @@ class WorkerUnderTest {
             int log = open(dir_.file("worker.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
             dup2(log, 2);
             talentd::log::configure("debug", "talentd");
+            if (also_blocked) {
+                sigset_t inherited;
+                sigemptyset(&inherited);
+                sigaddset(&inherited, also_blocked);
+                sigprocmask(SIG_BLOCK, &inherited, nullptr);
+            }
             talentd::daemon::prepare_worker_signals();
             board_->become_worker(slot);
             TestHandler handler(events_);
@@ -534,6 +541,23 @@ START_TEST(slow_request_logged_and_counted) {
 }
 END_TEST
 
+// The worker unblocks only the stop signals while it waits: a signal its
+// parent left blocked (SIGUSR1 here, whose default action ends a process)
+// stays blocked and pending, and the worker goes on serving.
+START_TEST(other_blocked_signals_stay_blocked_while_waiting) {
+    WorkerUnderTest w(base_config(), SIGUSR1);
+    int fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /a", fd, "GET", "/a", false);
+    close(fd);
+    ck_assert_int_eq(kill(w.pid(), SIGUSR1), 0);
+    usleep(300 * 1000);
+    ck_assert_msg(w.alive(), "SIGUSR1, blocked by the parent, was delivered while the worker waited");
+    fd = connect_to(w.socket_path());
+    expect_answer("200 served GET /b", fd, "GET", "/b", false);
+    close(fd);
+}
+END_TEST
+
 // Each request's access-log line gives its duration: never less than the
 // time the handler took (here 60 ms each; a clock that ran backwards or
 // jumped would show as a negative or short duration).
@@ -713,6 +737,7 @@ int main() {
     tcase_add_test(tc, last_answer_before_recycling_declines);
     tcase_add_test(tc, retiring_worker_serves_its_kept_connection);
     tcase_add_test(tc, access_log_gives_each_request_its_duration);
+    tcase_add_test(tc, other_blocked_signals_stay_blocked_while_waiting);
     tcase_add_test(tc, kept_connection_closed_after_keepalive_timeout);
     tcase_add_test(tc, retiring_worker_gives_up_an_idle_kept_connection);
     tcase_add_test(tc, slow_request_logged_and_counted);
