@@ -672,15 +672,28 @@ END_TEST
 // An idle worker sleeps in ppoll (no timeout when nothing is kept): over 2 s
 // it uses almost no CPU.  A timeout of zero would make it spin.
 START_TEST(idle_worker_sleeps) {
-    WorkerUnderTest w(base_config());
-    int fd = connect_to(w.socket_path());
-    expect_answer("200 served GET /a", fd, "GET", "/a", false);
-    close(fd);
-    auto cpu = [&] { return t::process_cpu_seconds(w.pid()); };
-    const double before = cpu(), from = monotonic();
-    while (monotonic() - from < 2) usleep(100 * 1000);
-    const double used = cpu() - before;
-    ck_assert_msg(used < 0.2, "the idle worker used %.2f s of CPU in %.1f s", used, monotonic() - from);
+    // Three ways to be idle: nothing kept (an endless wait), keepalive off
+    // (no timer at all), and a kept connection waiting out a 2 s
+    // keepalive_timeout (a timed wait with a fraction of a second in it).
+    for (int setup = 0; setup < 3; ++setup) {
+        Config c = base_config();
+        if (setup == 1) c.keepalive_timeout = 0;
+        if (setup == 2) c.keepalive_timeout = 2;
+        WorkerUnderTest w(c);
+        int fd = connect_to(w.socket_path());
+        expect_answer("200 served GET /a", fd, "GET", "/a", setup == 2);
+        if (setup != 2) close(fd);
+        auto cpu = [&] { return t::process_cpu_seconds(w.pid()); };
+        const double before = cpu(), from = monotonic();
+        while (monotonic() - from < 2.5) usleep(100 * 1000);
+        const double used = cpu() - before;
+        ck_assert_msg(used < 0.2, "the idle worker (setup %d) used %.2f s of CPU in %.1f s", setup, used,
+                      monotonic() - from);
+        if (setup == 2) {
+            ck_assert_str_eq(after_answer(fd, t::scaled(20)).c_str(), "closed");
+            close(fd);
+        }
+    }
 }
 END_TEST
 
