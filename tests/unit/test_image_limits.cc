@@ -140,6 +140,68 @@ START_TEST(ftyp_box_needs_sixteen_bytes) {
 }
 END_TEST
 
+// The sniffers read 32-bit fields (ICO's image offset, little-endian; the
+// ISOBMFF ftyp box size, big-endian) byte by byte: each byte must count at
+// its own weight.  Values that need the second, third and fourth byte, just
+// at and one under (or past) the boundary the sniffer checks.
+namespace {
+
+void put_le32(std::string& d, size_t at, uint32_t v) {
+    for (int i = 0; i < 4; ++i) d[at + i] = static_cast<char>(v >> (8 * i));
+}
+
+// ICONDIR with `count` entries; the first entry's image offset.
+std::string ico(unsigned count, uint32_t offset) {
+    std::string d(22, '\0');
+    d[2] = 1;
+    d[4] = static_cast<char>(count & 0xff);
+    d[5] = static_cast<char>(count >> 8);
+    put_le32(d, 18, offset);
+    return d;
+}
+
+// `total` bytes: an ftyp box of `box` bytes (major brand isom, compatible
+// brands mp41) with "heic" as the compatible brand at `heic_at`.
+std::string ftyp(size_t total, uint32_t box, size_t heic_at) {
+    std::string d(total, '\0');
+    for (int i = 0; i < 4; ++i) d[i] = static_cast<char>(box >> (24 - 8 * i));
+    d.replace(4, 8, "ftypisom");
+    for (size_t at = 16; at + 4 <= total; at += 4) d.replace(at, 4, "mp41");
+    d.replace(heic_at, 4, "heic");
+    return d;
+}
+
+img::Format sniffed(const std::string& d) { return img::sniff(reinterpret_cast<const uint8_t*>(d.data()), d.size()); }
+
+}  // namespace
+
+START_TEST(sniff_reads_every_byte_of_its_fields) {
+    struct {
+        const char* what;
+        std::string bytes;
+        img::Format f;
+    } cases[] = {
+        // The image offset must lie past the 6 + 16 * count byte table.
+        {"ico, 20 entries, offset 326", ico(20, 326), img::Format::Ico},
+        {"ico, 20 entries, offset 325", ico(20, 325), img::Format::Unknown},
+        {"ico, 4096 entries, offset 65542", ico(4096, 65542), img::Format::Ico},
+        {"ico, 4096 entries, offset 65541", ico(4096, 65541), img::Format::Unknown},
+        {"ico, offset 2^24", ico(1, 1u << 24), img::Format::Ico},
+        {"ico, offset 2^31", ico(1, 1u << 31), img::Format::Ico},
+        // Brands are read up to the end of the ftyp box, and no further.
+        {"ftyp of 280 bytes, heic inside", ftyp(300, 280, 272), img::Format::Heic},
+        {"ftyp of 280 bytes, heic past it", ftyp(300, 280, 284), img::Format::Unknown},
+        {"ftyp of 65568 bytes, heic inside", ftyp(65600, 65568, 65560), img::Format::Heic},
+        {"ftyp of 2^24 + 32 bytes, heic inside", ftyp((1u << 24) + 64, (1u << 24) + 32, (1u << 24) + 24),
+         img::Format::Heic},
+    };
+    for (const auto& c : cases) {
+        const img::Format f = sniffed(c.bytes);
+        ck_assert_msg(f == c.f, "%s: sniffed %s, want %s", c.what, img::format_name(f), img::format_name(c.f));
+    }
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("image limits");
     TCase* tc = tcase_create("boundaries");
@@ -149,6 +211,7 @@ int main() {
     tcase_add_test(tc, frame_limit_is_inclusive);
     tcase_add_test(tc, total_pixel_limit_is_inclusive);
     tcase_add_test(tc, ftyp_box_needs_sixteen_bytes);
+    tcase_add_test(tc, sniff_reads_every_byte_of_its_fields);
     suite_add_tcase(s, tc);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
