@@ -789,10 +789,14 @@ def read_ledger(path):
 
 
 def add_verdicts(ledger, mutants, day):
-    """The run's verdicts over the ledger's, newest wins; "not run",
+    """The run's verdicts over the ledger's; `day` is when the run started
+    (UTC, ISO 8601): a verdict of a run that started later, on newer tests,
+    is kept against an older run that ended after it.  "not run",
     "equivalent" (the equivalents file says it) and "error" are not verdicts."""
     added = 0
     for m in mutants:
+        if m["id"] in ledger and ledger[m["id"]]["date"] > day:
+            continue
         if m["outcome"] in RECORDED:
             ledger[m["id"]] = {"outcome": m["outcome"], "detail": m.get("detail", ""), "date": day}
             added += 1
@@ -914,7 +918,7 @@ def main():
         for path in args.record:
             with open(path) as f:
                 run = json.load(f)
-            day = time.strftime("%Y-%m-%d", time.gmtime(os.path.getmtime(path)))
+            day = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(os.path.getmtime(path)))  # its end: close enough
             added = add_verdicts(ledger, run["mutants"], day)
             say("mutate: %s: %d verdicts" % (path, added))
         write_ledger(args.ledger, ledger)
@@ -954,6 +958,7 @@ def main():
     sync_tree(tree)
     seed_build(build_dir)
     started = time.monotonic()
+    started_at = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())
     results = {}
     # SIGINT/SIGTERM: finish the mutant under way, then report what ran.
     def stop_soon(signum, frame):
@@ -1005,7 +1010,7 @@ def main():
     if args.ledger:
         ledger = read_ledger(args.ledger)   # again: another run may have written it meanwhile
         add_verdicts(ledger, [{"id": m.id, "outcome": m.outcome, "detail": m.detail}
-                              for ms in results.values() for m in ms], time.strftime("%Y-%m-%d", time.gmtime()))
+                              for ms in results.values() for m in ms], started_at)
         write_ledger(args.ledger, ledger)
     return report(results, plan, equivalents, args)
 
