@@ -2,10 +2,13 @@
 // a picture exactly at a limit is accepted, one unit over it is refused with
 // the message naming the limit (max_image_size, max_image_pixels,
 // max_frames, max_total_pixels).  An off-by-one (`>` turned `>=`) at any of
-// them fails here.
+// them fails here.  The sniffers are tested as exactly: each format named for
+// the bytes it documents and for nothing one value away, with the extension
+// screen() names in the refusal.
 //
 // The pictures come from the corpus (TALENTD_CORPUS); their size,
 // dimensions and frame count are read from a first, unlimited validation.
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -202,6 +205,250 @@ START_TEST(sniff_reads_every_byte_of_its_fields) {
 }
 END_TEST
 
+
+// ------------------------------------------------------------------ sniffing, exactly
+//
+// Each sniffer names its format for exactly the bytes it documents and for
+// nothing one byte, one value or one character away: a refused format is
+// refused by name (bmp, ppm, heic, ...), anything else gets the
+// invalid-image message, so a sniffer that drifts changes what clients see.
+namespace {
+
+std::string with_byte(std::string d, size_t at, char c) {
+    d[at] = c;
+    return d;
+}
+
+std::string bmp(size_t n, uint32_t dib) {
+    std::string d(n, '\0');
+    d[0] = 'B';
+    d[1] = 'M';
+    for (size_t i = 0; i < 4 && 14 + i < n; ++i) d[14 + i] = static_cast<char>(dib >> (8 * i));
+    return d;
+}
+
+// `total` bytes: size, "ftyp", the major brand, a zero minor version, then
+// compatible brands: "mp41" everywhere but `brand` at `at` (if at >= 16).
+std::string iso(size_t total, uint32_t box, const char* major, const char* brand = "mp41", size_t at = 0) {
+    std::string d(total, '\0');
+    for (int i = 0; i < 4; ++i) d[i] = static_cast<char>(box >> (24 - 8 * i));
+    d.replace(4, 4, "ftyp");
+    d.replace(8, 4, major);
+    for (size_t o = 16; o + 4 <= total; o += 4) d.replace(o, 4, "mp41");
+    if (at >= 16) d.replace(at, 4, brand);
+    return d;
+}
+
+struct Case {
+    std::string what;
+    std::string bytes;
+    img::Format f;
+};
+
+void expect_sniffed(const std::vector<Case>& cases) {
+    for (const Case& c : cases) {
+        const img::Format f = sniffed(c.bytes);
+        ck_assert_msg(f == c.f, "%s: sniffed %s, want %s", c.what.c_str(), img::format_name(f),
+                      img::format_name(c.f));
+    }
+}
+
+}  // namespace
+
+START_TEST(sniff_bmp_exactly) {
+    const uint32_t known[] = {12, 16, 40, 52, 56, 64, 108, 124};
+    for (uint32_t dib = 0; dib < 300; ++dib) {
+        const bool is = std::find(std::begin(known), std::end(known), dib) != std::end(known);
+        const img::Format f = sniffed(bmp(18, dib));
+        ck_assert_msg(f == (is ? img::Format::Bmp : img::Format::Unknown), "BM with a %u-byte header: %s", dib,
+                      img::format_name(f));
+    }
+    expect_sniffed({
+        {"BM, 17 bytes", bmp(17, 40), img::Format::Unknown},
+        {"BM, 18 bytes", bmp(18, 40), img::Format::Bmp},
+        {"AM", with_byte(bmp(18, 40), 0, 'A'), img::Format::Unknown},
+        {"BN", with_byte(bmp(18, 40), 1, 'N'), img::Format::Unknown},
+    });
+}
+END_TEST
+
+START_TEST(sniff_ico_exactly) {
+    const std::string one = ico(1, 22);
+    expect_sniffed({
+        {"icon", one, img::Format::Ico},
+        {"cursor", with_byte(one, 2, 2), img::Format::Ico},
+        {"21 bytes", one.substr(0, 21), img::Format::Unknown},
+        {"reserved byte 0 set", with_byte(one, 0, 1), img::Format::Unknown},
+        {"reserved byte 1 set", with_byte(one, 1, 1), img::Format::Unknown},
+        {"type 0", with_byte(one, 2, 0), img::Format::Unknown},
+        {"type 3", with_byte(one, 2, 3), img::Format::Unknown},
+        {"type's high byte set", with_byte(one, 3, 1), img::Format::Unknown},
+        {"no entries", ico(0, 22), img::Format::Unknown},
+        {"256 entries", ico(256, 6 + 16 * 256), img::Format::Ico},
+        {"entry's reserved byte set", with_byte(one, 9, 1), img::Format::Unknown},
+        {"offset inside the table", ico(1, 21), img::Format::Unknown},
+    });
+}
+END_TEST
+
+START_TEST(sniff_heic_and_avif_exactly) {
+    std::vector<Case> cases = {
+        {"15 bytes", iso(16, 16, "heic").substr(0, 15), img::Format::Unknown},
+        {"16 bytes", iso(16, 16, "heic"), img::Format::Heic},
+        {"ftyq", with_byte(iso(16, 16, "heic"), 7, 'q'), img::Format::Unknown},
+        {"isom", iso(32, 32, "isom"), img::Format::Unknown},
+        {"major avif with heic listed", iso(24, 24, "avif", "heic", 16), img::Format::Avif},
+        {"major heic with avif listed", iso(24, 24, "heic", "avif", 20), img::Format::Avif},
+        {"avif listed after heic", iso(24, 24, "isom", "heic", 16), img::Format::Heic},
+        // The last brand that fits the box is read, one that ends past it not.
+        {"heic ending at the box's end", iso(24, 24, "isom", "heic", 20), img::Format::Heic},
+        {"heic ending one past the box", iso(24, 23, "isom", "heic", 20), img::Format::Unknown},
+        {"box of exactly 16: no compatible brands", iso(20, 16, "isom", "heic", 16), img::Format::Unknown},
+        // A box size under 16 or past the data: up to 4096 bytes are read.
+        {"box size 15", iso(20, 15, "isom", "heic", 16), img::Format::Heic},
+        {"box size past the data", iso(24, 25, "isom", "heic", 20), img::Format::Heic},
+        {"box size 0, heic ending at 4096", iso(5000, 0, "isom", "heic", 4092), img::Format::Heic},
+        {"box size 0, heic past 4096", iso(5000, 0, "isom", "heic", 4096), img::Format::Unknown},
+    };
+    for (const char* b : {"heic", "heix", "hevc", "hevx", "heim", "heis", "hevm", "hevs", "mif1", "msf1"}) {
+        cases.push_back({std::string("major ") + b, iso(16, 16, b), img::Format::Heic});
+        cases.push_back({std::string("listed ") + b, iso(24, 24, "isom", b, 20), img::Format::Heic});
+    }
+    for (const char* b : {"avif", "avis"}) {
+        cases.push_back({std::string("major ") + b, iso(16, 16, b), img::Format::Avif});
+        cases.push_back({std::string("listed ") + b, iso(24, 24, "isom", b, 20), img::Format::Avif});
+    }
+    for (const char* b : {"heif", "avi", "mif2", "hevd"})
+        cases.push_back({std::string("unknown brand ") + b, iso(24, 24, "isom", (std::string(b) + "    ").substr(0, 4).c_str(), 20),
+                         img::Format::Unknown});
+    expect_sniffed(cases);
+}
+END_TEST
+
+START_TEST(sniff_magic_numbers_exactly) {
+    expect_sniffed({
+        {"jpeg", std::string("\xFF\xD8\xFF", 3), img::Format::Jpeg},
+        {"jpeg's 2 bytes", std::string("\xFF\xD8", 2), img::Format::Unknown},
+        {"jpeg, FE third", std::string("\xFF\xD8\xFE", 3), img::Format::Unknown},
+        {"png", "\x89PNG", img::Format::Png},
+        {"png's 3 bytes", "\x89PN", img::Format::Unknown},
+        {"webp, 12 bytes", std::string("RIFF\0\0\0\0WEBP", 12), img::Format::Webp},
+        {"webp, 11 bytes", std::string("RIFF\0\0\0\0WEB", 11), img::Format::Unknown},
+        {"RIFX", std::string("RIFX\0\0\0\0WEBP", 12), img::Format::Unknown},
+        {"tiff II*", std::string("II*\0", 4), img::Format::Tiff},
+        {"tiff MM*", std::string("MM\0*", 4), img::Format::Tiff},
+        {"bigtiff II+", std::string("II+\0", 4), img::Format::Tiff},
+        {"bigtiff MM+", std::string("MM\0+", 4), img::Format::Tiff},
+        {"II*1", std::string("II*\1", 4), img::Format::Unknown},
+        {"MM1*", std::string("MM\1*", 4), img::Format::Unknown},
+        {"II+1", std::string("II+\1", 4), img::Format::Unknown},
+        {"MM1+", std::string("MM\1+", 4), img::Format::Unknown},
+        {"IM*", std::string("IM*\0", 4), img::Format::Unknown},
+        {"pdf", "%PDF-", img::Format::Pdf},
+        {"%PDF", "%PDF", img::Format::Unknown},
+        {"%PDF.", "%PDF.", img::Format::Unknown},
+    });
+}
+END_TEST
+
+// Netpbm: "P1".."P7" and one white-space character; screen() names each
+// kind's own extension in the refusal.
+START_TEST(sniff_netpbm_exactly) {
+    const char* const expected[] = {nullptr, "pbm", "pgm", "ppm", "pbm", "pgm", "ppm", "pam", nullptr, nullptr};
+    for (int digit = 0; digit <= 9; ++digit) {
+        const std::string bytes = std::string("P") + char('0' + digit) + "\n1 1\n1\n";
+        const img::Format f = sniffed(bytes);
+        ck_assert_msg(f == (expected[digit] ? img::Format::Pnm : img::Format::Unknown), "P%d: %s", digit,
+                      img::format_name(f));
+        if (!expected[digit]) continue;
+        const img::Verdict v = img::screen(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), img::Limits());
+        ck_assert(!v.ok);
+        ck_assert_str_eq(v.extension.c_str(), expected[digit]);
+        const std::string refusal = img::extension_message(expected[digit], img::Limits().allowed_types);
+        ck_assert_str_eq(v.message.c_str(), refusal.c_str());
+    }
+    for (char space : {' ', '\t', '\r', '\n'})
+        ck_assert(sniffed(std::string("P6") + space + "1 1 255 ") == img::Format::Pnm);
+    for (char other : {'\v', '\f', 'x', '\0'})
+        ck_assert_msg(sniffed(std::string("P6") + other + "1 1 255 ") == img::Format::Unknown, "P6 then %d", other);
+    ck_assert(sniffed("P6") == img::Format::Unknown);
+    ck_assert(sniffed("P6 ") == img::Format::Pnm);
+    ck_assert(sniffed("Q6 1 1 255") == img::Format::Unknown);
+}
+END_TEST
+
+START_TEST(sniff_svg_exactly) {
+    const std::string bom = "\xEF\xBB\xBF";
+    std::vector<Case> cases = {
+        {"<svg", "<svg/>", img::Format::Svg},
+        {"BOM <svg", bom + "<svg/>", img::Format::Svg},
+        {"half a BOM", bom.substr(0, 2) + "<svg/>", img::Format::Unknown},
+        {"white space", " \t\r\n<svg/>", img::Format::Svg},
+        {"vertical tab", "\v<svg/>", img::Format::Unknown},
+        {"BOM, white space", bom + "\n <svg/>", img::Format::Svg},
+        {"<?xml", "<?xml version=\"1.0\"?><svg/>", img::Format::Svg},
+        {"<!--", "<!-- drawn --><svg/>", img::Format::Svg},
+        {"<!DOCTYPE", "<!DOCTYPE svg><svg/>", img::Format::Svg},
+        {"<html> first", "<html><svg/></html>", img::Format::Unknown},
+        {"<?xml, no svg", "<?xml version=\"1.0\"?><root/>", img::Format::Unknown},
+    };
+    // "<svg" must begin in the first 1 KiB: ending at byte 1024, or one past.
+    const std::string head = "<?xml version=\"1.0\"?>";
+    cases.push_back({"<svg ending at 1024", head + std::string(1020 - head.size(), ' ') + "<svg/>", img::Format::Svg});
+    cases.push_back({"<svg ending at 1025", head + std::string(1021 - head.size(), ' ') + "<svg/>", img::Format::Unknown});
+    expect_sniffed(cases);
+}
+END_TEST
+
+// The extension screen() names: the storage suffix of the four decoded
+// formats, the format's name for the refused ones; allowed_image_types in
+// any case.
+START_TEST(screen_names_extensions_and_allows_by_type) {
+    struct {
+        std::string bytes;
+        const char* extension;
+    } cases[] = {
+        {corpus_file("valid/jpeg/testorig.jpg"), "jpg"},     {corpus_file("valid/png/basn2c08.png"), "png"},
+        {corpus_file("valid/gif/fire.gif"), "gif"},          {corpus_file("valid/webp/animated_lossless_fire.webp"), "webp"},
+        {bmp(18, 40), "bmp"},                                {std::string("II*\0", 4), "tiff"},
+        {"%PDF-1.4", "pdf"},                                 {iso(16, 16, "heic"), "heic"},
+        {iso(16, 16, "avif"), "avif"},                       {ico(1, 22), "ico"},
+        {"<svg/>", "svg"},
+    };
+    for (const auto& c : cases) {
+        const img::Verdict v = img::screen(reinterpret_cast<const uint8_t*>(c.bytes.data()), c.bytes.size(), img::Limits());
+        ck_assert_str_eq(v.extension.c_str(), c.extension);
+        const bool decodable = v.extension == std::string("jpg") || v.extension == std::string("png") ||
+                               v.extension == std::string("gif") || v.extension == std::string("webp");
+        ck_assert_msg(v.ok == decodable, "%s: ok %d", c.extension, v.ok);
+        const std::string refusal = img::extension_message(c.extension, img::Limits().allowed_types);
+        if (!decodable) ck_assert_str_eq(v.message.c_str(), refusal.c_str());
+    }
+    // Each decodable format is allowed by its own names only, in any case.
+    struct {
+        const char* file;
+        std::vector<std::string> allows;
+    } formats[] = {
+        {"valid/jpeg/testorig.jpg", {"JPG", "jpeg", "Jpeg"}},
+        {"valid/png/basn2c08.png", {"PNG", "png"}},
+        {"valid/gif/fire.gif", {"GIF", "gif"}},
+        {"valid/webp/animated_lossless_fire.webp", {"WEBP", "webp"}},
+    };
+    const std::vector<std::string> every = {"jpg", "jpeg", "png", "gif", "webp", "bmp", "tiff", "svg", "JPG", "PNG", "GIF", "WEBP", "JPEG"};
+    for (const auto& f : formats) {
+        const std::string bytes = corpus_file(f.file);
+        for (const std::string& type : every) {
+            img::Limits limits;
+            limits.allowed_types = {type};
+            const img::Verdict v = img::screen(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), limits);
+            const bool expected = std::find(f.allows.begin(), f.allows.end(), type) != f.allows.end() ||
+                                  (std::string(f.file).find("jpeg") != std::string::npos && (type == "jpg" || type == "JPEG"));
+            ck_assert_msg(v.ok == expected, "%s with allowed_image_types = %s: ok %d", f.file, type.c_str(), v.ok);
+        }
+    }
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("image limits");
     TCase* tc = tcase_create("boundaries");
@@ -212,6 +459,13 @@ int main() {
     tcase_add_test(tc, total_pixel_limit_is_inclusive);
     tcase_add_test(tc, ftyp_box_needs_sixteen_bytes);
     tcase_add_test(tc, sniff_reads_every_byte_of_its_fields);
+    tcase_add_test(tc, sniff_bmp_exactly);
+    tcase_add_test(tc, sniff_ico_exactly);
+    tcase_add_test(tc, sniff_heic_and_avif_exactly);
+    tcase_add_test(tc, sniff_magic_numbers_exactly);
+    tcase_add_test(tc, sniff_netpbm_exactly);
+    tcase_add_test(tc, sniff_svg_exactly);
+    tcase_add_test(tc, screen_names_extensions_and_allows_by_type);
     suite_add_tcase(s, tc);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
