@@ -307,6 +307,8 @@ START_TEST(sniff_heic_and_avif_exactly) {
         // A box size under 16 or past the data: up to 4096 bytes are read.
         {"box size 15", iso(20, 15, "isom", "heic", 16), img::Format::Heic},
         {"box size past the data", iso(24, 25, "isom", "heic", 20), img::Format::Heic},
+        // A box of all the data is read whole, past 4096 bytes too.
+        {"box of all 5000 bytes, heic at its end", iso(5000, 5000, "isom", "heic", 4996), img::Format::Heic},
         {"box size 0, heic ending at 4096", iso(5000, 0, "isom", "heic", 4092), img::Format::Heic},
         {"box size 0, heic past 4096", iso(5000, 0, "isom", "heic", 4096), img::Format::Unknown},
     };
