@@ -297,6 +297,10 @@ START_TEST(sniff_heic_and_avif_exactly) {
         {"16 bytes", iso(16, 16, "heic"), img::Format::Heic},
         {"ftyq", with_byte(iso(16, 16, "heic"), 7, 'q'), img::Format::Unknown},
         {"isom", iso(32, 32, "isom"), img::Format::Unknown},
+        // The minor version is no brand, even when its bytes spell one.
+        {"minor version spelling heic", with_byte(with_byte(with_byte(with_byte(iso(24, 24, "isom"), 12, 'h'), 13, 'e'),
+                                                            14, 'i'), 15, 'c'),
+         img::Format::Unknown},
         {"major avif with heic listed", iso(24, 24, "avif", "heic", 16), img::Format::Avif},
         {"major heic with avif listed", iso(24, 24, "heic", "avif", 20), img::Format::Avif},
         {"avif listed after heic", iso(24, 24, "isom", "heic", 16), img::Format::Heic},
