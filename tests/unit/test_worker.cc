@@ -690,7 +690,8 @@ START_TEST(idle_worker_sleeps) {
         ck_assert_msg(used < 0.2, "the idle worker (setup %d) used %.2f s of CPU in %.1f s", setup, used,
                       monotonic() - from);
         if (setup == 2) {
-            ck_assert_str_eq(after_answer(fd, t::scaled(20)).c_str(), "closed");
+            const std::string after = after_answer(fd, t::scaled(20));
+            ck_assert_str_eq(after.c_str(), "closed");
             close(fd);
         }
     }
