@@ -331,6 +331,23 @@ START_TEST(sniff_heic_and_avif_exactly) {
 }
 END_TEST
 
+// sniff(data, size) reads `size` bytes, not up to a terminating NUL: a
+// signature that needs one byte more than `size` is no signature, whatever
+// follows in memory; no data at all is Unknown.
+START_TEST(sniff_reads_only_size_bytes) {
+    auto of = [](const char* bytes, size_t size) { return img::sniff(reinterpret_cast<const uint8_t*>(bytes), size); };
+    ck_assert(of("RIFF\0\0\0\0WEBP", 11) == img::Format::Unknown);
+    ck_assert(of("RIFF\0\0\0\0WEBP", 12) == img::Format::Webp);
+    ck_assert(of("P6 1 1 255 ", 2) == img::Format::Unknown);
+    ck_assert(of("P6 1 1 255 ", 3) == img::Format::Pnm);
+    ck_assert(of("GIF89a", 5) == img::Format::Unknown);
+    ck_assert(of("\xFF\xD8\xFF", 2) == img::Format::Unknown);
+    ck_assert(of(nullptr, 0) == img::Format::Unknown);
+    ck_assert(of(nullptr, 16) == img::Format::Unknown);
+    ck_assert(of("P6 1 1 255 ", 0) == img::Format::Unknown);
+}
+END_TEST
+
 START_TEST(sniff_magic_numbers_exactly) {
     expect_sniffed({
         {"jpeg", std::string("\xFF\xD8\xFF", 3), img::Format::Jpeg},
@@ -469,6 +486,7 @@ int main() {
     tcase_add_test(tc, sniff_ico_exactly);
     tcase_add_test(tc, sniff_heic_and_avif_exactly);
     tcase_add_test(tc, sniff_magic_numbers_exactly);
+    tcase_add_test(tc, sniff_reads_only_size_bytes);
     tcase_add_test(tc, sniff_netpbm_exactly);
     tcase_add_test(tc, sniff_svg_exactly);
     tcase_add_test(tc, screen_names_extensions_and_allows_by_type);
