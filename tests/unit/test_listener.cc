@@ -322,7 +322,8 @@ START_TEST(unix_path_holding_a_file_is_left_alone) {
     ck_assert(t::write_file(path, "keep me"));
     why = refused("unix:" + path);
     ck_assert_msg(why.rfind("bind " + path + ": ", 0) == 0, "%s", why.c_str());
-    ck_assert_str_eq(t::read_file(path).c_str(), "keep me");
+    const std::string kept = t::read_file(path);
+    ck_assert_str_eq(kept.c_str(), "keep me");
     why = refused("unix:" + dir.file("missing/dir.sock"));
     ck_assert_msg(why.rfind("bind " + dir.file("missing/dir.sock") + ": ", 0) == 0, "%s", why.c_str());
 }
