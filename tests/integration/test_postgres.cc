@@ -713,6 +713,41 @@ END_TEST
 // Due rows: removals once next_attempt_at has come, pending rows older than
 // the grace; retry_later counts the attempt and postpones; done and
 // drop_pending delete only their own state.
+// The pending row's drop fails (a database error, not the row being gone):
+// the commit is an Error, retried or reported as such, never PendingLost,
+// which would have the new upload deleted as if the reaper had claimed it.
+START_TEST(test_journal_failed_drop_is_an_error) {
+    const Stack& s = *stack;
+    const int64_t id = fresh_user(s);
+    std::string why;
+    auto db = open_database(s);
+    auto account = db->load_account(id, &why);
+    ck_assert(account && account->profile);
+    const std::string upload = jkey(id, "undroppable");
+    ck_assert(db->journal_pending(upload, id, 100, &why));
+    sql(s, R"sql(
+CREATE OR REPLACE FUNCTION test_refuse_drop() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.key LIKE '%undroppable%' THEN RAISE EXCEPTION 'injected by test_postgres: no drop'; END IF;
+    RETURN OLD;
+END $$;
+DROP TRIGGER IF EXISTS test_refuse_drop ON talentd_storage_journal;
+CREATE TRIGGER test_refuse_drop BEFORE DELETE ON talentd_storage_journal FOR EACH ROW EXECUTE FUNCTION test_refuse_drop();
+)sql");
+    std::optional<std::string> old;
+    const auto r = db->commit_update(account->user, *account->profile,
+                                     {talentd::db::PictureUpdate::Kind::Replace, upload}, 101, &old, &why);
+    sql(s, "DROP TRIGGER test_refuse_drop ON talentd_storage_journal");
+    // Read, then cleaned up before any assertion: the paging test reads every row.
+    const std::string state = sql(s, "SELECT state FROM talentd_storage_journal WHERE key = '" + upload + "'");
+    sql(s, "DELETE FROM talentd_storage_journal WHERE key = '" + upload + "'");
+    ck_assert_msg(r == talentd::db::CommitResult::Error, "result %d (%s)", static_cast<int>(r), why.c_str());
+    ck_assert_msg(why.find("no drop") != std::string::npos, "%s", why.c_str());
+    ck_assert_msg(!picture_of(*db, id), "the profile points at the upload");
+    EXPECT_STR(state, "pending");
+}
+END_TEST
+
 START_TEST(test_journal_due_retry_done) {
     const Stack& s = *stack;
     const int64_t id = fresh_user(s);
@@ -906,6 +941,7 @@ Suite* postgres_suite() {
     // mutants of postgres.cc's journal (tests/mutate).
     tcase_add_test(tc, test_journal_replace_and_clear);
     tcase_add_test(tc, test_journal_claimed_pending_blocks_commit);
+    tcase_add_test(tc, test_journal_failed_drop_is_an_error);
     tcase_add_test(tc, test_journal_due_retry_done);
     tcase_add_test(tc, test_journal_due_in_pages);
     tcase_add_test(tc, test_journal_take_holds_the_row);
