@@ -473,6 +473,35 @@ START_TEST(screen_names_extensions_and_allows_by_type) {
 }
 END_TEST
 
+// The client-facing messages, word for word (Django's where it has one;
+// ours, documented in talentd.conf(5), for the limits it lacks).  The tests
+// above compare a refusal with these functions; this pins the functions.
+START_TEST(messages_word_for_word) {
+    const struct {
+        std::string got;
+        const char* want;
+    } cases[] = {
+        {img::kEmptyMessage, "The submitted file is empty."},
+        {img::kInvalidMessage,
+         "Upload a valid image. The file you uploaded was either not an image or a corrupted image."},
+        {img::size_message(5242880, 5242881),
+         "Ensure this file is no larger than 5242880 bytes (5.0 MiB); it is 5242881 bytes."},
+        {img::size_message(1572864, 9000000), "Ensure this file is no larger than 1572864 bytes (1.5 MiB); it is 9000000 bytes."},
+        {img::dimensions_message(65535, 65535, 50000000),
+         "Image dimensions 65535x65535 (4294836225 pixels) exceed the limit of 50000000 pixels."},
+        {img::frames_message(2000, 500), "Image has 2000 frames; the limit is 500."},
+        {img::total_pixels_message(250000001, 250000000),
+         "Image frames total 250000001 pixels; the limit is 250000000 pixels."},
+        {img::decoded_bytes_message(209715201, 209715200),
+         "Image decodes to 209715201 bytes; the limit is 209715200 bytes."},
+        {img::extension_message("bmp", {"jpg", "png"}),
+         "File extension \u201Cbmp\u201D is not allowed. Allowed extensions are: jpg, png."},
+        {img::extension_message("ppm", {"webp"}), "File extension \u201Cppm\u201D is not allowed. Allowed extensions are: webp."},
+    };
+    for (const auto& c : cases) ck_assert_str_eq(c.got.c_str(), c.want);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("image limits");
     TCase* tc = tcase_create("boundaries");
@@ -488,6 +517,7 @@ int main() {
     tcase_add_test(tc, sniff_heic_and_avif_exactly);
     tcase_add_test(tc, sniff_magic_numbers_exactly);
     tcase_add_test(tc, sniff_reads_only_size_bytes);
+    tcase_add_test(tc, messages_word_for_word);
     tcase_add_test(tc, sniff_netpbm_exactly);
     tcase_add_test(tc, sniff_svg_exactly);
     tcase_add_test(tc, screen_names_extensions_and_allows_by_type);
