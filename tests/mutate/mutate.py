@@ -144,7 +144,9 @@ MODULES = {
     },
     "image": {
         "files": [("src/image/validate.cc", None)],
-        "tests": [UNIT + "test_image_limits", UNIT + "test_image"],
+        # test_image_cost: decode_cpu_limit and the decode memory cap
+        # (CpuDeadline, DecodeMemoryCap), which no other unit test reaches.
+        "tests": [UNIT + "test_image_limits", UNIT + "test_image", UNIT + "test_image_cost"],
     },
     "db-journal": {
         "files": [("src/db/sqlite.cc", JOURNAL), ("src/db/database.cc", JOURNAL),
