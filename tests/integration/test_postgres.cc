@@ -748,6 +748,96 @@ CREATE TRIGGER test_refuse_drop BEFORE DELETE ON talentd_storage_journal FOR EAC
 }
 END_TEST
 
+// Each statement of a replacing commit fails in turn (an injected error that
+// is not retried): the commit is an Error and nothing of it stays — the
+// names, the picture, the journal are as before.  A statement whose failure
+// were taken for success would COMMIT the aborted transaction (PostgreSQL
+// answers ROLLBACK) and report Committed.
+START_TEST(test_commit_statement_errors_are_errors) {
+    const Stack& s = *stack;
+    const int64_t id = fresh_user(s);
+    const std::string n = std::to_string(id);
+    std::string why;
+    auto db = open_database(s);
+    auto account = db->load_account(id, &why);
+    ck_assert(account && account->profile);
+    const std::string first = jkey(id, "first");
+    ck_assert(db->journal_pending(first, id, 100, &why));
+    std::optional<std::string> old;
+    ck_assert(db->commit_update(account->user, *account->profile, {talentd::db::PictureUpdate::Kind::Replace, first},
+                                101, &old, &why) == talentd::db::CommitResult::Committed);
+    // One trigger function for the three tables: it fails when the test
+    // names this user's rows' table in test_fail_on.
+    sql(s, R"sql(
+CREATE TABLE IF NOT EXISTS test_fail_on (tbl text PRIMARY KEY);
+CREATE OR REPLACE FUNCTION test_fail_statement() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = public AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM test_fail_on WHERE tbl = TG_TABLE_NAME) THEN
+        RAISE EXCEPTION 'injected by test_postgres: % fails', TG_TABLE_NAME;
+    END IF;
+    RETURN NEW;
+END $$;
+DO $$
+DECLARE users text;
+BEGIN
+    SELECT table_name INTO users FROM information_schema.columns
+     WHERE table_schema = current_schema() AND column_name = 'is_talent' LIMIT 1;
+    EXECUTE format('DROP TRIGGER IF EXISTS test_fail_statement ON %I', users);
+    EXECUTE format('CREATE TRIGGER test_fail_statement BEFORE UPDATE ON %I FOR EACH ROW EXECUTE FUNCTION test_fail_statement()', users);
+    INSERT INTO test_fail_on VALUES ('users:' || users);
+END $$;
+DROP TRIGGER IF EXISTS test_fail_statement ON talent_profile;
+CREATE TRIGGER test_fail_statement BEFORE UPDATE ON talent_profile FOR EACH ROW EXECUTE FUNCTION test_fail_statement();
+DROP TRIGGER IF EXISTS test_fail_statement ON talentd_storage_journal;
+CREATE TRIGGER test_fail_statement BEFORE INSERT OR UPDATE ON talentd_storage_journal FOR EACH ROW
+    WHEN (NEW.state = 'remove') EXECUTE FUNCTION test_fail_statement();
+)sql");
+    const std::string users = sql(s, "SELECT substr(tbl, 7) FROM test_fail_on WHERE tbl LIKE 'users:%'");
+    sql(s, "DELETE FROM test_fail_on");
+    struct Outcome {
+        std::string table, why, state, first_rows, first_name;
+        talentd::db::CommitResult result;
+        std::optional<std::string> picture;
+    };
+    std::vector<Outcome> outcomes;
+    int k = 0;
+    for (const std::string& table : {users, std::string("talent_profile"), std::string("talentd_storage_journal")}) {
+        Outcome o{table, "", "", "", "", talentd::db::CommitResult::Committed, std::nullopt};
+        const std::string next = jkey(id, "next" + std::to_string(k++));
+        ck_assert(db->journal_pending(next, id, 200, &why));
+        talentd::profile::User user = account->user;
+        user.first_name = "Renamed";
+        sql(s, "INSERT INTO test_fail_on VALUES ('" + table + "')");
+        old.reset();
+        o.result = db->commit_update(user, *account->profile, {talentd::db::PictureUpdate::Kind::Replace, next}, 201,
+                                     &old, &o.why);
+        sql(s, "DELETE FROM test_fail_on");
+        o.state = sql(s, "SELECT state FROM talentd_storage_journal WHERE key = '" + next + "'");
+        o.first_rows = sql(s, "SELECT count(*) FROM talentd_storage_journal WHERE key = '" + first + "'");
+        sql(s, "DELETE FROM talentd_storage_journal WHERE key = '" + next + "'");
+        const auto now = db->load_account(id, &why);
+        ck_assert(now && now->profile);
+        o.first_name = now->user.first_name;
+        o.picture = now->profile->picture_key;
+        outcomes.push_back(o);
+    }
+    // Cleaned up before any assertion: every later test writes these tables.
+    sql(s, "DROP TRIGGER test_fail_statement ON " + users + "; DROP TRIGGER test_fail_statement ON talent_profile; "
+           "DROP TRIGGER test_fail_statement ON talentd_storage_journal");
+    for (const Outcome& o : outcomes) {
+        ck_assert_msg(o.result == talentd::db::CommitResult::Error, "%s failing: result %d (%s)", o.table.c_str(),
+                      static_cast<int>(o.result), o.why.c_str());
+        ck_assert_msg(o.why.find(o.table + " fails") != std::string::npos, "%s failing: %s", o.table.c_str(),
+                      o.why.c_str());
+        EXPECT_STR(o.state, "pending");
+        EXPECT_STR(o.first_rows, "0");   // the current picture was not journaled for removal
+        EXPECT_STR(o.first_name, account->user.first_name);
+        ck_assert_msg(o.picture == first, "%s failing: the picture moved", o.table.c_str());
+    }
+}
+END_TEST
+
 START_TEST(test_journal_due_retry_done) {
     const Stack& s = *stack;
     const int64_t id = fresh_user(s);
@@ -942,6 +1032,7 @@ Suite* postgres_suite() {
     tcase_add_test(tc, test_journal_replace_and_clear);
     tcase_add_test(tc, test_journal_claimed_pending_blocks_commit);
     tcase_add_test(tc, test_journal_failed_drop_is_an_error);
+    tcase_add_test(tc, test_commit_statement_errors_are_errors);
     tcase_add_test(tc, test_journal_due_retry_done);
     tcase_add_test(tc, test_journal_due_in_pages);
     tcase_add_test(tc, test_journal_take_holds_the_row);
