@@ -134,10 +134,7 @@ MODULES = {
     "daemon": {
         "files": [("src/daemon/master.cc", None, [UNIT + "test_master"]),
                   ("src/daemon/supervisor.cc", None, [UNIT + "test_supervisor"]),
-                  # test_keepconn: the only test of "a kept connection never
-                  # twice in a row" (nginx's pool against new connections).
-                  ("src/daemon/worker.cc", None, [UNIT + "test_worker", INTEG + "test_daemon",
-                                                  INTEG + "test_keepconn"]),
+                  ("src/daemon/worker.cc", None, [UNIT + "test_worker", INTEG + "test_daemon"]),
                   ("src/daemon/listener.cc", None, [UNIT + "test_listener"])],
         "tests": [UNIT + "test_supervisor", UNIT + "test_listener", UNIT + "test_worker", UNIT + "test_master",
                   INTEG + "test_daemon"],

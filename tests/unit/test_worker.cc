@@ -587,6 +587,32 @@ START_TEST(access_log_gives_each_request_its_duration) {
 }
 END_TEST
 
+// Both a kept connection and the listening socket ready: the kept one goes
+// first, but never twice in a row, so a new connection waits for at most
+// one request of a busy kept connection.  While the worker is inside a
+// request that came on its kept connection, a new connection and the kept
+// connection's next request both arrive: the new one is served first.
+START_TEST(kept_connection_never_twice_in_a_row) {
+    WorkerUnderTest w(base_config());
+    int kept = connect_to(w.socket_path());
+    expect_answer("200 served GET /a", kept, "GET", "/a", true);    // came by the listening socket
+    send_request(kept, "GET", "/slow", true, "400");                 // on the kept connection
+    ck_assert(t::wait_for([&] { return w.all("begin").size() == 2; }, 20));
+    int fresh = connect_to(w.socket_path());
+    send_request(fresh, "GET", "/new", false);
+    send_request(kept, "GET", "/k2", true);
+    const std::string slow = read_answer(kept), fresh_answer = read_answer(fresh), second = read_answer(kept);
+    ck_assert_str_eq(slow.c_str(), "200 served GET /slow");
+    ck_assert_str_eq(fresh_answer.c_str(), "200 served GET /new");
+    ck_assert_str_eq(second.c_str(), "200 served GET /k2");
+    std::string order;
+    for (const Event& e : w.all("begin")) order += e.path + " ";
+    ck_assert_str_eq(order.c_str(), "/a /slow /new /k2 ");
+    close(kept);
+    close(fresh);
+}
+END_TEST
+
 // max_requests = 1: the only answer already declines its connection.
 START_TEST(single_request_worker_declines_its_connection) {
     Config c = base_config();
@@ -756,6 +782,7 @@ int main() {
     tcase_add_test(tc, retiring_worker_serves_its_kept_connection);
     tcase_add_test(tc, access_log_gives_each_request_its_duration);
     tcase_add_test(tc, other_blocked_signals_stay_blocked_while_waiting);
+    tcase_add_test(tc, kept_connection_never_twice_in_a_row);
     tcase_add_test(tc, kept_connection_closed_after_keepalive_timeout);
     tcase_add_test(tc, retiring_worker_gives_up_an_idle_kept_connection);
     tcase_add_test(tc, slow_request_logged_and_counted);
