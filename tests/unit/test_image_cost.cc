@@ -14,6 +14,7 @@
 // unbounded code spent, and memory is the peak RSS of a forked child.
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -258,6 +259,25 @@ START_TEST(cpu_limit_stops_decoding) {
 }
 END_TEST
 
+// The limit counts the thread's CPU time in whole seconds and nanoseconds:
+// a decode that starts just before the thread's CPU clock passes a whole
+// second is stopped like any other (a clock read without its seconds would
+// wrap there and never reach the limit).
+START_TEST(cpu_limit_across_a_whole_second) {
+    const auto bytes = file("gif500.gif");
+    img::Limits l;
+    l.max_decoded_bytes = INT64_MAX;
+    l.decode_cpu_limit = 0.05;
+    timespec ts{};
+    do {
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    } while (ts.tv_sec < 1 || ts.tv_nsec < 970000000);
+    const img::Verdict v = run(bytes, l);
+    ck_assert_msg(!v.ok, "gif500.gif accepted");
+    ASSERT_CONTAINS(v.reason, "decode_cpu_limit");
+}
+END_TEST
+
 START_TEST(lossless_webp_huffman_tables_are_bounded) {
     // Read from the header: up to 65536 groups of ~12 KiB of tables.
     img::Verdict v = run(file("webp40k.webp"));
@@ -304,6 +324,7 @@ int main() {
     tcase_add_test(tc, iccp_is_inflated_at_most_max_icc_profile_size);
     tcase_add_test(tc, decoded_bytes_are_estimated_before_decoding);
     tcase_add_test(tc, cpu_limit_stops_decoding);
+    tcase_add_test(tc, cpu_limit_across_a_whole_second);
     tcase_add_test(tc, lossless_webp_huffman_tables_are_bounded);
     tcase_add_test(tc, every_costly_file_within_the_bound);
     suite_add_tcase(s, tc);

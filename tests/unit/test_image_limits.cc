@@ -358,6 +358,7 @@ START_TEST(sniff_magic_numbers_exactly) {
         {"webp, 12 bytes", std::string("RIFF\0\0\0\0WEBP", 12), img::Format::Webp},
         {"webp, 11 bytes", std::string("RIFF\0\0\0\0WEB", 11), img::Format::Unknown},
         {"RIFX", std::string("RIFX\0\0\0\0WEBP", 12), img::Format::Unknown},
+        {"RIFF WEBX", std::string("RIFF\0\0\0\0WEBX", 12), img::Format::Unknown},
         {"tiff II*", std::string("II*\0", 4), img::Format::Tiff},
         {"tiff MM*", std::string("MM\0*", 4), img::Format::Tiff},
         {"bigtiff II+", std::string("II+\0", 4), img::Format::Tiff},
