@@ -1008,8 +1008,17 @@ START_TEST(test_journal_failed_take_leaves_the_connection_usable) {
     bool taken = true;
     sql(s, "ALTER TABLE talentd_storage_journal RENAME TO talentd_storage_journal_away");
     const bool took = db->take_entry(due, 5000, 1000, &entry, &taken, &why);
+    // Every journal read fails too, rather than answering "nothing".
+    std::vector<talentd::db::JournalEntry> none;
+    std::string read_why;
+    const bool listed = db->journal_entries(&none, &read_why);
+    const bool paged = db->due_entries(5000, 1000, &none, &read_why);
+    talentd::db::JournalSummary summary;
+    const bool summed = db->journal_summary(&summary, &read_why);
     sql(s, "ALTER TABLE talentd_storage_journal_away RENAME TO talentd_storage_journal");
     ck_assert_msg(!took && !taken, "a take without its table succeeded");
+    ck_assert_msg(!listed && !paged && !summed, "journal reads without their table succeeded: %d %d %d", listed,
+                  paged, summed);
     ck_assert_msg(why.find("talentd_storage_journal") != std::string::npos, "%s", why.c_str());
     std::vector<talentd::db::JournalEntry> rows;
     ck_assert_msg(db->journal_entries(&rows, &why), "the connection is unusable after a failed take: %s",
@@ -1018,6 +1027,48 @@ START_TEST(test_journal_failed_take_leaves_the_connection_usable) {
     ck_assert_msg(db->take_entry(due, 5000, 1000, &entry, &taken, &why) && taken, "%s", why.c_str());
     ck_assert(db->journal_done(due, &why));
     ck_assert(db->release_entry(&why));
+}
+END_TEST
+
+// The journal reads fill the caller's vector afresh (a reaper reuses one
+// for every page); a take while a row is held releases it first; a held
+// row whose COMMIT cannot happen (the server ended the session) makes that
+// next take fail, never a silent "not taken".
+START_TEST(test_journal_reads_and_takes_in_sequence) {
+    const Stack& s = *stack;
+    const int64_t id = fresh_user(s);
+    std::string why;
+    auto db = open_database(s);
+    const std::string a = jkey(id, "seq-a"), b = jkey(id, "seq-b");
+    ck_assert(db->journal_remove(a, id, 100, &why));
+    ck_assert(db->journal_remove(b, id, 100, &why));
+    const size_t rows = journal(*db).size();
+    talentd::db::JournalEntry stale;
+    stale.key = "stale-entry";
+    std::vector<talentd::db::JournalEntry> reused(3, stale);
+    ck_assert(db->journal_entries(&reused, &why));
+    ck_assert_uint_eq(reused.size(), rows);
+    reused.assign(3, stale);
+    ck_assert(db->due_entries(5000, 1000, &reused, &why));
+    ck_assert_msg(!find_row(reused, "stale-entry"), "due_entries kept the caller's rows");
+    ck_assert(find_row(reused, a) && find_row(reused, b));
+
+    talentd::db::JournalEntry entry;
+    bool taken = false;
+    ck_assert(db->take_entry(a, 5000, 1000, &entry, &taken, &why) && taken);
+    ck_assert_msg(db->take_entry(b, 5000, 1000, &entry, &taken, &why), "a take while holding: %s", why.c_str());
+    ck_assert_msg(taken, "b not taken while a was held");
+    EXPECT_STR(entry.key, b);
+    // The session holding b ends (an admin, a failover): releasing it
+    // cannot commit, so the next take reports the error.
+    sql(s, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE state = 'idle in transaction' "
+           "AND query LIKE '%SKIP LOCKED%'");
+    taken = true;
+    const bool next = db->take_entry(a, 5000, 1000, &entry, &taken, &why);
+    ck_assert_msg(!next && !taken, "a take after the held session was ended: %d taken %d", next, taken);
+    auto fresh = open_database(s);
+    ck_assert(fresh->journal_done(a, &why));
+    ck_assert(fresh->journal_done(b, &why));
 }
 END_TEST
 
@@ -1037,6 +1088,7 @@ Suite* postgres_suite() {
     tcase_add_test(tc, test_journal_due_in_pages);
     tcase_add_test(tc, test_journal_take_holds_the_row);
     tcase_add_test(tc, test_journal_failed_take_leaves_the_connection_usable);
+    tcase_add_test(tc, test_journal_reads_and_takes_in_sequence);
     tcase_add_test(tc, test_frozen_server);
     tcase_add_test(tc, test_locked_row_and_table);
     tcase_add_test(tc, test_deadlock_and_serialization_retried);
