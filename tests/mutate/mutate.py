@@ -888,6 +888,9 @@ def main():
                         help="skip the mutants the ledger has killed or stillborn")
     parser.add_argument("--record", nargs="+", metavar="RUN.json",
                         help="add these runs' verdicts (--json files) to the ledger, and stop")
+    parser.add_argument("--killed-by-hand", nargs=2, action="append", metavar=("ID", "TEST"),
+                        help="record in the ledger that TEST kills the mutant ID, checked by hand (the mutant "
+                             "built into a copy and that test run); the next tool run replaces it")
     parser.add_argument("--tally", action="store_true",
                         help="each file's standing from the ledger, nothing run; exit 0 when every mutant "
                              "has a verdict and none survived unexplained")
@@ -923,6 +926,15 @@ def main():
             day = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(os.path.getmtime(path)))  # its end: close enough
             added = add_verdicts(ledger, run["mutants"], day)
             say("mutate: %s: %d verdicts" % (path, added))
+        write_ledger(args.ledger, ledger)
+        return 0
+    if args.killed_by_hand:
+        known = {m.id for everything, _ in plan.values() for m in everything}
+        for ident, test in args.killed_by_hand:
+            if ident not in known:
+                sys.exit("mutate: no mutant %s in today's code" % ident)
+        add_verdicts(ledger, [{"id": i, "outcome": "killed", "detail": "by hand: " + t}
+                              for i, t in args.killed_by_hand], time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime()))
         write_ledger(args.ledger, ledger)
         return 0
     if args.tally:
