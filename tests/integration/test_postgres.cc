@@ -795,6 +795,11 @@ CREATE TRIGGER test_fail_statement BEFORE INSERT OR UPDATE ON talentd_storage_jo
 )sql");
     const std::string users = sql(s, "SELECT substr(tbl, 7) FROM test_fail_on WHERE tbl LIKE 'users:%'");
     sql(s, "DELETE FROM test_fail_on");
+    // A reaper's take that found nothing ran on this connection before: the
+    // commits after it are still whole transactions.
+    talentd::db::JournalEntry nothing;
+    bool none_taken = true;
+    ck_assert(db->take_entry(jkey(id, "no-such-row"), 5000, 1000, &nothing, &none_taken, &why) && !none_taken);
     struct Outcome {
         std::string table, why, state, first_rows, first_name;
         talentd::db::CommitResult result;
