@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,24 @@ private:
 
 // Sets d to Outcome::CpuTime with the figures for the log.
 void cpu_time_exceeded(Decoded& d, const CpuDeadline& deadline, const std::string& where);
+
+// The memory cap (Limits::cap_process_memory).  While decoding, the soft
+// RLIMIT_DATA is lowered to the data size in use + max_decode_memory +
+// kMemoryCapSlack: the slack is room for what validate() itself allocates
+// meanwhile (frame lists, messages) and for malloc's rounding.
+constexpr uint64_t kMemoryCapSlack = 8 << 20;
+
+// VmData of a /proc/<pid>/status text (what RLIMIT_DATA counts), in bytes;
+// 0 when there is no such line.
+uint64_t vm_data_bytes(std::istream& status);
+
+// The soft RLIMIT_DATA to set for a decode, given the data size now
+// (data_now, bytes; 0: unknown) and the soft limit in force (soft_now,
+// RLIM_INFINITY for none).  0: set none -- the cap is off
+// (cap_process_memory false or max_decode_memory <= 0), the size in use is
+// unknown, or the cap would not be below the limit already in force (never
+// raised, never left equal).
+uint64_t decode_data_limit(const Limits& limits, uint64_t data_now, uint64_t soft_now);
 
 // Header accounting of canvas and frames against Limits.  Counts saturate, so
 // any header values are safe.  check() reports the first failure in the order

@@ -318,6 +318,20 @@ bool FrameBudget::check(Decoded& d) const {
     return true;
 }
 
+uint64_t vm_data_bytes(std::istream& status) {
+    std::string line;
+    while (std::getline(status, line))
+        if (line.rfind("VmData:", 0) == 0) return std::strtoull(line.c_str() + 7, nullptr, 10) * 1024;
+    return 0;
+}
+
+uint64_t decode_data_limit(const Limits& limits, uint64_t data_now, uint64_t soft_now) {
+    if (!limits.cap_process_memory || limits.max_decode_memory <= 0 || data_now == 0) return 0;
+    const uint64_t want = data_now + uint64_t(limits.max_decode_memory) + kMemoryCapSlack;
+    if (soft_now != RLIM_INFINITY && want >= soft_now) return 0;
+    return want;
+}
+
 }  // namespace detail
 
 namespace {
@@ -326,15 +340,8 @@ namespace {
 // 0 when /proc cannot tell.  (Unused under ASan, which sets no cap.)
 [[maybe_unused]] uint64_t data_size_now() {
     std::ifstream status("/proc/self/status");
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("VmData:", 0) == 0) return std::strtoull(line.c_str() + 7, nullptr, 10) * 1024;
-    return 0;
+    return detail::vm_data_bytes(status);
 }
-
-// Room above max_decode_memory for what validate() itself allocates while
-// the cap holds (frame lists, messages) and for malloc's rounding.
-constexpr uint64_t kMemoryCapSlack = 8 << 20;
 
 // Lowers the soft RLIMIT_DATA for the lifetime of the object (never above
 // the hard limit, never below what is in use) and restores it after.
@@ -344,13 +351,13 @@ public:
 #if defined(__SANITIZE_ADDRESS__)
         (void)limits;
 #else
-        if (!limits.cap_process_memory || limits.max_decode_memory <= 0) return;
-        const uint64_t now = data_size_now();
-        if (now == 0 || getrlimit(RLIMIT_DATA, &saved_) != 0) return;
+        // (/proc is read even when the cap is off: the decision is all in
+        // decode_data_limit, where a test can check it to the byte.)
+        if (getrlimit(RLIMIT_DATA, &saved_) != 0) return;
+        const uint64_t cap = detail::decode_data_limit(limits, data_size_now(), saved_.rlim_cur);
+        if (cap == 0) return;
         rlimit capped = saved_;
-        const uint64_t want = now + uint64_t(limits.max_decode_memory) + kMemoryCapSlack;
-        if (saved_.rlim_cur != RLIM_INFINITY && want >= saved_.rlim_cur) return;
-        capped.rlim_cur = rlim_t(want);
+        capped.rlim_cur = rlim_t(cap);
         active_ = setrlimit(RLIMIT_DATA, &capped) == 0;
 #endif
     }

@@ -8,14 +8,18 @@
 //
 // The pictures come from the corpus (TALENTD_CORPUS); their size,
 // dimensions and frame count are read from a first, unlimited validation.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <iterator>
 #include <string>
 #include <vector>
 
+#include "image/decoders.h"
 #include "image/validate.h"
 
 // Last: check.h defines a `fail` macro that breaks the standard headers.
@@ -503,6 +507,82 @@ START_TEST(messages_word_for_word) {
 }
 END_TEST
 
+// screen()'s first two steps at their edges: no bytes (a null pointer with a
+// size too) is "empty", and max_image_size 0 refuses every non-empty file
+// (only a negative value means no limit).
+START_TEST(screen_empty_and_size_edges) {
+    const img::Verdict null_data = img::screen(nullptr, 16, img::Limits());
+    ck_assert(!null_data.ok);
+    ck_assert_str_eq(null_data.message.c_str(), img::kEmptyMessage);
+    ck_assert_str_eq(null_data.reason.c_str(), "empty file");
+
+    const std::string jpeg = corpus_file("valid/jpeg/testorig.jpg");
+    const auto* bytes = reinterpret_cast<const uint8_t*>(jpeg.data());
+    img::Limits zero;
+    zero.max_image_size = 0;
+    const img::Verdict refused = img::screen(bytes, 1, zero);
+    ck_assert(!refused.ok);
+    ck_assert_str_eq(refused.reason.c_str(), "file too large");
+    const std::string expected = img::size_message(0, 1);
+    ck_assert_str_eq(refused.message.c_str(), expected.c_str());
+    img::Limits unlimited;
+    unlimited.max_image_size = -1;
+    ck_assert_msg(img::screen(bytes, jpeg.size(), unlimited).ok, "max_image_size -1 is no limit");
+}
+END_TEST
+
+// The memory cap's figures, to the byte: VmData read from a status text as
+// the kernel writes it (kB, right-aligned after a tab), and the soft
+// RLIMIT_DATA set from it.
+START_TEST(memory_cap_figures) {
+    namespace d = talentd::image::detail;
+    std::istringstream status(
+        "Name:\ttest_image_limits\nVmPeak:\t  987654 kB\nVmSize:\t  987000 kB\n"
+        "VmData:\t   12345 kB\nVmStk:\t     132 kB\n");
+    ck_assert_uint_eq(d::vm_data_bytes(status), 12345ull * 1024);
+    std::istringstream first_line("VmData:\t7 kB\n");
+    ck_assert_uint_eq(d::vm_data_bytes(first_line), 7ull * 1024);
+    std::istringstream eight_digits("VmData:\t12345678 kB\n");
+    ck_assert_uint_eq(d::vm_data_bytes(eight_digits), 12345678ull * 1024);
+    std::istringstream none("Name:\tx\nXVmData:\t99 kB\nVmStk:\t132 kB\n");
+    ck_assert_uint_eq(d::vm_data_bytes(none), 0);
+    std::istringstream empty("");
+    ck_assert_uint_eq(d::vm_data_bytes(empty), 0);
+    // This process's own: a data size, in whole KiB.
+    std::ifstream self("/proc/self/status");
+    const uint64_t own = d::vm_data_bytes(self);
+    ck_assert(own > 0 && own % 1024 == 0);
+
+    const uint64_t slack = 8ull << 20;
+    ck_assert_uint_eq(d::kMemoryCapSlack, slack);
+    img::Limits l;
+    l.max_decode_memory = 64 << 20;
+    const uint64_t now = 100ull << 20;
+    const uint64_t want = now + (64ull << 20) + slack;
+    ck_assert_uint_eq(d::decode_data_limit(l, now, RLIM_INFINITY), want);
+    ck_assert_uint_eq(d::decode_data_limit(l, 1, RLIM_INFINITY), 1 + (64ull << 20) + slack);
+    // Only ever lowered: a soft limit at or below the cap stays as it is.
+    ck_assert_uint_eq(d::decode_data_limit(l, now, want + 1), want);
+    ck_assert_uint_eq(d::decode_data_limit(l, now, want), 0);
+    ck_assert_uint_eq(d::decode_data_limit(l, now, want - 1), 0);
+    ck_assert_uint_eq(d::decode_data_limit(l, now, 1), 0);
+    // The size in use unknown: no cap (it would be too low to start with).
+    ck_assert_uint_eq(d::decode_data_limit(l, 0, RLIM_INFINITY), 0);
+    // Off: cap_process_memory false, or max_decode_memory <= 0.
+    img::Limits off = l;
+    off.cap_process_memory = false;
+    ck_assert_uint_eq(d::decode_data_limit(off, now, RLIM_INFINITY), 0);
+    img::Limits none_allowed = l;
+    none_allowed.max_decode_memory = 0;
+    ck_assert_uint_eq(d::decode_data_limit(none_allowed, now, RLIM_INFINITY), 0);
+    none_allowed.max_decode_memory = -1;
+    ck_assert_uint_eq(d::decode_data_limit(none_allowed, now, RLIM_INFINITY), 0);
+    img::Limits one_byte = l;
+    one_byte.max_decode_memory = 1;
+    ck_assert_uint_eq(d::decode_data_limit(one_byte, now, RLIM_INFINITY), now + 1 + slack);
+}
+END_TEST
+
 int main() {
     Suite* s = suite_create("image limits");
     TCase* tc = tcase_create("boundaries");
@@ -522,6 +602,8 @@ int main() {
     tcase_add_test(tc, sniff_netpbm_exactly);
     tcase_add_test(tc, sniff_svg_exactly);
     tcase_add_test(tc, screen_names_extensions_and_allows_by_type);
+    tcase_add_test(tc, screen_empty_and_size_edges);
+    tcase_add_test(tc, memory_cap_figures);
     suite_add_tcase(s, tc);
     SRunner* r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
