@@ -351,8 +351,10 @@ public:
 #if defined(__SANITIZE_ADDRESS__)
         (void)limits;
 #else
-        // (/proc is read even when the cap is off: the decision is all in
-        // decode_data_limit, where a test can check it to the byte.)
+        // The sandboxed decoder turns the cap off (its whole process has a
+        // fixed RLIMIT_DATA) and may not open /proc: nothing is read then.
+        // The rest of the decision is decode_data_limit's, tested to the byte.
+        if (!limits.cap_process_memory) return;
         if (getrlimit(RLIMIT_DATA, &saved_) != 0) return;
         const uint64_t cap = detail::decode_data_limit(limits, data_size_now(), saved_.rlim_cur);
         if (cap == 0) return;

@@ -143,7 +143,9 @@ MODULES = {
         "files": [("src/image/validate.cc", None)],
         # test_image_cost: decode_cpu_limit and the decode memory cap
         # (CpuDeadline, DecodeMemoryCap), which no other unit test reaches.
-        "tests": [UNIT + "test_image_limits", UNIT + "test_image", UNIT + "test_image_cost"],
+        # test_sandbox: the same code in the sandboxed decoder, where seccomp
+        # forbids what the in-process decode may do (open /proc).
+        "tests": [UNIT + "test_image_limits", UNIT + "test_image", UNIT + "test_image_cost", UNIT + "test_sandbox"],
     },
     "db-journal": {
         "files": [("src/db/sqlite.cc", JOURNAL), ("src/db/database.cc", JOURNAL),
@@ -157,7 +159,9 @@ MODULES = {
     },
 }
 # Programs the integration tests run besides themselves.
-PROGRAMS = ["talentd", "talentctl"]
+# talentd-decoder: the sandboxed decoder (src/image is linked into it), which
+# the stack's talentd and the unit test_sandbox run.
+PROGRAMS = ["talentd", "talentctl", "talentd-decoder"]
 
 # --- reading C++ ------------------------------------------------------------------
 
