@@ -74,6 +74,7 @@ setup error (the unmutated build or tests fail).
 """
 
 import argparse
+import fcntl
 import fnmatch
 import hashlib
 import json
@@ -812,12 +813,26 @@ def add_verdicts(ledger, mutants, day):
 def write_ledger(path, ledger):
     if not path:
         return
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    with open(tmp, "w", encoding="utf-8") as f:
         f.write("# id\toutcome\tdetail\tdate: written by tests/mutate/mutate.py, see docs/MUTATION.md\n")
         for ident in sorted(ledger):
             v = ledger[ident]
             f.write("%s\t%s\t%s\t%s\n" % (ident, v["outcome"], v["detail"], v["date"]))
-    os.replace(path + ".tmp", path)
+    os.replace(tmp, path)
+
+
+def record_verdicts(path, mutants, day):
+    """Adds the run's verdicts so far to the ledger, read again under a lock
+    (parallel runs write it too).  Called after every mutant, so that a run
+    stopped any way at all keeps what it found."""
+    if not path:
+        return
+    with open(path + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ledger = read_ledger(path)
+        add_verdicts(ledger, [{"id": m.id, "outcome": m.outcome, "detail": m.detail} for m in mutants], day)
+        write_ledger(path, ledger)
 
 
 def tally(plan, ledger, equivalents):
@@ -978,6 +993,7 @@ def main():
     started = time.monotonic()
     started_at = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime())
     results = {}
+    done = []  # the mutants run so far, all modules
     # SIGINT/SIGTERM: finish the mutant under way, then report what ran.
     def stop_soon(signum, frame):
         global interrupted
@@ -1022,14 +1038,14 @@ def main():
             say("[%s %d/%d] %-9s %s:%d %s  (%s; %.0f s in all)" % (
                 name, k, len(chosen), m.outcome, m.path, m.lineno, m.operator,
                 m.detail or "tests %.0f s" % m.seconds, m.wall))
+            if m.outcome == "survived":
+                say("    %s\n    + %s" % (m.id, m.mutated.strip()))
+            done.append(m)
+            record_verdicts(args.ledger, done, started_at)
         results[name] = chosen
     # Leave the copy unmutated and built for the next run.
     sync_tree(tree)
-    if args.ledger:
-        ledger = read_ledger(args.ledger)   # again: another run may have written it meanwhile
-        add_verdicts(ledger, [{"id": m.id, "outcome": m.outcome, "detail": m.detail}
-                              for ms in results.values() for m in ms], started_at)
-        write_ledger(args.ledger, ledger)
+    record_verdicts(args.ledger, [m for ms in results.values() for m in ms], started_at)
     return report(results, plan, equivalents, args)
 
 
