@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "image/decoders.h"
 #include "image/validate.h"
 #include "../support/payload.h"
 #include "../support/stack.h"
@@ -111,13 +112,22 @@ bool any_warning(const img::Verdict& v, const std::string& needle) {
 }
 
 // Peak RSS (KiB) of a child that validates `b`, minus the child's RSS before.
-long validate_rss_kb(const Bytes& b, const img::Limits& limits, bool* ok) {
+// soft_data_room > 0: the child first sets its soft RLIMIT_DATA that far
+// above its data size (as a unit's LimitDATA= would), the hard one unchanged.
+long validate_rss_kb(const Bytes& b, const img::Limits& limits, bool* ok, uint64_t soft_data_room = 0) {
     int pipefd[2];
     ck_assert_int_eq(pipe(pipefd), 0);
     const pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         close(pipefd[0]);
+        if (soft_data_room > 0) {
+            std::ifstream status("/proc/self/status");
+            rlimit data{};
+            if (getrlimit(RLIMIT_DATA, &data) != 0) _exit(4);
+            data.rlim_cur = img::detail::vm_data_bytes(status) + soft_data_room;
+            if (setrlimit(RLIMIT_DATA, &data) != 0) _exit(4);
+        }
         rusage before{};
         getrusage(RUSAGE_SELF, &before);
         const img::Verdict v = img::validate(b.data(), b.size(), limits);
@@ -307,6 +317,21 @@ START_TEST(lossless_webp_huffman_tables_are_bounded) {
 }
 END_TEST
 
+// A soft RLIMIT_DATA already below what the cap would be is kept as it is:
+// the cap never raises it, and never sets 0 in its place (Linux ignores a
+// soft RLIMIT_DATA of 0: no limit at all).  24 MiB of room against the
+// cap's 72: webp40kp.webp's allocation fails at the lower one.
+START_TEST(lower_soft_limit_is_kept) {
+    if (kSanitized) return;  // no cap under ASan (see Limits::cap_process_memory)
+    img::Limits cap_only;
+    cap_only.decode_cpu_limit = 0;
+    bool ok = true;
+    const long kb = validate_rss_kb(file("webp40kp.webp"), cap_only, &ok, 24u << 20);
+    ck_assert(!ok);
+    ck_assert_msg(kb < 40 * 1024, "peak RSS %ld KiB above the start under a 24 MiB soft limit", kb);
+}
+END_TEST
+
 START_TEST(every_costly_file_within_the_bound) {
     // Default limits: each file is refused or accepted with a peak RSS under
     // 100 MiB above the start (CPU: decode_cpu_limit, tested above).
@@ -331,6 +356,7 @@ int main() {
     tcase_add_test(tc, cpu_limit_stops_decoding);
     tcase_add_test(tc, cpu_limit_across_a_whole_second);
     tcase_add_test(tc, lossless_webp_huffman_tables_are_bounded);
+    tcase_add_test(tc, lower_soft_limit_is_kept);
     tcase_add_test(tc, every_costly_file_within_the_bound);
     suite_add_tcase(s, tc);
     SRunner* sr = srunner_create(s);
