@@ -215,7 +215,9 @@ START_TEST(settings_validation) {
         ck_assert_msg(talentd::storage::validate_settings(s, &why), "%s: %s", loopback, why.c_str());
     }
     s = settings_for(8081);
-    for (const char* bad : {"", "host:", "host:0", "host:99999", "::1", "[::1", "a b", "host/path"}) {
+    // The bracketed form's port is checked as the plain one's.
+    for (const char* bad : {"", "host:", "host:0", "host:99999", "::1", "[::1", "a b", "host/path", "[::1]:",
+                            "[::1]:0", "[::1]:99999", "[::1]:65536", "[::1]:8x", "[::1]8443", "[]:8443"}) {
         s.endpoint = bad;
         ck_assert_msg(!talentd::storage::validate_settings(s, &why), "endpoint \"%s\" accepted", bad);
     }
