@@ -11,6 +11,7 @@
 // No upper time bound: waits are generous (scaled by TALENTD_TIME_SCALE) and
 // only lower bounds are asserted, which a slow machine cannot break.
 #include <fcntl.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -103,7 +104,22 @@ struct Extras {
     // The master inherits SIGTERM, SIGHUP, SIGINT and SIGCHLD blocked (as a
     // shell or a supervisor may start it).
     bool start_blocked = false;
+    // Every fork of the master fails with EAGAIN (a seccomp filter on the
+    // clone family: as root, RLIMIT_NPROC would not make it fail).
+    bool fork_fails = false;
 };
+
+// The filter behind Extras::fork_fails, in the master's process only.
+bool make_forks_fail() {
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx) return false;
+    bool ok = true;
+    for (int call : {SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(fork), SCMP_SYS(vfork)})
+        ok = ok && seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAGAIN), call, 0) == 0;
+    ok = ok && seccomp_load(ctx) == 0;
+    seccomp_release(ctx);
+    return ok;
+}
 
 // How a forked child starts, as one word: the stop signals it blocks (of
 // TERM, HUP, INT, CHLD; any other blocked one as +NUMBER), each one's disposition (dfl, ign or handler), and
@@ -251,6 +267,7 @@ class MasterUnderTest {
                 for (int sig : {SIGTERM, SIGHUP, SIGINT, SIGCHLD}) sigaddset(&inherited, sig);
                 sigprocmask(SIG_BLOCK, &inherited, nullptr);
             }
+            if (extras.fork_fails && !make_forks_fail()) _exit(99);
             _exit(talentd::daemon::run_master(config_, listen_fd_, hooks_));
         }
         owner_ = getpid();
@@ -523,6 +540,30 @@ START_TEST(crashes_are_counted_on_the_scoreboard) {
                   static_cast<unsigned long long>(s.respawns[static_cast<int>(talentd::daemon::RespawnCause::Recycle)]));
     // Every start but the newest has exited: at most that one has a row.
     ck_assert_msg(s.workers.size() <= 1, "%zu rows for 1 worker", s.workers.size());
+}
+END_TEST
+
+// A fork that fails is logged and tried again a second later, not in a
+// busy loop (a failed spawn taken for a started one retried at once).
+START_TEST(failed_fork_is_retried_each_second) {
+    Extras extras;
+    extras.fork_fails = true;
+    auto owner = std::make_unique<MasterUnderTest>(base_config(2), WorkerKind::Serve, ReaperKind::None, extras);
+    MasterUnderTest* m = owner.get();
+    ck_assert_msg(t::wait_for([&] { return m->log().find("fork failed") != std::string::npos; }, 20), "%s",
+                  m->log().c_str());
+    const double from = monotonic(), wait = t::scaled(3);
+    while (monotonic() - from < wait) usleep(100 * 1000);
+    const std::string log = m->log();
+    size_t lines = 0;
+    for (size_t at = 0; (at = log.find("fork failed", at)) != std::string::npos; ++at) ++lines;
+    ck_assert_msg(lines >= 2 && lines <= wait + 3, "%zu 'fork failed' lines in %.0f s and a bit (one a second)",
+                  lines, wait);
+    ck_assert_msg(only(m->all(), "start").empty(), "a worker started although every fork fails");
+    int status = 0;
+    kill(m->pid(), SIGTERM);
+    ck_assert_msg(m->wait_exit(t::scaled(10), &status), "the master did not stop");
+    ck_assert_msg(WIFEXITED(status), "the master ended with status %#x", status);
 }
 END_TEST
 
@@ -892,6 +933,7 @@ int main() {
     tcase_add_test(tc, master_keeps_the_scoreboard);
     tcase_add_test(tc, crashes_are_counted_on_the_scoreboard);
     tcase_add_test(tc, no_free_slot_is_retried_each_second);
+    tcase_add_test(tc, failed_fork_is_retried_each_second);
     tcase_add_test(tc, all_workers_start_before_serving);
     tcase_add_test(tc, slow_request_logged_once_and_listen_queue_sampled);
     tcase_add_test(tc, reload_kills_old_workers_after_drain_timeout);
