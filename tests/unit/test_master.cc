@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -325,6 +326,20 @@ Config base_config(int workers) {
 }
 
 bool alive(long pid) { return kill(static_cast<pid_t>(pid), 0) == 0; }
+
+// This test process adopts whatever the master leaves behind, so that a
+// child the master killed but did not wait for shows in
+// expect_no_child_left() (init would reap it; "alive" alone would miss it).
+void adopt_orphans() { ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0); }
+
+// After the master has exited (and been waited for): it waited for each of
+// its children itself, so none was left to this process.
+void expect_no_child_left() {
+    int status = 0;
+    const pid_t orphan = waitpid(-1, &status, WNOHANG);
+    ck_assert_msg(orphan == -1 && errno == ECHILD, "the master exited before waiting for its child %d",
+                  static_cast<int>(orphan));
+}
 
 }  // namespace
 
@@ -686,6 +701,7 @@ START_TEST(stop_kills_what_outlives_drain_timeout) {
     c.reap_interval = 1;
     Extras extras;
     extras.scoreboard = true;
+    adopt_orphans();
     MasterUnderTest m(c, WorkerKind::Stubborn, ReaperKind::Stubborn, extras);
     ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 2 && only(m.all(), "reap").size() == 1; },
                           30));
@@ -698,9 +714,28 @@ START_TEST(stop_kills_what_outlives_drain_timeout) {
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "master status %d", status);
     ck_assert_msg(!alive(reaper), "the reaper outlived the master");
     for (const Event& e : only(m.all(), "start")) ck_assert_msg(!alive(e.pid), "worker %ld outlived the master", e.pid);
+    expect_no_child_left();
     ck_assert_msg(m.log().find("did not finish within drain_timeout: killing it") != std::string::npos, "%s",
                   m.log().c_str());
     ck_assert_msg(m.snapshot().workers.empty(), "%zu rows left after the stop", m.snapshot().workers.size());
+}
+END_TEST
+
+// Workers that drain in time, a reaper that ignores SIGTERM: the reaper is
+// killed at drain_timeout, and the master waits for it before it exits.
+START_TEST(stop_waits_for_the_killed_reaper) {
+    Config c = base_config(1);
+    c.drain_timeout = 1;
+    c.reap_interval = 1;
+    adopt_orphans();
+    MasterUnderTest m(c, WorkerKind::Serve, ReaperKind::Stubborn, Extras{});
+    ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 1 && only(m.all(), "reap").size() == 1; },
+                          30));
+    ck_assert_int_eq(kill(m.pid(), SIGTERM), 0);
+    int status = 0;
+    ck_assert_msg(m.wait_exit(60, &status), "the master did not exit\n%s", m.log().c_str());
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "master status %d", status);
+    expect_no_child_left();
 }
 END_TEST
 
@@ -938,6 +973,7 @@ int main() {
     tcase_add_test(tc, slow_request_logged_once_and_listen_queue_sampled);
     tcase_add_test(tc, reload_kills_old_workers_after_drain_timeout);
     tcase_add_test(tc, stop_kills_what_outlives_drain_timeout);
+    tcase_add_test(tc, stop_waits_for_the_killed_reaper);
     tcase_add_test(tc, stop_asks_the_reaper_with_sigterm);
     tcase_add_test(tc, first_reaper_pass_comes_soon_after_start);
     tcase_add_test(tc, reload_keeps_listen_and_applies_log_level);
