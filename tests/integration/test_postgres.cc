@@ -42,6 +42,7 @@
 #include <string>
 #include <vector>
 
+#include "core/config.h"
 #include "db/database.h"
 #include "../support/payload.h"
 #include "../support/stack.h"
@@ -478,6 +479,25 @@ std::unique_ptr<talentd::db::Database> open_database(const Stack& s) {
     auto db = s.open_database(&why);
     ck_assert_msg(db != nullptr, "%s", why.c_str());
     return db;
+}
+
+// A connection of talentd's own code whose server process the test can find
+// in pg_stat_activity: the stack's conninfo with an application_name.
+std::unique_ptr<talentd::db::Database> open_named_database(const Stack& s, const std::string& name) {
+    talentd::ConfigError error;
+    auto config = talentd::load_config(s.get("TALENTD_CONF"), {}, &error);
+    ck_assert_msg(config.has_value(), "configuration: %s", error.message.c_str());
+    config->database += " application_name=" + name;
+    std::string why;
+    auto db = talentd::db::Database::open(*config, &why);
+    ck_assert_msg(db != nullptr, "%s", why.c_str());
+    return db;
+}
+
+// The server processes of the connections named `name`, oldest first.
+std::string backends(const Stack& s, const std::string& name) {
+    return sql(s, "SELECT string_agg(pid::text, ',' ORDER BY backend_start) FROM pg_stat_activity "
+                  "WHERE application_name = '" + name + "'");
 }
 
 }  // namespace
@@ -1006,9 +1026,11 @@ START_TEST(test_journal_failed_take_leaves_the_connection_usable) {
     const Stack& s = *stack;
     const int64_t id = fresh_user(s);
     std::string why;
-    auto db = open_database(s);
+    auto db = open_named_database(s, "test_failed_take");
     const std::string due = jkey(id, "after-failed-take");
     ck_assert(db->journal_remove(due, id, 100, &why));
+    const std::string backend = backends(s, "test_failed_take");
+    ck_assert_msg(!backend.empty() && backend.find(',') == std::string::npos, "connections: \"%s\"", backend.c_str());
     talentd::db::JournalEntry entry;
     bool taken = true;
     sql(s, "ALTER TABLE talentd_storage_journal RENAME TO talentd_storage_journal_away");
@@ -1029,6 +1051,10 @@ START_TEST(test_journal_failed_take_leaves_the_connection_usable) {
     ck_assert_msg(db->journal_entries(&rows, &why), "the connection is unusable after a failed take: %s",
                   why.c_str());
     ck_assert_msg(find_row(rows, due), "the journal row is gone");
+    // Rolled back on the same connection: not closed and opened afresh.
+    const std::string after = backends(s, "test_failed_take");
+    ck_assert_msg(after == backend, "server process %s before the failed take, %s after", backend.c_str(),
+                  after.c_str());
     ck_assert_msg(db->take_entry(due, 5000, 1000, &entry, &taken, &why) && taken, "%s", why.c_str());
     ck_assert(db->journal_done(due, &why));
     ck_assert(db->release_entry(&why));
