@@ -217,7 +217,9 @@ START_TEST(settings_validation) {
     s = settings_for(8081);
     // The bracketed form's port is checked as the plain one's.
     for (const char* bad : {"", "host:", "host:0", "host:99999", "::1", "[::1", "a b", "host/path", "[::1]:",
-                            "[::1]:0", "[::1]:99999", "[::1]:65536", "[::1]:8x", "[::1]8443", "[]:8443"}) {
+                            "[::1]:0", "[::1]:99999", "[::1]:65536", "[::1]:8x", "[::1]8443", "[]:8443",
+                            // at most 5 digits, even with leading zeros
+                            "host:123456", "host:008080", "host:99999999999999999999"}) {
         s.endpoint = bad;
         ck_assert_msg(!talentd::storage::validate_settings(s, &why), "endpoint \"%s\" accepted", bad);
     }
