@@ -210,7 +210,9 @@ START_TEST(settings_validation) {
     ck_assert_msg(why.find("does not verify certificates") != std::string::npos, "%s", why.c_str());
     s.endpoint = "10.0.0.1:443";
     ck_assert(!talentd::storage::validate_settings(s, &why));
-    for (const char* loopback : {"127.0.0.1:8443", "127.1.2.3", "[::1]:8443", "localhost:8443"}) {
+    // Ports 1 and 65535 are ports.
+    for (const char* loopback :
+         {"127.0.0.1:8443", "127.1.2.3", "[::1]:8443", "localhost:8443", "127.0.0.1:1", "[::1]:65535"}) {
         s.endpoint = loopback;
         ck_assert_msg(talentd::storage::validate_settings(s, &why), "%s: %s", loopback, why.c_str());
     }
