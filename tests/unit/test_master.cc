@@ -327,6 +327,16 @@ Config base_config(int workers) {
 
 bool alive(long pid) { return kill(static_cast<pid_t>(pid), 0) == 0; }
 
+// How often a process has gone to sleep and been woken (its voluntary
+// context switches); -1 when /proc cannot tell.
+long wake_ups(pid_t pid) {
+    std::istringstream in(t::read_file("/proc/" + std::to_string(pid) + "/status"));
+    std::string line;
+    while (std::getline(in, line))
+        if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::atol(line.c_str() + 24);
+    return -1;
+}
+
 // This test process adopts whatever the master leaves behind, so that a
 // child the master killed but did not wait for shows in
 // expect_no_child_left() (init would reap it; "alive" alone would miss it).
@@ -860,10 +870,18 @@ START_TEST(idle_master_sleeps) {
         ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 2; }, 20));
         usleep(300 * 1000);
         const double before = t::process_cpu_seconds(m.pid()), from = monotonic();
+        const long woken_before = wake_ups(m.pid());
+        ck_assert_msg(woken_before >= 0, "no voluntary_ctxt_switches in /proc/%d/status", static_cast<int>(m.pid()));
         while (monotonic() - from < 3) usleep(100 * 1000);
         const double used = t::process_cpu_seconds(m.pid()) - before;
-        ck_assert_msg(used < 0.3, "the idle master (%s) used %.2f s of CPU in %.1f s",
-                      reaper == ReaperKind::None ? "no reaper" : "reap_interval 0", used, monotonic() - from);
+        const long woken = wake_ups(m.pid()) - woken_before;
+        const char* what = reaper == ReaperKind::None ? "no reaper" : "reap_interval 0";
+        ck_assert_msg(used < 0.3, "the idle master (%s) used %.2f s of CPU in %.1f s", what, used, monotonic() - from);
+        // Woken by its timers (the scoreboard's sample once a second), not
+        // every millisecond: a timeout far too short costs little CPU, but
+        // shows as thousands of wake-ups.
+        ck_assert_msg(woken < 30, "the idle master (%s) woke %ld times in %.1f s", what, woken,
+                      monotonic() - from);
         ck_assert_msg(only(m.all(), "reap").empty(), "a reaper pass with reap_interval = 0");
     }
 }
