@@ -88,6 +88,7 @@ enum class WorkerKind {
     Stubborn,  // ignores SIGTERM: only the master's SIGKILL after drain_timeout ends it
     Slow,      // like Serve, inside a request (on the scoreboard) that never ends
     RecycleOnce,  // the first worker exits 0 at once (recycled), the others serve
+    StubbornButOne,  // the first worker serves, the others ignore SIGTERM
 };
 
 // How the test's reaper behaves (None: no reaper hook at all).
@@ -202,7 +203,13 @@ class MasterUnderTest {
                     return 0;
                 }
             }
-            if (kind == WorkerKind::Stubborn) {
+            bool stubborn = kind == WorkerKind::Stubborn;
+            if (kind == WorkerKind::StubbornButOne) {
+                int once = open((events + ".polite").c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (once >= 0) close(once);
+                stubborn = once < 0;
+            }
+            if (stubborn) {
                 signal(SIGTERM, SIG_IGN);
                 for (;;) pause();
             }
@@ -703,6 +710,22 @@ START_TEST(reload_kills_old_workers_after_drain_timeout) {
 }
 END_TEST
 
+// Of two old workers, one finishes at once and the other ignores SIGTERM:
+// the one that finished does not take the other's drain deadline with it,
+// so the stubborn one is still killed at drain_timeout.
+START_TEST(reload_kills_the_stubborn_one_of_two) {
+    Config c = base_config(2);
+    MasterUnderTest m(c, WorkerKind::StubbornButOne, false);
+    ck_assert(t::wait_for([&] { return only(m.all(), "start").size() == 2; }, 20));
+    m.set_reload("workers 1 drain 1\n");
+    ck_assert_int_eq(kill(m.pid(), SIGHUP), 0);
+    ck_assert_msg(t::wait_for([&] { return only(m.all(), "term").size() == 1; }, 20), "the polite worker did not finish");
+    ck_assert_msg(t::wait_for([&] { return only(m.all(), "exited").size() == 2; }, 20),
+                  "the stubborn old worker still runs\n%s", m.log().c_str());
+    ck_assert_msg(m.log().find("did not finish within drain_timeout") != std::string::npos, "%s", m.log().c_str());
+}
+END_TEST
+
 // Stop with workers and a reaper that ignore SIGTERM: after drain_timeout
 // both are killed, their rows cleared, and the master exits 0.
 START_TEST(stop_kills_what_outlives_drain_timeout) {
@@ -990,6 +1013,7 @@ int main() {
     tcase_add_test(tc, all_workers_start_before_serving);
     tcase_add_test(tc, slow_request_logged_once_and_listen_queue_sampled);
     tcase_add_test(tc, reload_kills_old_workers_after_drain_timeout);
+    tcase_add_test(tc, reload_kills_the_stubborn_one_of_two);
     tcase_add_test(tc, stop_kills_what_outlives_drain_timeout);
     tcase_add_test(tc, stop_waits_for_the_killed_reaper);
     tcase_add_test(tc, stop_asks_the_reaper_with_sigterm);
