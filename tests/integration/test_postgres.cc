@@ -1058,6 +1058,12 @@ START_TEST(test_journal_failed_take_leaves_the_connection_usable) {
     ck_assert_msg(db->take_entry(due, 5000, 1000, &entry, &taken, &why) && taken, "%s", why.c_str());
     ck_assert(db->journal_done(due, &why));
     ck_assert(db->release_entry(&why));
+    // A take that finds nothing rolls back on the same connection too.
+    ck_assert_msg(db->take_entry(jkey(id, "no-such-row"), 5000, 1000, &entry, &taken, &why) && !taken, "%s",
+                  why.c_str());
+    const std::string at_end = backends(s, "test_failed_take");
+    ck_assert_msg(at_end == backend, "server process %s before, %s after a take that found nothing",
+                  backend.c_str(), at_end.c_str());
 }
 END_TEST
 
