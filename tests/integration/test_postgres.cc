@@ -1042,7 +1042,10 @@ START_TEST(test_journal_failed_take_leaves_the_connection_usable) {
     const bool paged = db->due_entries(5000, 1000, &none, &read_why);
     talentd::db::JournalSummary summary;
     const bool summed = db->journal_summary(&summary, &read_why);
+    bool claimed = false;
+    const bool claim_ran = db->claim_pending(due, 5000, &claimed, &read_why);
     sql(s, "ALTER TABLE talentd_storage_journal_away RENAME TO talentd_storage_journal");
+    ck_assert_msg(!claim_ran, "claim_pending without its table succeeded");
     ck_assert_msg(!took && !taken, "a take without its table succeeded");
     ck_assert_msg(!listed && !paged && !summed, "journal reads without their table succeeded: %d %d %d", listed,
                   paged, summed);
