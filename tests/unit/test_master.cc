@@ -456,6 +456,10 @@ START_TEST(crash_loop_backs_off) {
     ck_assert_msg(gap4 >= 1.95, "fifth start %.3f s after the fourth, backoff capped at 2 s", gap4);
     ck_assert_msg(m.log().find("consecutive worker crashes: next start in 2 s") != std::string::npos, "%s",
                   m.log().c_str());
+    // It sleeps through each backoff: a wait cut to whole seconds would
+    // spin through the fractions (seconds of CPU over these 5 s).
+    const double used = t::process_cpu_seconds(m.pid());
+    ck_assert_msg(used < 0.5, "the master used %.2f s of CPU through 5 s of backoff", used);
 }
 END_TEST
 
@@ -470,6 +474,11 @@ START_TEST(master_runs_the_periodic_reaper) {
     for (const Event& r : reaps) ck_assert_msg(r.pid != m.pid(), "the reaper ran in the master");
     ck_assert_msg(reaps[2].at - reaps[1].at >= 0.95, "passes %.3f s apart, reap_interval 1 s",
                   reaps[2].at - reaps[1].at);
+    // Between passes it sleeps: each reaper's exit wakes it a fraction of a
+    // second before the next pass is due, and a wait cut to whole seconds
+    // would spin through that fraction (most of each second).
+    const double used = t::process_cpu_seconds(m.pid());
+    ck_assert_msg(used < 0.5, "the master used %.2f s of CPU over %zu reaper passes", used, reaps.size());
     // A finished reaper is not a worker: worker_exited is not called for it.
     ck_assert_msg(only(m.all(), "exited").empty(), "worker_exited called for pid %ld (a reaper)",
                   only(m.all(), "exited").empty() ? 0L : only(m.all(), "exited")[0].pid);
