@@ -551,6 +551,41 @@ START_TEST(test_key_outside_the_location_is_unreferenced) {
 }
 END_TEST
 
+// referenced_keys fills the caller's vector afresh (the audit reuses one),
+// and without the profile table both reads fail: the reaper must never take
+// "nothing referenced" for an answer, or it would delete every picture.
+START_TEST(test_referenced_reads_refill_and_fail) {
+    const Stack& s = *stack;
+    const int64_t id = fresh_user(s);
+    std::string why;
+    auto db = open_database(s);
+    // The profile row is made on the user's first load.
+    auto account = db->load_account(id, &why);
+    ck_assert_msg(account && account->profile, "user %lld: %s", static_cast<long long>(id), why.c_str());
+    const std::string name = "profile_pictures/user_" + std::to_string(id) + "_referenced.jpg";
+    sql(s, "UPDATE talent_profile SET profile_picture = '" + name + "' WHERE user_id = " + std::to_string(id));
+    std::vector<std::string> keys;
+    ck_assert_msg(db->referenced_keys(&keys, &why), "%s", why.c_str());
+    const size_t first = keys.size();
+    ck_assert_msg(std::count(keys.begin(), keys.end(), "media/" + name) == 1, "media/%s not among %zu keys",
+                  name.c_str(), first);
+    ck_assert_msg(db->referenced_keys(&keys, &why), "%s", why.c_str());
+    ck_assert_msg(keys.size() == first, "%zu keys, then %zu read into the same vector", first, keys.size());
+    bool referenced = false;
+    ck_assert_msg(db->is_referenced("media/" + name, &referenced, &why) && referenced, "%s", why.c_str());
+
+    sql(s, "ALTER TABLE talent_profile RENAME TO talent_profile_away");
+    std::string listed_why, one_why;
+    const bool listed = db->referenced_keys(&keys, &listed_why);
+    const bool one = db->is_referenced("media/" + name, &referenced, &one_why);
+    sql(s, "ALTER TABLE talent_profile_away RENAME TO talent_profile");
+    ck_assert_msg(!listed, "referenced_keys without the profile table succeeded (%zu keys)", keys.size());
+    ck_assert_msg(!one, "is_referenced without the profile table succeeded");
+    ck_assert_msg(listed_why.find("talent_profile") != std::string::npos, "%s", listed_why.c_str());
+    sql(s, "UPDATE talent_profile SET profile_picture = '' WHERE user_id = " + std::to_string(id));
+}
+END_TEST
+
 // Every column of a PostgreSQL journal row reaches JournalEntry as written,
 // each with a value no other column has: `talentctl journal` and /metrics'
 // oldest-row age read created_at, the reaper's backoff reads attempts.
@@ -1135,6 +1170,7 @@ Suite* postgres_suite() {
     tcase_add_test(tc, test_retries_exhausted);
     tcase_add_test(tc, test_commit_without_profile);
     tcase_add_test(tc, test_key_outside_the_location_is_unreferenced);
+    tcase_add_test(tc, test_referenced_reads_refill_and_fail);
     tcase_add_test(tc, test_journal_rows_read_back);
     suite_add_tcase(s, tc);
     return s;
