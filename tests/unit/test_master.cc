@@ -109,6 +109,9 @@ struct Extras {
     // Every fork of the master fails with EAGAIN (a seccomp filter on the
     // clone family: as root, RLIMIT_NPROC would not make it fail).
     bool fork_fails = false;
+    // The master's stderr is a pipe nobody reads any more (a journal stream
+    // gone): each log line it writes gets EPIPE, and SIGPIPE.
+    bool stderr_broken = false;
 };
 
 // The filter behind Extras::fork_fails, in the master's process only.
@@ -276,6 +279,12 @@ class MasterUnderTest {
                 sigprocmask(SIG_BLOCK, &inherited, nullptr);
             }
             if (extras.fork_fails && !make_forks_fail()) _exit(99);
+            if (extras.stderr_broken) {
+                int gone[2];
+                if (pipe(gone) != 0 || dup2(gone[1], 2) < 0) _exit(98);
+                close(gone[0]);
+                close(gone[1]);
+            }
             _exit(talentd::daemon::run_master(config_, listen_fd_, hooks_));
         }
         owner_ = getpid();
@@ -611,6 +620,25 @@ START_TEST(failed_fork_is_retried_each_second) {
     kill(m->pid(), SIGTERM);
     ck_assert_msg(m->wait_exit(t::scaled(10), &status), "the master did not stop");
     ck_assert_msg(WIFEXITED(status), "the master ended with status %#x", status);
+}
+END_TEST
+
+// A log the master can no longer write (its stderr a pipe whose reader is
+// gone) does not kill it: it ignores SIGPIPE, starts its workers, reloads
+// and stops as usual.
+START_TEST(master_survives_a_broken_stderr) {
+    Extras extras;
+    extras.stderr_broken = true;
+    MasterUnderTest m(base_config(1), WorkerKind::Serve, ReaperKind::None, extras);
+    ck_assert_msg(t::wait_for([&] { return only(m.all(), "start").size() == 1; }, 20), "no worker started");
+    m.set_reload("workers 2\n");
+    ck_assert_int_eq(kill(m.pid(), SIGHUP), 0);
+    ck_assert_msg(t::wait_for([&] { return only(m.all(), "start").size() == 3; }, 20),
+                  "no new generation after the reload");
+    int status = 0;
+    ck_assert_int_eq(kill(m.pid(), SIGTERM), 0);
+    ck_assert_msg(m.wait_exit(t::scaled(10), &status), "the master did not stop");
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the master ended with status %#x", status);
 }
 END_TEST
 
@@ -1025,6 +1053,7 @@ int main() {
     tcase_add_test(tc, crashes_are_counted_on_the_scoreboard);
     tcase_add_test(tc, no_free_slot_is_retried_each_second);
     tcase_add_test(tc, failed_fork_is_retried_each_second);
+    tcase_add_test(tc, master_survives_a_broken_stderr);
     tcase_add_test(tc, all_workers_start_before_serving);
     tcase_add_test(tc, slow_request_logged_once_and_listen_queue_sampled);
     tcase_add_test(tc, reload_kills_old_workers_after_drain_timeout);
