@@ -225,6 +225,16 @@ START_TEST(settings_validation) {
         s.endpoint = bad;
         ck_assert_msg(!talentd::storage::validate_settings(s, &why), "endpoint \"%s\" accepted", bad);
     }
+    // The refused value is quoted in the message: its first 100 bytes, and
+    // anything outside printable ASCII (here DEL and a control) as a space.
+    s = settings_for(8081);
+    s.endpoint = std::string(150, 'a') + "/";
+    ck_assert(!talentd::storage::validate_settings(s, &why));
+    const std::string cut = "s3_endpoint \"" + std::string(100, 'a') + "\" is not host[:port]";
+    ck_assert_str_eq(why.c_str(), cut.c_str());
+    s.endpoint = "bad\x7f\x1f\x80 host";
+    ck_assert(!talentd::storage::validate_settings(s, &why));
+    ck_assert_str_eq(why.c_str(), "s3_endpoint \"bad    host\" is not host[:port]");
     s = settings_for(8081);
     s.acl = "public";
     ck_assert(!talentd::storage::validate_settings(s, &why));
