@@ -753,6 +753,25 @@ START_TEST(reload_kills_old_workers_after_drain_timeout) {
 }
 END_TEST
 
+// A reload starts the new generation at once, even during a crash loop's
+// backoff: the operator's fix is not kept waiting for it.  (The bound is
+// scaled under sanitizers; in a plain build it is half the 4 s backoff.)
+START_TEST(reload_starts_workers_during_a_backoff) {
+    Config c = base_config(1);
+    c.respawn_backoff_max = 8;
+    MasterUnderTest m(c, WorkerKind::Crash, false);
+    ck_assert_msg(t::wait_for([&] { return m.log().find("next start in 4 s") != std::string::npos; }, 60), "%s",
+                  m.log().c_str());
+    const size_t before = only(m.all(), "start").size();
+    m.set_reload("workers 1\n");
+    const double reload_at = monotonic();
+    ck_assert_int_eq(kill(m.pid(), SIGHUP), 0);
+    ck_assert_msg(t::wait_for([&] { return only(m.all(), "start").size() > before; }, 20), "no start after the reload");
+    const double after = only(m.all(), "start")[before].at - reload_at;
+    ck_assert_msg(after < t::scaled(2), "the new generation started %.2f s after the reload, in a 4 s backoff", after);
+}
+END_TEST
+
 // Of two old workers, one finishes at once and the other ignores SIGTERM:
 // the one that finished does not take the other's drain deadline with it,
 // so the stubborn one is still killed at drain_timeout.
@@ -1058,6 +1077,7 @@ int main() {
     tcase_add_test(tc, slow_request_logged_once_and_listen_queue_sampled);
     tcase_add_test(tc, reload_kills_old_workers_after_drain_timeout);
     tcase_add_test(tc, reload_kills_the_stubborn_one_of_two);
+    tcase_add_test(tc, reload_starts_workers_during_a_backoff);
     tcase_add_test(tc, stop_kills_what_outlives_drain_timeout);
     tcase_add_test(tc, stop_waits_for_the_killed_reaper);
     tcase_add_test(tc, stop_asks_the_reaper_with_sigterm);
