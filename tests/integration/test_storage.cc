@@ -554,6 +554,18 @@ START_TEST(store_down_behind_proxy_is_unavailable) {
 }
 END_TEST
 
+// The egress proxy reached the store and got no answer (the connection
+// closed): its 502 says <Egress>connected</Egress>, and the PUT may have
+// landed, so it does not count as certainly nothing written.
+START_TEST(store_reached_then_lost_behind_proxy_may_have_written) {
+    Store store(settings_for(world->egress));
+    Result put = store.put("t/fault/444/k", reinterpret_cast<const uint8_t*>("x"), 1, "text/plain");
+    ck_assert_outcome(put, Outcome::Unavailable);
+    ck_assert_msg(put.detail.find("502 Bad Gateway") != std::string::npos, "%s", put.detail.c_str());
+    ck_assert_msg(!put.nothing_written, "the proxy's 502 after reaching the store counted as nothing written");
+}
+END_TEST
+
 START_TEST(silent_server_times_out) {
     StoreSettings settings = settings_for(world->silent.port());
     settings.timeout_seconds = 1;
@@ -708,6 +720,8 @@ bool start_world(World* w, std::string* error) {
                 "        client_body_buffer_size 8m;\n"
                 "        access_log " + d + "/store-requests.log store_request;\n" +
                 fault(500, "InternalError") + fault(403, "AccessDenied") +
+                // The store reached, then the connection closed unanswered.
+                "        location /" + kBucket + "/t/fault/444/ { return 444; }\n" +
                 "        location / { proxy_pass " + s3->url() + "; }\n"
                 "    }\n";
         }
@@ -769,6 +783,7 @@ int main() {
     tcase_add_test(store, store_errors_are_classified);
     tcase_add_test(store, stopped_store_is_unavailable);
     tcase_add_test(store, store_down_behind_proxy_is_unavailable);
+    tcase_add_test(store, store_reached_then_lost_behind_proxy_may_have_written);
     tcase_add_test(store, silent_server_times_out);
     tcase_add_test(store, silent_store_behind_proxy_times_out);
     tcase_add_test(store, untrusted_certificate_is_unavailable);
