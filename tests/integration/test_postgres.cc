@@ -481,6 +481,16 @@ std::unique_ptr<talentd::db::Database> open_database(const Stack& s) {
     return db;
 }
 
+// A fresh user whose profile row exists (talentd makes it on the user's
+// first load).
+int64_t user_with_profile(const Stack& s, talentd::db::Database& db) {
+    const int64_t id = fresh_user(s);
+    std::string why;
+    auto account = db.load_account(id, &why);
+    ck_assert_msg(account && account->profile, "user %lld: %s", static_cast<long long>(id), why.c_str());
+    return id;
+}
+
 // A connection of talentd's own code whose server process the test can find
 // in pg_stat_activity: the stack's conninfo with an application_name.
 std::unique_ptr<talentd::db::Database> open_named_database(const Stack& s, const std::string& name) {
@@ -556,12 +566,9 @@ END_TEST
 // "nothing referenced" for an answer, or it would delete every picture.
 START_TEST(test_referenced_reads_refill_and_fail) {
     const Stack& s = *stack;
-    const int64_t id = fresh_user(s);
     std::string why;
     auto db = open_database(s);
-    // The profile row is made on the user's first load.
-    auto account = db->load_account(id, &why);
-    ck_assert_msg(account && account->profile, "user %lld: %s", static_cast<long long>(id), why.c_str());
+    const int64_t id = user_with_profile(s, *db);
     const std::string name = "profile_pictures/user_" + std::to_string(id) + "_referenced.jpg";
     sql(s, "UPDATE talent_profile SET profile_picture = '" + name + "' WHERE user_id = " + std::to_string(id));
     std::vector<std::string> keys;
