@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <limits>
 #include <string>
 #include <vector>
@@ -65,6 +66,20 @@ pid_t child_holding_a_pass(StoreGate& gate, const GateSettings& s, int64_t now, 
     close(fds[0]);
     *admitted = c == 'y';
     return pid;
+}
+
+// A holder's entry time well in the past, and a busy wait shorter than its
+// age but far longer than the check timeout.  CLOCK_MONOTONIC starts near
+// boot, so "700 s ago" is negative on a machine up for less, and enter()
+// takes a negative time as "now, and may wait": the holder would be young.
+struct LongAgo {
+    int64_t since_ms;
+    int busy_wait_ms;
+};
+LongAgo long_ago() {
+    const int64_t now = talentd::storage::monotonic_ms();
+    const int64_t since = std::max<int64_t>(1, now - 700000);
+    return {since, static_cast<int>(std::min<int64_t>(600000, now - since - 1))};
 }
 
 void kill_and_reap(pid_t pid) {
@@ -277,9 +292,10 @@ END_TEST
 START_TEST(bulkhead_refuses_at_once_when_the_store_is_slow) {
     auto gate = make_gate();
     GateSettings s = settings(1, 3, 10);
-    s.busy_wait_ms = 600000;
+    const LongAgo past = long_ago();
+    s.busy_wait_ms = past.busy_wait_ms;
     bool admitted = false;
-    pid_t holder = child_holding_a_pass(*gate, s, talentd::storage::monotonic_ms() - 700000, &admitted);
+    pid_t holder = child_holding_a_pass(*gate, s, past.since_ms, &admitted);
     ck_assert(admitted);
     ck_assert(gate->enter(s).verdict() == StoreGate::Verdict::Busy);
     kill_and_reap(holder);
@@ -414,8 +430,9 @@ START_TEST(young_holder_of_the_last_slot_is_seen_by_others) {
     auto gate = make_gate();
     GateSettings s = settings(talentd::storage::kGateSlots, 3, 10);
     s.generation = 1;
-    s.busy_wait_ms = 600000;   // refusing at once is the failure; waiting for ever the check timeout
-    const int64_t old = talentd::storage::monotonic_ms() - 700000;
+    const LongAgo past = long_ago();
+    s.busy_wait_ms = past.busy_wait_ms;   // refusing at once is the failure; waiting for ever the check timeout
+    const int64_t old = past.since_ms;
     std::vector<StoreGate::Pass> held;
     for (int i = 0; i < talentd::storage::kGateSlots; ++i) {
         held.push_back(gate->enter(s, old));
