@@ -9,12 +9,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "../support/stack.h"
 #include "../support/temp_dir.h"
+#include "core/log.h"
 #include "storage/egress_check.h"
 #include "storage/store_gate.h"
 
@@ -464,6 +467,47 @@ START_TEST(young_holder_of_the_last_slot_is_seen_by_others) {
 }
 END_TEST
 
+// Every verdict is counted once, also when callers race for the probe: with
+// a cool-down of 0 the breaker reopens as soon as each probe fails, and
+// threads enter all the time, so two of them often see it open and both try
+// to take the probe; the loser is refused as "open" and counted there.  (One
+// process's threads share the gate as workers do; the race path cannot be
+// reached one call at a time.)
+START_TEST(racing_callers_are_each_counted_once) {
+    talentd::log::configure("error", "test_store_gate");   // one "open again" line per probe
+    auto gate = make_gate();
+    const GateSettings s = settings(talentd::storage::kGateSlots, 1, 0);
+    const int64_t now = 1000;   // explicit: never waits; the cool-down of 0 is over at once
+    gate->enter(s, now).finish(kUnavailable, now);
+    ck_assert(gate->snapshot(now).breaker == talentd::storage::BreakerState::Open);
+
+    constexpr int kThreads = 4, kCalls = 200000;
+    std::atomic<uint64_t> admitted{0}, busy{0}, open{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+        threads.emplace_back([&] {
+            uint64_t mine[3] = {0, 0, 0};
+            for (int i = 0; i < kCalls; ++i) {
+                StoreGate::Pass pass = gate->enter(s, now);
+                ++mine[static_cast<int>(pass.verdict())];
+                if (pass.admitted()) pass.finish(kUnavailable, now);
+            }
+            admitted += mine[static_cast<int>(StoreGate::Verdict::Admitted)];
+            busy += mine[static_cast<int>(StoreGate::Verdict::Busy)];
+            open += mine[static_cast<int>(StoreGate::Verdict::Open)];
+        });
+    for (auto& thread : threads) thread.join();
+
+    const auto snap = gate->snapshot(now);
+    ck_assert_uint_eq(admitted + busy + open, static_cast<uint64_t>(kThreads) * kCalls);
+    ck_assert_uint_eq(busy, 0);   // slots for all: only the breaker refuses
+    ck_assert_uint_eq(snap.refused_busy, busy);
+    ck_assert_uint_eq(snap.refused_open, open);
+    ck_assert_uint_eq(snap.admitted, admitted + 1);   // and the first call, which opened it
+    ck_assert_int_eq(snap.in_store, 0);
+}
+END_TEST
+
 // A limit below one (GateSettings filled by hand) still lets one call in.
 START_TEST(concurrency_below_one_admits_one) {
     auto gate = make_gate();
@@ -674,6 +718,7 @@ int main() {
     tcase_add_test(tc, late_answer_of_an_earlier_call_does_not_close);
     tcase_add_test(tc, finished_probe_is_forgotten);
     tcase_add_test(tc, moved_pass_carries_the_call);
+    tcase_add_test(tc, racing_callers_are_each_counted_once);
     suite_add_tcase(suite, tc);
     TCase* egress = tcase_create("egress");
     tcase_add_test(egress, nginx_times_parse);
