@@ -566,6 +566,17 @@ START_TEST(store_reached_then_lost_behind_proxy_may_have_written) {
 }
 END_TEST
 
+// libs3 keeps up to 8 extra details of an error document: all are read, the
+// last too, and none past them.
+START_TEST(error_details_are_read_to_the_last) {
+    Store store(settings_for(world->egress));
+    Result put = store.put("t/fault/details/k", reinterpret_cast<const uint8_t*>("x"), 1, "text/plain");
+    ck_assert_outcome(put, Outcome::Unavailable);
+    ck_assert_msg(put.detail == "ErrorUnknown: injected by test_storage", "%s", put.detail.c_str());
+    ck_assert_msg(!put.nothing_written, "<Egress>connected</Egress>, the 8th detail, was not read");
+}
+END_TEST
+
 START_TEST(silent_server_times_out) {
     StoreSettings settings = settings_for(world->silent.port());
     settings.timeout_seconds = 1;
@@ -709,6 +720,17 @@ bool start_world(World* w, std::string* error) {
                    std::to_string(status) + " '<?xml version=\"1.0\" encoding=\"UTF-8\"?>\\n<Error><Code>" + code +
                    "</Code><Message>injected by test_storage</Message></Error>\\n'; }\n";
         };
+        // An error document with as many extra details as libs3 keeps (8),
+        // the egress proxy's marker the last of them; ServiceUnavailable is
+        // a code libs3 2.0 does not know, so the marker decides.
+        std::string details;
+        for (int i = 1; i <= 7; ++i)
+            details += "<Detail" + std::to_string(i) + ">" + std::to_string(i) + "</Detail" + std::to_string(i) + ">";
+        const std::string eight_details =
+            "        location /" + std::string(kBucket) +
+            "/t/fault/details/ { return 503 '<?xml version=\"1.0\" encoding=\"UTF-8\"?>\\n<Error>"
+            "<Code>ServiceUnavailable</Code><Message>injected by test_storage</Message>" +
+            details + "<Egress>connected</Egress></Error>\\n'; }\n";
         for (auto [port, s3] : {std::pair{w->front, &w->s3}, std::pair{w->front_lenient, &w->s3_lenient}}) {
             http +=
                 "    server {\n"
@@ -719,7 +741,7 @@ bool start_world(World* w, std::string* error) {
                 "        client_max_body_size 16m;\n"
                 "        client_body_buffer_size 8m;\n"
                 "        access_log " + d + "/store-requests.log store_request;\n" +
-                fault(500, "InternalError") + fault(403, "AccessDenied") +
+                fault(500, "InternalError") + fault(403, "AccessDenied") + eight_details +
                 // The store reached, then the connection closed unanswered.
                 "        location /" + kBucket + "/t/fault/444/ { return 444; }\n" +
                 "        location / { proxy_pass " + s3->url() + "; }\n"
@@ -784,6 +806,7 @@ int main() {
     tcase_add_test(store, stopped_store_is_unavailable);
     tcase_add_test(store, store_down_behind_proxy_is_unavailable);
     tcase_add_test(store, store_reached_then_lost_behind_proxy_may_have_written);
+    tcase_add_test(store, error_details_are_read_to_the_last);
     tcase_add_test(store, silent_server_times_out);
     tcase_add_test(store, silent_store_behind_proxy_times_out);
     tcase_add_test(store, untrusted_certificate_is_unavailable);
