@@ -232,6 +232,15 @@ START_TEST(settings_validation) {
     ck_assert(!talentd::storage::validate_settings(s, &why));
     const std::string cut = "s3_endpoint \"" + std::string(100, 'a') + "\" is not host[:port]";
     ck_assert_str_eq(why.c_str(), cut.c_str());
+    // libs3 keeps the endpoint in S3_MAX_HOSTNAME_SIZE (255) bytes with its
+    // NUL: 254 characters at most.
+    s.endpoint = std::string(254, 'a');
+    ck_assert_msg(talentd::storage::validate_settings(s, &why), "254 characters: %s", why.c_str());
+    s.endpoint = std::string(250, 'a') + ":443";
+    ck_assert_msg(talentd::storage::validate_settings(s, &why), "254 characters: %s", why.c_str());
+    s.endpoint = std::string(251, 'a') + ":443";
+    ck_assert_msg(!talentd::storage::validate_settings(s, &why), "an endpoint of 255 characters accepted");
+    ck_assert_msg(why.find("is not host[:port]") != std::string::npos, "%s", why.c_str());
     s.endpoint = "bad\x7f\x1f\x80 host";
     ck_assert(!talentd::storage::validate_settings(s, &why));
     ck_assert_str_eq(why.c_str(), "s3_endpoint \"bad    host\" is not host[:port]");
