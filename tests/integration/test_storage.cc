@@ -14,8 +14,13 @@
 // pass (egress_lenient -> front_lenient -> s3_lenient): s3rver 3.7 signs
 // bucket-level requests differently from libs3 2.0, S3 and Spaces (see
 // tests/support/s3rver.h); object requests all go to the strict one.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -583,6 +588,35 @@ __attribute__((noinline)) void dirty_stack() {
     for (size_t i = 0; i < sizeof junk; ++i) junk[i] = 0xff;
 }
 
+// A loopback TCP connection whose receiving end has urgent data waiting: a
+// descriptor of the process that is ready for POLLPRI and nothing else, which
+// a wait that polls descriptors curl does not watch would wake on at once.
+struct UrgentSocket {
+    int listener = -1, sender = -1, receiver = -1;
+    UrgentSocket() {
+        listener = socket(AF_INET, SOCK_STREAM, 0);
+        sender = socket(AF_INET, SOCK_STREAM, 0);
+        ck_assert(listener >= 0 && sender >= 0);
+        sockaddr_in address{};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t size = sizeof address;
+        ck_assert_int_eq(bind(listener, reinterpret_cast<sockaddr*>(&address), size), 0);
+        ck_assert_int_eq(listen(listener, 1), 0);
+        ck_assert_int_eq(getsockname(listener, reinterpret_cast<sockaddr*>(&address), &size), 0);
+        ck_assert_int_eq(connect(sender, reinterpret_cast<sockaddr*>(&address), size), 0);
+        receiver = accept(listener, nullptr, nullptr);
+        ck_assert_int_ge(receiver, 0);
+        ck_assert_int_eq(send(sender, "!", 1, MSG_OOB), 1);
+        pollfd ready{receiver, POLLPRI, 0};
+        ck_assert_int_eq(poll(&ready, 1, 5000), 1);   // the urgent byte has arrived
+    }
+    ~UrgentSocket() {
+        for (int fd : {receiver, sender, listener})
+            if (fd >= 0) close(fd);
+    }
+};
+
 // libs3 keeps up to 8 extra details of an error document: all are read, the
 // last too, and none past them.
 START_TEST(error_details_are_read_to_the_last) {
@@ -599,6 +633,7 @@ START_TEST(silent_server_times_out) {
     settings.timeout_seconds = 1;
     Store store(settings);
     std::vector<uint8_t> bytes = pseudo_random_bytes(200 * 1000, 4);
+    const UrgentSocket urgent;   // below curl's socket, so among the descriptors it reports
     dirty_stack();
     rusage before{}, after{};
     getrusage(RUSAGE_THREAD, &before);
