@@ -249,6 +249,18 @@ START_TEST(settings_validation) {
     s.endpoint = "bad\x7f\x1f\x80 host";
     ck_assert(!talentd::storage::validate_settings(s, &why));
     ck_assert_str_eq(why.c_str(), "s3_endpoint \"bad    host\" is not host[:port]");
+    // A list page is 1 to 1000 keys (S3's max-keys).
+    for (int size : {1, 500, 1000}) {
+        s = settings_for(8081);
+        s.list_page_size = size;
+        ck_assert_msg(talentd::storage::validate_settings(s, &why), "list page size %d: %s", size, why.c_str());
+    }
+    for (int size : {0, -1, 1001}) {
+        s = settings_for(8081);
+        s.list_page_size = size;
+        ck_assert_msg(!talentd::storage::validate_settings(s, &why), "list page size %d accepted", size);
+        ck_assert_str_eq(why.c_str(), "list page size must be 1 to 1000");
+    }
     s = settings_for(8081);
     s.acl = "public";
     ck_assert(!talentd::storage::validate_settings(s, &why));
