@@ -271,6 +271,11 @@ START_TEST(settings_validation) {
     s.bucket = "x";
     ck_assert(!talentd::storage::validate_settings(s, &why));
     ck_assert_msg(why.find("InvalidBucketName") != std::string::npos, "%s", why.c_str());
+    // Its quotation: the first 80 bytes.
+    s.bucket = std::string(90, 'x') + "!";
+    ck_assert(!talentd::storage::validate_settings(s, &why));
+    const std::string bucket_cut = "s3_bucket \"" + std::string(80, 'x') + "\": InvalidBucketNameCharacter";
+    ck_assert_str_eq(why.c_str(), bucket_cut.c_str());
 }
 END_TEST
 
@@ -318,6 +323,7 @@ START_TEST(put_head_get_remove) {
     ObjectInfo info;
     Result head = store.head(key, &info);
     ck_assert_outcome(head, Outcome::Ok);
+    ck_assert_int_eq(head.http_status, 200);
     ck_assert_int_eq(info.size, static_cast<int64_t>(bytes.size()));
     ck_assert_str_eq(info.content_type.c_str(), "image/png");
     std::string etag = "\"" + md5_hex(bytes.data(), bytes.size()) + "\"";
@@ -380,6 +386,19 @@ std::string store_request(const std::string& method, const std::string& key) {
     return line;
 }
 
+// Each child process initialises libs3 once: a second call (here after the
+// fixture's) is a no-op that succeeds, whatever settings it is given.
+START_TEST(initialize_is_once_a_process) {
+    std::string why;
+    ck_assert_msg(talentd::storage::initialize_process(settings_for(world->egress), &why), "a second call: %s",
+                  why.c_str());
+    StoreSettings bad = settings_for(world->egress);
+    bad.timeout_seconds = 0;
+    ck_assert_msg(talentd::storage::initialize_process(bad, &why), "already initialised, yet: %s", why.c_str());
+    ck_assert_outcome(Store(settings_for(world->egress)).head("t/none", nullptr), Outcome::NotFound);
+}
+END_TEST
+
 START_TEST(put_sends_object_properties) {
     Store store(settings_for(world->egress));
     std::string key = talentd::storage::new_object_key("t/properties/", 5, "jpg");
@@ -390,7 +409,12 @@ START_TEST(put_sends_object_properties) {
     const std::string expected = "PUT /" + std::string(kBucket) + "/" + key + " acl=\"public-read\" md5=\"" +
                                  base64_md5(bytes.data(), bytes.size()) +
                                  "\" type=\"image/jpeg\" cache=\"public, max-age=31536000, immutable\" expires=\"-\" length=\"12345\"";
-    ck_assert_str_eq(line.c_str(), expected.c_str());
+    const size_t agent_at = line.find(" agent=\"");
+    ck_assert_msg(agent_at != std::string::npos, "%s", line.c_str());
+    const std::string properties = line.substr(0, agent_at), agent = line.substr(agent_at);
+    ck_assert_str_eq(properties.c_str(), expected.c_str());
+    // The store's logs name talentd: S3_initialize ran, with talentd's name.
+    ck_assert_msg(agent.find("; talentd; libs3 ") != std::string::npos, "User-Agent %s", agent.c_str());
 
     // Another canned ACL is sent as configured.
     StoreSettings settings = settings_for(world->egress);
@@ -777,7 +801,7 @@ bool start_world(World* w, std::string* error) {
         std::string http =
             "    log_format store_request '$request_method $uri acl=\"$http_x_amz_acl\" "
             "md5=\"$http_content_md5\" type=\"$content_type\" cache=\"$http_cache_control\" "
-            "expires=\"$http_expires\" length=\"$content_length\"';\n";
+            "expires=\"$http_expires\" length=\"$content_length\" agent=\"$http_user_agent\"';\n";
         // The store's own error answers that s3rver never gives, for keys
         // under t/fault/: a 500 InternalError and a 403 AccessDenied.
         auto fault = [](int status, const char* code) {
@@ -872,6 +896,7 @@ int main() {
     tcase_add_test(store, store_down_behind_proxy_is_unavailable);
     tcase_add_test(store, store_reached_then_lost_behind_proxy_may_have_written);
     tcase_add_test(store, error_details_are_read_to_the_last);
+    tcase_add_test(store, initialize_is_once_a_process);
     tcase_add_test(store, silent_server_times_out);
     tcase_add_test(store, silent_store_behind_proxy_times_out);
     tcase_add_test(store, untrusted_certificate_is_unavailable);
