@@ -387,7 +387,8 @@ std::string store_request(const std::string& method, const std::string& key) {
 }
 
 // Each child process initialises libs3 once: a second call (here after the
-// fixture's) is a no-op that succeeds, whatever settings it is given.
+// fixture's) is a no-op that succeeds, whatever settings it is given, until
+// shutdown_process().
 START_TEST(initialize_is_once_a_process) {
     std::string why;
     ck_assert_msg(talentd::storage::initialize_process(settings_for(world->egress), &why), "a second call: %s",
@@ -395,6 +396,11 @@ START_TEST(initialize_is_once_a_process) {
     StoreSettings bad = settings_for(world->egress);
     bad.timeout_seconds = 0;
     ck_assert_msg(talentd::storage::initialize_process(bad, &why), "already initialised, yet: %s", why.c_str());
+    ck_assert_outcome(Store(settings_for(world->egress)).head("t/none", nullptr), Outcome::NotFound);
+    // After a shutdown it starts again, from the settings' check.
+    talentd::storage::shutdown_process();
+    ck_assert_msg(!talentd::storage::initialize_process(bad, &why), "initialised after a shutdown with s3_timeout 0");
+    ck_assert_msg(talentd::storage::initialize_process(settings_for(world->egress), &why), "%s", why.c_str());
     ck_assert_outcome(Store(settings_for(world->egress)).head("t/none", nullptr), Outcome::NotFound);
 }
 END_TEST
