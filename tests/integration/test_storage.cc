@@ -494,8 +494,25 @@ START_TEST(list_follows_truncation) {
     ck_assert_outcome(one_page.list("t/list/", &keys), Outcome::Ok);
     ck_assert_int_eq(keys.size(), 12);
 
-    ck_assert_outcome(store.list("t/list/none/", &keys), Outcome::Ok);
+    Result none = store.list("t/list/none/", &keys);
+    ck_assert_outcome(none, Outcome::Ok);
+    ck_assert_int_eq(none.http_status, 200);
     ck_assert_int_eq(keys.size(), 0);
+}
+END_TEST
+
+// A truncated listing must move on: a store that sends the same last key
+// again gets a failure, not a loop until the deadline.  (A truncated page
+// with no key at all ends the listing: libs3 makes no callback for it.)
+START_TEST(list_that_does_not_advance_fails) {
+    StoreSettings settings = settings_for(world->egress_lenient);
+    settings.timeout_seconds = 5;   // a loop would end as Unavailable, by the deadline
+    Store store(settings);
+    std::vector<std::string> keys = {"stale"};
+    Result r = store.list("tstuck", &keys);
+    ck_assert_outcome(r, Outcome::Failed);
+    ck_assert_msg(r.detail == "truncated listing did not advance", "%s", r.detail.c_str());
+    ck_assert_msg(keys.size() == 1 && keys[0] == "stale", "a failed listing changed the keys");
 }
 END_TEST
 
@@ -826,6 +843,10 @@ bool start_world(World* w, std::string* error) {
             "/t/fault/details/ { return 503 '<?xml version=\"1.0\" encoding=\"UTF-8\"?>\\n<Error>"
             "<Code>ServiceUnavailable</Code><Message>injected by test_storage</Message>" +
             details + "<Egress>connected</Egress></Error>\\n'; }\n";
+        auto stuck_listing = [](const std::string& contents) {
+            return "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ListBucketResult>"
+                   "<IsTruncated>true</IsTruncated>" + contents + "</ListBucketResult>";
+        };
         for (auto [port, s3] : {std::pair{w->front, &w->s3}, std::pair{w->front_lenient, &w->s3_lenient}}) {
             http +=
                 "    server {\n"
@@ -839,6 +860,13 @@ bool start_world(World* w, std::string* error) {
                 fault(500, "InternalError") + fault(403, "AccessDenied") + eight_details +
                 // The store reached, then the connection closed unanswered.
                 "        location /" + kBucket + "/t/fault/444/ { return 444; }\n" +
+                // A store whose truncated listing does not advance: the same
+                // key on every page.
+                "        location ~ ^/" + kBucket + "/?$ {\n"
+                "            if ($arg_prefix = \"tstuck\") { return 200 '" + stuck_listing("<Contents><Key>tstuck-a</Key>"
+                "<LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>\"0\"</ETag><Size>1</Size></Contents>") + "'; }\n"
+                "            proxy_pass " + s3->url() + ";\n"
+                "        }\n" +
                 "        location / { proxy_pass " + s3->url() + "; }\n"
                 "    }\n";
         }
@@ -903,6 +931,7 @@ int main() {
     tcase_add_test(store, store_reached_then_lost_behind_proxy_may_have_written);
     tcase_add_test(store, error_details_are_read_to_the_last);
     tcase_add_test(store, initialize_is_once_a_process);
+    tcase_add_test(store, list_that_does_not_advance_fails);
     tcase_add_test(store, silent_server_times_out);
     tcase_add_test(store, silent_store_behind_proxy_times_out);
     tcase_add_test(store, untrusted_certificate_is_unavailable);
