@@ -37,6 +37,7 @@
 #include "../support/nginx_proc.h"
 #include "../support/s3rver.h"
 #include "../support/temp_dir.h"
+#include "core/trace.h"
 #include "storage/store.h"
 
 // Last: check.h defines a fail() macro that breaks the standard headers.
@@ -687,6 +688,59 @@ START_TEST(error_details_are_read_to_the_last) {
 }
 END_TEST
 
+// What the operator's metrics count (talentd_store_requests_total): each
+// put, delete and head, by how it ended.
+struct StoreCallLog : talentd::trace::Recorder {
+    std::vector<std::pair<talentd::trace::StoreOp, talentd::trace::StoreResult>> calls;
+    void store_call(talentd::trace::StoreOp op, talentd::trace::StoreResult result, double) override {
+        calls.emplace_back(op, result);
+    }
+};
+
+START_TEST(store_calls_are_reported_by_outcome) {
+    using talentd::trace::StoreOp;
+    using talentd::trace::StoreResult;
+    using Call = std::pair<StoreOp, StoreResult>;
+    StoreCallLog log;
+    const uint8_t* x = reinterpret_cast<const uint8_t*>("x");
+
+    Store store(settings_for(world->egress));
+    store.set_recorder(&log);
+    ck_assert_outcome(store.put("t/recorded/k", x, 1, "text/plain"), Outcome::Ok);
+    ck_assert_outcome(store.head("t/recorded/none", nullptr), Outcome::NotFound);   // a missing object is ok
+    ck_assert_outcome(store.remove("t/recorded/k"), Outcome::Ok);
+
+    StoreSettings wrong = settings_for(world->egress);
+    wrong.secret_key = "not-the-secret";
+    Store refusing(wrong);
+    refusing.set_recorder(&log);
+    ck_assert_outcome(refusing.put("t/recorded/k", x, 1, "text/plain"), Outcome::Failed);
+
+    Store unreachable(settings_for(world->egress_dead));
+    unreachable.set_recorder(&log);
+    ck_assert_outcome(unreachable.put("t/recorded/k", x, 1, "text/plain"), Outcome::Unavailable);
+
+    StoreSettings silent = settings_for(world->silent.port());
+    silent.timeout_seconds = 1;
+    Store slow(silent);
+    slow.set_recorder(&log);
+    ck_assert_outcome(slow.head("t/recorded/k", nullptr), Outcome::Unavailable);
+
+    const std::vector<Call> expected = {
+        {StoreOp::Put, StoreResult::Ok},          {StoreOp::Head, StoreResult::Ok},
+        {StoreOp::Delete, StoreResult::Ok},       {StoreOp::Put, StoreResult::Refused},
+        {StoreOp::Put, StoreResult::Unavailable}, {StoreOp::Head, StoreResult::Timeout},
+    };
+    ck_assert_int_eq(log.calls.size(), expected.size());
+    for (size_t i = 0; i < expected.size(); ++i)
+        ck_assert_msg(log.calls[i] == expected[i], "call %zu: %s %s, expected %s %s", i,
+                      talentd::trace::store_op_name(log.calls[i].first),
+                      talentd::trace::store_result_name(log.calls[i].second),
+                      talentd::trace::store_op_name(expected[i].first),
+                      talentd::trace::store_result_name(expected[i].second));
+}
+END_TEST
+
 START_TEST(silent_server_times_out) {
     StoreSettings settings = settings_for(world->silent.port());
     settings.timeout_seconds = 1;
@@ -932,6 +986,7 @@ int main() {
     tcase_add_test(store, error_details_are_read_to_the_last);
     tcase_add_test(store, initialize_is_once_a_process);
     tcase_add_test(store, list_that_does_not_advance_fails);
+    tcase_add_test(store, store_calls_are_reported_by_outcome);
     tcase_add_test(store, silent_server_times_out);
     tcase_add_test(store, silent_store_behind_proxy_times_out);
     tcase_add_test(store, untrusted_certificate_is_unavailable);
