@@ -133,7 +133,8 @@ class Store {
     // DELETE.  A missing object counts as Ok (S3's DELETE is idempotent).
     Result remove(const std::string& key);
 
-    // HEAD.  NotFound when the object is absent; *info filled when Ok.
+    // HEAD.  NotFound when the object is absent; *info filled when Ok, left
+    // as it was otherwise.
     Result head(const std::string& key, ObjectInfo* info);
 
     // Every key under prefix, following truncated listings page by page

@@ -349,6 +349,9 @@ START_TEST(put_head_get_remove) {
     ck_assert_outcome(gone, Outcome::NotFound);
     ck_assert_int_eq(gone.http_status, 404);
     ck_assert_msg(gone.nothing_written, "the store's own 404 (no body) not counted as its answer");
+    // A head that finds nothing leaves *info as it was.
+    ck_assert_int_eq(info.size, static_cast<int64_t>(bytes.size()));
+    ck_assert_str_eq(info.etag.c_str(), etag.c_str());
     ck_assert_int_eq(t::http_get(world->s3.url() + "/" + kBucket + "/" + key).status, 404);
 
     Result again = store.remove(key);  // DELETE is idempotent
