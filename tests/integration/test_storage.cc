@@ -265,9 +265,17 @@ START_TEST(settings_validation) {
     s = settings_for(8081);
     s.acl = "public";
     ck_assert(!talentd::storage::validate_settings(s, &why));
+    s.acl = std::string(50, 'p');   // quoted to 40 bytes
+    ck_assert(!talentd::storage::validate_settings(s, &why));
+    const std::string acl_cut = "s3_acl \"" + std::string(40, 'p') +
+                                "\" is not private, public-read, public-read-write or authenticated-read";
+    ck_assert_str_eq(why.c_str(), acl_cut.c_str());
     s = settings_for(8081);
     s.timeout_seconds = 0;
     ck_assert(!talentd::storage::validate_settings(s, &why));
+    ck_assert_str_eq(why.c_str(), "s3_timeout must be at least 1 second");
+    s.timeout_seconds = 1;
+    ck_assert_msg(talentd::storage::validate_settings(s, &why), "s3_timeout 1: %s", why.c_str());
     s = settings_for(8081);
     s.bucket = "x";
     ck_assert(!talentd::storage::validate_settings(s, &why));
