@@ -533,6 +533,15 @@ START_TEST(create_bucket) {
     settings.bucket = "made-by-test";
     Store store(settings);
     ck_assert_outcome(store.create_bucket(), Outcome::Ok);
+    // (S3 answers BucketAlreadyOwnedByYou to a second create, which is Ok;
+    // s3rver answers BucketAlreadyExists, so that is not tried here.)
+    // A refusal is not taken for success (the strict s3rver checks signatures).
+    StoreSettings wrong = settings_for(world->egress);
+    wrong.secret_key = "not-the-secret";
+    wrong.bucket = "refused-by-test";
+    const Result refused = Store(wrong).create_bucket();
+    ck_assert_outcome(refused, Outcome::Failed);
+    ck_assert_msg(refused.detail.find("ErrorSignatureDoesNotMatch") == 0, "%s", refused.detail.c_str());
     ck_assert_outcome(store.put("k", reinterpret_cast<const uint8_t*>("x"), 1, "text/plain"), Outcome::Ok);
     std::vector<std::string> keys;
     ck_assert_outcome(store.list("", &keys), Outcome::Ok);
