@@ -532,7 +532,9 @@ START_TEST(create_bucket) {
     StoreSettings settings = settings_for(world->egress_lenient);
     settings.bucket = "made-by-test";
     Store store(settings);
-    ck_assert_outcome(store.create_bucket(), Outcome::Ok);
+    const Result created = store.create_bucket();
+    ck_assert_outcome(created, Outcome::Ok);
+    ck_assert_int_eq(created.http_status, 200);
     // (S3 answers BucketAlreadyOwnedByYou to a second create, which is Ok;
     // s3rver answers BucketAlreadyExists, so that is not tried here.)
     // A refusal is not taken for success (the strict s3rver checks signatures).
