@@ -87,9 +87,14 @@ std::string describe(const Result& r) {
     return std::string(outcome_name(r.outcome)) + " http=" + std::to_string(r.http_status) + " " + r.detail;
 }
 
+// `result` is evaluated once: it is often the store call itself, which a
+// second evaluation would make again (and describe that second answer).
 #define ck_assert_outcome(result, expected)                                                              \
-    ck_assert_msg((result).outcome == (expected), "expected %s, got %s", outcome_name(expected),       \
-                  describe(result).c_str())
+    do {                                                                                                 \
+        const Result& outcome_checked_ = (result);                                                       \
+        ck_assert_msg(outcome_checked_.outcome == (expected), "expected %s, got %s", outcome_name(expected), \
+                      describe(outcome_checked_).c_str());                                               \
+    } while (0)
 
 std::vector<uint8_t> pseudo_random_bytes(size_t size, uint32_t seed) {
     std::vector<uint8_t> bytes(size);
